@@ -1,0 +1,30 @@
+// Writer input: one path of the tree a pack will hold, as a source describes it.
+// Sources (local dirs, files lists, image lists) produce these; the writer
+// never reaches back into a source.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kso {
+
+enum class EntryType : uint8_t { Dir = 1, File = 2, Symlink = 3 };
+
+struct SourceEntry {
+  std::string path;          // inside the pack: "files/dl.k8s.io/x", no leading '/', no "." or ".."
+  EntryType type = EntryType::File;
+  uint32_t mode = 0644;      // permission bits only (07777)
+  int64_t mtime_ns = 0;      // nanoseconds since the epoch
+  std::string symlink_target;            // Symlink only
+  std::string hardlink_key;              // File only: entries with one non-empty key share an inode
+  std::filesystem::path source_file;     // File: read the content from here ...
+  std::optional<std::string> inline_data;  // ... or take it from here (small generated files)
+};
+
+// Checks a pack path: relative, '/'-separated, no empty, "." or ".." segment,
+// no NUL. Throws kso::Error naming the path when it is not.
+void validate_pack_path(const std::string& path);
+
+}  // namespace kso

@@ -1,0 +1,58 @@
+// Builds a pack from SourceEntry items: dedup (whole files, then FastCDC
+// chunks), parallel zstd block compression, the SQLite index, atomic rename.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "index/chunker.h"
+#include "index/entry.h"
+
+namespace kso {
+
+struct WriterOptions {
+  int level = 9;                         // zstd level for compressible blocks
+  uint32_t block_size = 4u << 20;        // target uncompressed bytes per block (1..64 MiB)
+  ChunkerParams chunk;                   // content-defined chunking sizes
+  unsigned threads = 0;                  // compression threads; 0 = every core
+  size_t max_pending_blocks = 0;         // blocks queued for compression; 0 = 2 x threads
+};
+
+struct BuildProgress {
+  uint64_t files_done = 0, files_total = 0;
+  uint64_t bytes_done = 0, bytes_total = 0;  // logical bytes read from sources
+  uint64_t bytes_stored = 0;                 // bytes written to the data region
+};
+
+struct BuildStats {
+  uint64_t files = 0, dirs = 0, symlinks = 0, hardlinks = 0;
+  uint64_t bytes_in = 0, bytes_unique = 0, bytes_stored = 0;
+  uint64_t files_deduped = 0;   // files whose whole content was stored already
+  uint64_t chunks = 0, chunks_deduped = 0;
+  uint64_t blocks = 0, blocks_raw = 0;
+  uint64_t pack_size = 0;
+};
+
+class PackWriter {
+ public:
+  PackWriter(std::filesystem::path out, WriterOptions opts);
+  ~PackWriter();  // a writer that did not finish leaves nothing behind
+  PackWriter(const PackWriter&) = delete;
+  PackWriter& operator=(const PackWriter&) = delete;
+
+  // Adds one path; parent directories are created implicitly (mode 0755).
+  // Throws Error on a bad or duplicate path.
+  void add(SourceEntry e);
+  // Called from the build thread now and then with where the build is.
+  void on_progress(std::function<void(const BuildProgress&)> cb);
+  // Reads every source, writes OUT's temp file, fsyncs and renames it to OUT.
+  BuildStats finish();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kso

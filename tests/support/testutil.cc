@@ -1,0 +1,196 @@
+#include "tests/support/testutil.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace kso::test {
+
+TempDir::TempDir(const std::string& tag) {
+  const char* base = getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + tag + "-XXXXXX";
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+RunResult run(const std::string& cmd) {
+  RunResult r;
+  std::string full = "( " + cmd + " ) 2>&1";
+  FILE* p = popen(full.c_str(), "r");
+  if (!p) return r;
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return r;
+}
+
+Daemon::Daemon(const std::string& cmd, const fs::path& log_file) : log_(log_file) {
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    setpgid(0, 0);
+    int fd = open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    int nul = open("/dev/null", O_RDONLY);
+    if (nul >= 0) dup2(nul, 0);
+    std::string full = "exec " + cmd;
+    execl("/bin/sh", "sh", "-c", full.c_str(), (char*)nullptr);
+    _exit(127);
+  }
+}
+
+Daemon::~Daemon() { stop(); }
+
+bool Daemon::alive() {
+  if (pid_ <= 0) return false;
+  int st;
+  pid_t r = waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+void Daemon::stop() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  for (int i = 0; i < 100; i++) {
+    int st;
+    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+      pid_ = -1;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(-pid_, SIGKILL);
+  kill(pid_, SIGKILL);
+  int st;
+  waitpid(pid_, &st, 0);
+  pid_ = -1;
+}
+
+std::string Daemon::log() const { return read_file(log_); }
+
+int free_port() {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  bind(s, (sockaddr*)&a, sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(s, (sockaddr*)&a, &len);
+  int port = ntohs(a.sin_port);
+  close(s);
+  return port;
+}
+
+bool wait_for_port(int port, std::chrono::milliseconds timeout) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    int r = connect(s, (sockaddr*)&a, sizeof a);
+    close(s);
+    if (r == 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+void write_file(const fs::path& p, const std::string& data) {
+  if (p.has_parent_path()) fs::create_directories(p.parent_path());
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  f.write(data.data(), std::streamsize(data.size()));
+  if (!f) throw std::runtime_error("cannot write " + p.string());
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+static std::string hex(const unsigned char* d, size_t n) {
+  static const char* x = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; i++) {
+    s += x[d[i] >> 4];
+    s += x[d[i] & 15];
+  }
+  return s;
+}
+
+std::string sha256_hex(const std::string& data) {
+  unsigned char md[32];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  return hex(md, len);
+}
+
+std::string sha256_file_hex(const fs::path& p) {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  std::ifstream f(p, std::ios::binary);
+  std::string buf(1 << 20, '\0');
+  while (f) {
+    f.read(buf.data(), std::streamsize(buf.size()));
+    EVP_DigestUpdate(ctx, buf.data(), size_t(f.gcount()));
+  }
+  unsigned char md[32];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, md, &len);
+  EVP_MD_CTX_free(ctx);
+  return hex(md, len);
+}
+
+std::string random_bytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v = rng();
+    memcpy(&s[i], &v, 8);
+  }
+  for (; i < n; i++) s[i] = char(rng());
+  return s;
+}
+
+fs::path build_dir() { return KSO_BUILD_DIR; }
+fs::path kso_pack_bin() { return build_dir() / "tools" / "kso-pack"; }
+fs::path kso_fs_bin() { return build_dir() / "fs" / "kso-fs"; }
+
+bool have_command(const std::string& name) {
+  return run("PATH=$PATH:/usr/sbin:/sbin command -v " + name).status == 0;
+}
+
+}  // namespace kso::test

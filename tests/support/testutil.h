@@ -1,0 +1,67 @@
+// Shared test helpers: temp dirs, running commands, background daemons,
+// loopback ports. Tests make their own data and talk to 127.0.0.1 only.
+#pragma once
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace kso::test {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag = "kso-test");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+  fs::path operator/(const std::string& rel) const { return path_ / rel; }
+
+ private:
+  fs::path path_;
+};
+
+struct RunResult {
+  int status = -1;     // exit code, or 128+signal
+  std::string output;  // stdout and stderr, interleaved
+};
+
+// Runs `sh -c cmd`, waits, and returns exit status and combined output.
+RunResult run(const std::string& cmd);
+
+// A background process started with `sh -c cmd` (exec'd, so the pid is the
+// daemon's); killed with SIGTERM then SIGKILL when this object dies.
+class Daemon {
+ public:
+  Daemon(const std::string& cmd, const fs::path& log_file);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+  pid_t pid() const { return pid_; }
+  bool alive();                 // still running?
+  void stop();                  // SIGTERM, wait up to 5 s, then SIGKILL
+  std::string log() const;      // what it wrote so far
+
+ private:
+  pid_t pid_ = -1;
+  fs::path log_;
+};
+
+int free_port();                                        // an unused TCP port on 127.0.0.1
+bool wait_for_port(int port, std::chrono::milliseconds timeout = std::chrono::seconds(15));
+void write_file(const fs::path& p, const std::string& data);  // creates parent dirs
+std::string read_file(const fs::path& p);
+std::string sha256_hex(const std::string& data);
+std::string sha256_file_hex(const fs::path& p);
+std::string random_bytes(size_t n, uint64_t seed);      // deterministic pseudo-random data
+fs::path build_dir();                                   // where kso-pack and kso-fs were built
+fs::path kso_pack_bin();
+fs::path kso_fs_bin();
+bool have_command(const std::string& name);             // on PATH (or in /usr/sbin, /sbin)
+
+}  // namespace kso::test
