@@ -1,0 +1,49 @@
+// Network settings shared by every source that downloads (files lists, image
+// lists): cache dir, parallelism, retries, mirrors, TLS trust, name overrides.
+// Proxies come from the environment (http_proxy, https_proxy, no_proxy), which
+// libcurl reads itself.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace kso::fetch {
+
+// One `--mirror FROM=TO` rule: a URL starting with FROM is downloaded from
+// TO + rest, but keeps its original URL for layout, logs and checksums.
+struct Mirror {
+  std::string from, to;
+};
+
+struct NetOptions {
+  std::filesystem::path cache_dir;     // empty = default_cache_dir()
+  int parallel = 8;                    // transfers in flight at once
+  int retries = 5;                     // extra attempts after a transient failure
+  int retry_delay_ms = 1000;           // first backoff; doubles per attempt, capped at 30 s
+  std::vector<Mirror> mirrors;         // first matching FROM wins
+  std::filesystem::path cacert;        // CA bundle instead of the system store
+  std::vector<std::string> resolve;    // curl-style "HOST:PORT:ADDR[,ADDR]"
+  std::vector<std::string> connect_to; // curl-style "HOST:PORT:CONNECT-HOST:CONNECT-PORT"
+  long connect_timeout_s = 30;         // TCP + TLS handshake
+  long stall_timeout_s = 60;           // abort (and retry) a transfer slower than 1 B/s this long
+  std::string user_agent = "kso-pack";
+  int progress = -1;                   // -1 = bar on a TTY, plain lines otherwise; 0 = plain; 1 = bar
+
+  // The cache dir to use: cache_dir, else $XDG_CACHE_HOME/kso, else ~/.cache/kso.
+  std::filesystem::path effective_cache_dir() const;
+  // Checks resolve/connect-to/mirror syntax; throws Error naming the bad value.
+  void validate() const;
+};
+
+// Registers --cache --parallel --retries --retry-delay --mirror --cacert
+// --resolve --connect-to --progress on a (sub)command.
+void add_net_options(CLI::App& cmd, NetOptions& opts);
+
+// Parses "FROM=TO"; throws Error on a missing '=' or an empty side.
+Mirror parse_mirror(const std::string& spec);
+
+}  // namespace kso::fetch
