@@ -18,6 +18,7 @@ struct WriterOptions {
   ChunkerParams chunk;                   // content-defined chunking sizes
   unsigned threads = 0;                  // compression threads; 0 = every core
   size_t max_pending_blocks = 0;         // blocks queued for compression; 0 = 2 x threads
+  bool similarity_order = true;          // store similar files together (false: path order)
 };
 
 struct BuildProgress {
@@ -49,6 +50,8 @@ class PackWriter {
   void on_progress(std::function<void(const BuildProgress&)> cb);
   // Reads every source, writes OUT's temp file, fsyncs and renames it to OUT.
   BuildStats finish();
+  // The temp file finish() writes before the rename (for signal handlers).
+  const std::filesystem::path& temp_path() const;
 
  private:
   struct Impl;

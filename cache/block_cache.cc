@@ -1,0 +1,155 @@
+#include "cache/block_cache.h"
+
+#include "index/error.h"
+
+namespace kso {
+
+// Prefetch requests beyond this many queued are dropped: readahead is a hint.
+constexpr size_t kMaxQueued = 64;
+
+struct BlockCache::Pending {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  BlockData data;
+  std::exception_ptr error;
+};
+
+BlockCache::BlockCache(std::shared_ptr<Pack> pack, uint64_t capacity, unsigned workers)
+    : pack_(std::move(pack)), shard_capacity_(capacity / kShards) {
+  for (unsigned i = 0; i < workers; i++) workers_.emplace_back([this] { worker(); });
+}
+
+BlockCache::~BlockCache() {
+  {
+    std::lock_guard lk(qmu_);
+    stop_ = true;
+  }
+  qcv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void BlockCache::insert(Shard& s, uint32_t id, const BlockData& d) {
+  // Caller holds s.mu.
+  if (s.map.count(id)) return;
+  s.lru.push_front(id);
+  s.map.emplace(id, Shard::Slot{d, s.lru.begin()});
+  s.bytes += d->size();
+  // Keep at least the newest block even if it alone exceeds the share.
+  while (s.bytes > shard_capacity_ && s.lru.size() > 1) {
+    uint32_t victim = s.lru.back();
+    s.lru.pop_back();
+    auto it = s.map.find(victim);
+    s.bytes -= it->second.data->size();
+    s.map.erase(it);
+    evicted_++;
+  }
+}
+
+BlockData BlockCache::block(uint32_t id) {
+  Shard& s = shard(id);
+  {
+    std::lock_guard lk(s.mu);
+    auto it = s.map.find(id);
+    if (it != s.map.end()) {
+      s.lru.splice(s.lru.begin(), s.lru, it->second.pos);
+      hits_++;
+      return it->second.data;
+    }
+  }
+  return load(id, false);
+}
+
+BlockData BlockCache::load(uint32_t id, bool from_prefetch) {
+  Shard& s = shard(id);
+  std::shared_ptr<Pending> p;
+  bool owner = false;
+  {
+    std::lock_guard lk(s.mu);
+    auto it = s.map.find(id);
+    if (it != s.map.end()) return it->second.data;
+    auto& slot = s.loading[id];
+    if (!slot) {
+      slot = std::make_shared<Pending>();
+      owner = true;
+    }
+    p = slot;
+  }
+  if (!from_prefetch) misses_++;
+  if (owner) {
+    BlockData d;
+    std::exception_ptr err;
+    try {
+      d = pack_->block(id);
+    } catch (...) {
+      err = std::current_exception();
+      errors_++;
+    }
+    {
+      std::lock_guard lk(s.mu);
+      if (d) insert(s, id, d);
+      s.loading.erase(id);
+    }
+    {
+      std::lock_guard lk(p->mu);
+      p->done = true;
+      p->data = d;
+      p->error = err;
+    }
+    p->cv.notify_all();
+    if (err) std::rethrow_exception(err);
+    if (from_prefetch) prefetched_++;
+    return d;
+  }
+  if (from_prefetch) return nullptr;  // someone is loading it already
+  std::unique_lock lk(p->mu);
+  p->cv.wait(lk, [&] { return p->done; });
+  if (p->error) std::rethrow_exception(p->error);
+  return p->data;
+}
+
+void BlockCache::prefetch(uint32_t id) {
+  if (workers_.empty() || id >= pack_->block_count()) return;
+  {
+    Shard& s = shard(id);
+    std::lock_guard lk(s.mu);
+    if (s.map.count(id) || s.loading.count(id)) return;
+  }
+  {
+    std::lock_guard lk(qmu_);
+    if (queue_.size() >= kMaxQueued) return;
+    for (uint32_t q : queue_)
+      if (q == id) return;
+    queue_.push_back(id);
+  }
+  qcv_.notify_one();
+}
+
+void BlockCache::worker() {
+  for (;;) {
+    uint32_t id;
+    {
+      std::unique_lock lk(qmu_);
+      qcv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      id = queue_.front();
+      queue_.pop_front();
+    }
+    try {
+      load(id, true);
+    } catch (...) {
+      // Damage is reported to the reader that asks for the block.
+    }
+  }
+}
+
+CacheStats BlockCache::stats() const {
+  CacheStats st{hits_, misses_, prefetched_, evicted_, errors_, 0};
+  for (auto& s : shards_) {
+    std::lock_guard lk(const_cast<std::mutex&>(s.mu));
+    st.bytes += s.bytes;
+  }
+  return st;
+}
+
+}  // namespace kso

@@ -1,0 +1,27 @@
+// One compression block: how it is encoded for the data region and decoded
+// (checksum first, then zstd) on the way out.
+#pragma once
+#include <string>
+#include <string_view>
+
+#include "index/format.h"
+
+namespace kso {
+
+// A block keeps zstd only if it saves at least this share of its size;
+// otherwise it is stored raw and served without decompression.
+constexpr double kMinSavings = 0.03;
+
+struct EncodedBlock {
+  std::string stored;  // bytes for the data region
+  Codec codec = Codec::Raw;
+  uint64_t xxh3 = 0;   // checksum of `stored`
+};
+
+// Compresses `raw` at `level` (level 0: never try) and keeps the smaller form.
+EncodedBlock encode_block(std::string_view raw, int level);
+// Checks `stored` against `e` and returns the raw bytes. Throws CorruptError
+// naming block `id` on a checksum, size or frame mismatch.
+std::string decode_block(uint32_t id, const BlockEntry& e, std::string&& stored);
+
+}  // namespace kso

@@ -1,0 +1,577 @@
+#include "index/pack_writer.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <thread>
+#include <unordered_map>
+
+#include "index/block_pipeline.h"
+#include "index/error.h"
+#include "index/format.h"
+#include "index/hash.h"
+#include "index/order.h"
+#include "index/schema.h"
+
+namespace kso {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Bytes read from a source per read() call; also the chunker's window.
+constexpr size_t kReadWindow = 8u << 20;
+// zstd level for blocks of already-compressed content: a cheap probe that
+// still catches the odd compressible one; most end up stored raw.
+constexpr int kProbeLevel = 1;
+
+struct Node {
+  SourceEntry e;
+  bool implicit = false;  // a parent directory no source named
+  uint64_t ino = 0;
+  std::map<std::string, std::unique_ptr<Node>> children;  // byte order, like the index
+};
+
+struct ChunkLoc {
+  uint32_t block, offset, length;
+};
+
+struct Content {
+  uint64_t size = 0;
+  Digest sha;
+  std::vector<ChunkLoc> chunks;
+};
+
+// An inode row, kept until the index is written.
+struct InodeRow {
+  uint32_t mode;
+  uint32_t nlink;
+  uint64_t size;
+  int64_t mtime_ns;
+  int64_t content = -1;
+  const Node* node;
+};
+
+// Magic numbers of compressed formats (gzip, xz, zstd, bzip2, zip, 7z, png, jpeg).
+bool looks_compressed(const uint8_t* p, size_t n) {
+  auto is = [&](std::initializer_list<uint8_t> m) {
+    return n >= m.size() && std::equal(m.begin(), m.end(), p);
+  };
+  return is({0x1f, 0x8b}) || is({0xfd, '7', 'z', 'X', 'Z', 0}) || is({0x28, 0xb5, 0x2f, 0xfd}) ||
+         is({'B', 'Z', 'h'}) || is({'P', 'K', 3, 4}) || is({'7', 'z', 0xbc, 0xaf}) ||
+         is({0x89, 'P', 'N', 'G'}) || is({0xff, 0xd8, 0xff});
+}
+
+std::string errno_text(int e) { return strerror(e); }
+
+void write_all(int fd, const void* data, size_t len, uint64_t off) {
+  const char* p = static_cast<const char*>(data);
+  while (len) {
+    ssize_t n = pwrite(fd, p, len, off_t(off));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error("writing pack: " + errno_text(errno), errno);
+    p += n;
+    len -= size_t(n);
+    off += uint64_t(n);
+  }
+}
+
+class Db {
+ public:
+  explicit Db(const fs::path& p) {
+    if (sqlite3_open(p.c_str(), &db_) != SQLITE_OK) throw Error("cannot create index " + p.string());
+    exec("PRAGMA page_size=4096; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA locking_mode=EXCLUSIVE;");
+  }
+  ~Db() { sqlite3_close(db_); }
+  void exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string m = err ? err : "?";
+      sqlite3_free(err);
+      throw Error("index: " + m);
+    }
+  }
+  sqlite3_stmt* prepare(const char* sql) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) != SQLITE_OK)
+      throw Error(std::string("index: ") + sqlite3_errmsg(db_));
+    return s;
+  }
+  void step(sqlite3_stmt* s) {
+    if (sqlite3_step(s) != SQLITE_DONE) throw Error(std::string("index: ") + sqlite3_errmsg(db_));
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+  }
+  void close() {
+    if (sqlite3_close(db_) != SQLITE_OK) throw Error("index: close failed");
+    db_ = nullptr;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace
+
+struct PackWriter::Impl {
+  fs::path out, tmp, tmp_index;
+  WriterOptions o;
+  Node root;
+  int fd = -1;
+  bool finished = false;
+  int64_t created = 0;
+  std::function<void(const BuildProgress&)> progress_cb;
+  BuildProgress progress;
+  std::chrono::steady_clock::time_point last_report;
+  BuildStats stats;
+
+  // Ingest state.
+  std::unique_ptr<BlockPipeline> pipe;
+  struct Stream {
+    std::string buf;
+    uint32_t id = 0;
+    bool open = false;
+    int level = 0;
+  } streams[2];  // [0] compressible content, [1] already-compressed content
+  uint32_t next_block = 0;
+  std::unordered_map<Digest, ChunkLoc, DigestHash> chunk_map;
+  std::unordered_map<Digest, uint32_t, DigestHash> content_map;
+  std::vector<Content> contents;
+  std::map<std::string, std::array<uint64_t, 3>> prefix_stats;  // files, bytes_in, bytes_unique
+
+  ~Impl() { cleanup(); }
+
+  void cleanup() {
+    pipe.reset();
+    if (fd >= 0) close(fd);
+    fd = -1;
+    if (!finished) {
+      unlink(tmp.c_str());
+      unlink(tmp_index.c_str());
+    }
+  }
+
+  void report(bool force) {
+    if (!progress_cb) return;
+    auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_report < std::chrono::milliseconds(100)) return;
+    last_report = now;
+    progress.bytes_stored = pipe ? pipe->bytes_written() : progress.bytes_stored;
+    progress_cb(progress);
+  }
+
+  void seal(Stream& s) {
+    if (!s.open) return;
+    pipe->submit(s.id, std::move(s.buf), s.level);
+    s.buf = std::string();
+    s.buf.reserve(o.block_size);
+    s.open = false;
+  }
+
+  ChunkLoc append(Stream& s, const uint8_t* p, size_t n) {
+    if (s.open && s.buf.size() + n > o.block_size) seal(s);
+    if (!s.open) {
+      s.id = next_block++;
+      s.open = true;
+    }
+    ChunkLoc loc{s.id, uint32_t(s.buf.size()), uint32_t(n)};
+    s.buf.append(reinterpret_cast<const char*>(p), n);
+    return loc;
+  }
+
+  // Reads one file's bytes (from disk or inline), chunks, dedups and stores
+  // them; returns the content id.
+  uint32_t ingest(const SourceEntry& e, const std::string& prefix) {
+    int in = -1;
+    if (!e.inline_data) {
+      in = open(e.source_file.c_str(), O_RDONLY | O_CLOEXEC);
+      if (in < 0) throw Error("cannot read " + e.source_file.string() + ": " + errno_text(errno), errno);
+      posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
+    }
+    struct Closer {
+      int fd;
+      ~Closer() {
+        if (fd >= 0) close(fd);
+      }
+    } closer{in};
+
+    static thread_local std::string window;
+    window.resize(std::max<size_t>(kReadWindow, 2 * size_t(o.chunk.max_size)));
+    const std::string* inl = e.inline_data ? &*e.inline_data : nullptr;
+    size_t inl_pos = 0;
+    auto fill = [&](char* dst, size_t want) -> size_t {
+      if (inl) {
+        size_t n = std::min(want, inl->size() - inl_pos);
+        memcpy(dst, inl->data() + inl_pos, n);
+        inl_pos += n;
+        return n;
+      }
+      size_t got = 0;
+      while (got < want) {
+        ssize_t n = read(in, dst + got, want - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw Error("cannot read " + e.source_file.string() + ": " + errno_text(errno), errno);
+        if (n == 0) break;
+        got += size_t(n);
+      }
+      return got;
+    };
+
+    Content c;
+    Sha256 file_sha;
+    Stream* stream = nullptr;
+    size_t filled = 0, pos = 0;
+    bool eof = false;
+    auto& pstats = prefix_stats[prefix];
+    for (;;) {
+      if (!eof && (filled - pos) < o.chunk.max_size) {  // top up the window
+        memmove(window.data(), window.data() + pos, filled - pos);
+        filled -= pos;
+        pos = 0;
+        size_t n = fill(window.data() + filled, window.size() - filled);
+        if (n < window.size() - filled) eof = true;
+        filled += n;
+        if (!stream) {
+          const auto* p = reinterpret_cast<const uint8_t*>(window.data());
+          stream = &streams[looks_compressed(p, filled) ? 1 : 0];
+        }
+      }
+      if (pos == filled) break;
+      const auto* p = reinterpret_cast<const uint8_t*>(window.data()) + pos;
+      size_t n = find_chunk_boundary(o.chunk, p, filled - pos, eof);
+      if (n == 0) continue;  // need more bytes (only before eof)
+      file_sha.update(p, n);
+      Digest d = sha256(p, n);
+      auto it = chunk_map.find(d);
+      ChunkLoc loc;
+      if (it != chunk_map.end()) {
+        loc = it->second;
+        stats.chunks_deduped++;
+      } else {
+        loc = append(*stream, p, n);
+        chunk_map.emplace(d, loc);
+        stats.bytes_unique += n;
+        pstats[2] += n;
+      }
+      stats.chunks++;
+      c.chunks.push_back(loc);
+      c.size += n;
+      pos += n;
+      progress.bytes_done += n;
+      report(false);
+    }
+    c.sha = file_sha.finish();
+    auto [it, fresh] = content_map.emplace(c.sha, uint32_t(contents.size()));
+    if (!fresh) {
+      stats.files_deduped++;
+      return it->second;
+    }
+    contents.push_back(std::move(c));
+    return it->second;
+  }
+
+  Node* add(SourceEntry e) {
+    validate_pack_path(e.path);
+    Node* n = &root;
+    size_t start = 0;
+    for (;;) {
+      size_t end = e.path.find('/', start);
+      bool last = end == std::string::npos;
+      std::string name = e.path.substr(start, last ? std::string::npos : end - start);
+      if (n->e.type != EntryType::Dir)
+        throw Error("path '" + e.path + "' goes through '" + n->e.path + "', which is not a directory", ENOTDIR);
+      auto& child = n->children[name];
+      if (!child) {
+        child = std::make_unique<Node>();
+        child->implicit = true;
+        child->e.type = EntryType::Dir;
+        child->e.mode = 0755;
+        child->e.mtime_ns = created * 1000000000;
+        child->e.path = e.path.substr(0, last ? std::string::npos : end);
+      } else if (last) {
+        if (!(child->implicit && e.type == EntryType::Dir))
+          throw Error("duplicate path '" + e.path + "' in the sources", EEXIST);
+      }
+      if (last) {
+        child->e = std::move(e);
+        child->implicit = false;
+        return child.get();
+      }
+      n = child.get();
+      start = end + 1;
+    }
+  }
+};
+
+PackWriter::PackWriter(fs::path out, WriterOptions opts) : impl_(std::make_unique<Impl>()) {
+  auto& m = *impl_;
+  m.o = opts;
+  m.o.chunk.validate();
+  if (m.o.block_size < 64 * 1024 || m.o.block_size > (64u << 20))
+    throw Error("block size must be between 64 KiB and 64 MiB", EINVAL);
+  if (m.o.block_size < m.o.chunk.max_size) throw Error("block size must be at least the maximum chunk size", EINVAL);
+  if (m.o.level < 1 || m.o.level > 22) throw Error("zstd level must be 1..22", EINVAL);
+  if (m.o.threads == 0) m.o.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (m.o.max_pending_blocks == 0) m.o.max_pending_blocks = 2 * m.o.threads;
+  m.out = out;
+  fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  m.tmp = dir / ("." + out.filename().string() + ".tmp-" + std::to_string(getpid()));
+  m.tmp_index = fs::path(m.tmp.string() + "-index");
+  const char* sde = getenv("SOURCE_DATE_EPOCH");  // reproducible builds
+  m.created = sde ? atoll(sde) : int64_t(time(nullptr));
+  m.root.e.type = EntryType::Dir;
+  m.root.e.mode = 0755;
+  m.root.e.mtime_ns = m.created * 1000000000;
+  m.streams[0].level = m.o.level;
+  m.streams[1].level = kProbeLevel;
+}
+
+PackWriter::~PackWriter() = default;
+
+void PackWriter::add(SourceEntry e) { impl_->add(std::move(e)); }
+
+void PackWriter::on_progress(std::function<void(const BuildProgress&)> cb) { impl_->progress_cb = std::move(cb); }
+
+const fs::path& PackWriter::temp_path() const { return impl_->tmp; }
+
+BuildStats PackWriter::finish() {
+  auto& m = *impl_;
+  if (m.finished) throw Error("pack already finished");
+  try {
+    // 1. Inode numbers: depth-first, children in name order; hardlinks share one.
+    std::vector<InodeRow> inodes(1);  // [0] unused: inode numbers start at 1
+    std::unordered_map<std::string, uint64_t> links;
+    std::vector<std::pair<const Node*, uint64_t>> files;  // first path of each file inode
+    std::vector<std::tuple<uint64_t, std::string, uint64_t>> dirents;
+    std::function<void(Node&)> number = [&](Node& n) {
+      const auto& e = n.e;
+      if (e.type == EntryType::File && !e.hardlink_key.empty()) {
+        auto it = links.find(e.hardlink_key);
+        if (it != links.end()) {
+          n.ino = it->second;
+          inodes[n.ino].nlink++;
+          m.stats.hardlinks++;
+          return;
+        }
+      }
+      n.ino = inodes.size();
+      uint32_t type = e.type == EntryType::Dir ? S_IFDIR : e.type == EntryType::Symlink ? S_IFLNK : S_IFREG;
+      uint64_t size = e.type == EntryType::Symlink ? e.symlink_target.size() : 0;
+      inodes.push_back(InodeRow{type | (e.mode & 07777), 1, size, e.mtime_ns, -1, &n});
+      if (e.type == EntryType::File) {
+        if (!e.hardlink_key.empty()) links.emplace(e.hardlink_key, n.ino);
+        files.emplace_back(&n, n.ino);
+        m.stats.files++;
+      } else if (e.type == EntryType::Symlink) {
+        if (e.symlink_target.empty()) throw Error("symlink '" + e.path + "' has an empty target", EINVAL);
+        m.stats.symlinks++;
+      } else {
+        m.stats.dirs++;
+        inodes[n.ino].nlink = 2;
+        for (auto& [name, child] : n.children) {
+          number(*child);
+          dirents.emplace_back(n.ino, name, child->ino);
+          if (child->e.type == EntryType::Dir) inodes[n.ino].nlink++;
+        }
+      }
+    };
+    number(m.root);
+    m.stats.dirs--;  // the root is not counted as a directory of the tree
+
+    // 2. Content, in an order that puts similar files next to each other.
+    std::vector<size_t> order(files.size());
+    for (size_t i = 0; i < order.size(); i++) order[i] = i;
+    std::vector<std::string> keys(files.size());
+    for (size_t i = 0; i < files.size(); i++)
+      keys[i] = m.o.similarity_order ? similarity_key(files[i].first->e.path) : std::string();
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return keys[a] < keys[b]; });
+    m.progress.files_total = files.size();
+    for (auto& [node, ino] : files) {
+      if (!node->e.inline_data) {
+        struct stat st;
+        if (stat(node->e.source_file.c_str(), &st) == 0) m.progress.bytes_total += uint64_t(st.st_size);
+      } else {
+        m.progress.bytes_total += node->e.inline_data->size();
+      }
+    }
+
+    m.fd = open(m.tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (m.fd < 0) throw Error("cannot create " + m.tmp.string() + ": " + errno_text(errno), errno);
+    PackHeader hdr;
+    hdr.created_unix = m.created;
+    std::string h = encode_header(hdr);
+    h.resize(kDataStart, '\0');
+    write_all(m.fd, h.data(), h.size(), 0);
+    m.pipe = std::make_unique<BlockPipeline>(m.fd, kDataStart, m.o.threads, m.o.max_pending_blocks);
+    for (auto& s : m.streams) s.buf.reserve(m.o.block_size);
+
+    for (size_t i : order) {
+      auto& [node, ino] = files[i];
+      std::string prefix = node->e.path.substr(0, node->e.path.find('/'));
+      uint32_t cid = m.ingest(node->e, prefix);
+      inodes[ino].content = cid;
+      inodes[ino].size = m.contents[cid].size;
+      m.progress.files_done++;
+      m.report(false);
+    }
+    for (auto& s : m.streams) m.seal(s);
+    std::vector<BlockEntry> table = m.pipe->finish();
+    uint64_t data_end = m.pipe->end_offset();
+    m.pipe.reset();
+    m.report(true);
+
+    // Per-prefix file counts and logical bytes count every path.
+    for (auto& [dir, name, ino] : dirents) {
+      const InodeRow& r = inodes[ino];
+      if ((r.mode & S_IFMT) != S_IFREG) continue;
+      const std::string& path = r.node->e.path;
+      auto& ps = m.prefix_stats[path.substr(0, path.find('/'))];
+      ps[0]++;
+      ps[1] += r.size;
+      m.stats.bytes_in += r.size;
+    }
+
+    // 3. Block table right after the data.
+    PackTrailer tr;
+    tr.data_end = data_end;
+    tr.block_table_offset = data_end;
+    tr.block_count = table.size();
+    std::string tb(table.size() * kBlockEntrySize, '\0');
+    for (size_t i = 0; i < table.size(); i++) {
+      encode_block_entry(table[i], &tb[i * kBlockEntrySize]);
+      m.stats.bytes_stored += table[i].stored_size;
+      if (table[i].codec == Codec::Raw) m.stats.blocks_raw++;
+    }
+    m.stats.blocks = table.size();
+    tr.block_table_xxh3 = xxh3(tb.data(), tb.size());
+    write_all(m.fd, tb.data(), tb.size(), data_end);
+
+    // 4. The index, built in a side file and copied in page-aligned.
+    {
+      unlink(m.tmp_index.c_str());
+      Db db(m.tmp_index);
+      db.exec(kIndexSchema);
+      db.exec("BEGIN");
+      sqlite3_stmt* ins_inode = db.prepare("INSERT INTO inodes VALUES(?,?,?,?,?,?,?)");
+      for (uint64_t ino = 1; ino < inodes.size(); ino++) {
+        const auto& r = inodes[ino];
+        sqlite3_bind_int64(ins_inode, 1, int64_t(ino));
+        sqlite3_bind_int64(ins_inode, 2, r.mode);
+        sqlite3_bind_int64(ins_inode, 3, r.nlink);
+        sqlite3_bind_int64(ins_inode, 4, int64_t(r.size));
+        sqlite3_bind_int64(ins_inode, 5, r.mtime_ns);
+        if (r.content >= 0) sqlite3_bind_int64(ins_inode, 6, r.content);
+        if ((r.mode & S_IFMT) == S_IFLNK)
+          sqlite3_bind_blob(ins_inode, 7, r.node->e.symlink_target.data(), int(r.node->e.symlink_target.size()),
+                            SQLITE_STATIC);
+        db.step(ins_inode);
+      }
+      sqlite3_finalize(ins_inode);
+      sqlite3_stmt* ins_dirent = db.prepare("INSERT INTO dirents VALUES(?,?,?)");
+      for (auto& [parent, name, ino] : dirents) {
+        sqlite3_bind_int64(ins_dirent, 1, int64_t(parent));
+        sqlite3_bind_blob(ins_dirent, 2, name.data(), int(name.size()), SQLITE_STATIC);
+        sqlite3_bind_int64(ins_dirent, 3, int64_t(ino));
+        db.step(ins_dirent);
+      }
+      sqlite3_finalize(ins_dirent);
+      sqlite3_stmt* ins_content = db.prepare("INSERT INTO contents VALUES(?,?,?,?)");
+      std::string rec;
+      for (size_t id = 0; id < m.contents.size(); id++) {
+        const auto& c = m.contents[id];
+        rec.assign(c.chunks.size() * kChunkRecordSize, '\0');
+        for (size_t i = 0; i < c.chunks.size(); i++) {
+          uint32_t v[3] = {c.chunks[i].block, c.chunks[i].offset, c.chunks[i].length};
+          for (int k = 0; k < 3; k++)
+            for (int b = 0; b < 4; b++) rec[i * kChunkRecordSize + 4 * k + b] = char(v[k] >> (8 * b));
+        }
+        sqlite3_bind_int64(ins_content, 1, int64_t(id));
+        sqlite3_bind_int64(ins_content, 2, int64_t(c.size));
+        sqlite3_bind_blob(ins_content, 3, c.sha.data(), 32, SQLITE_STATIC);
+        sqlite3_bind_blob(ins_content, 4, rec.data(), int(rec.size()), SQLITE_STATIC);
+        db.step(ins_content);
+      }
+      sqlite3_finalize(ins_content);
+      sqlite3_stmt* ins_prefix = db.prepare("INSERT INTO prefixes VALUES(?,?,?,?)");
+      for (auto& [prefix, v] : m.prefix_stats) {
+        sqlite3_bind_text(ins_prefix, 1, prefix.data(), int(prefix.size()), SQLITE_STATIC);
+        for (int k = 0; k < 3; k++) sqlite3_bind_int64(ins_prefix, 2 + k, int64_t(v[k]));
+        db.step(ins_prefix);
+      }
+      sqlite3_finalize(ins_prefix);
+      sqlite3_stmt* ins_meta = db.prepare("INSERT INTO meta VALUES(?,?)");
+      auto meta = [&](const char* k, const std::string& v) {
+        sqlite3_bind_text(ins_meta, 1, k, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins_meta, 2, v.data(), int(v.size()), SQLITE_TRANSIENT);
+        db.step(ins_meta);
+      };
+      auto& s = m.stats;
+      meta("format_version", std::to_string(kFormatVersion));
+      meta("created_unix", std::to_string(m.created));
+      meta("chunk_sizes", std::to_string(m.o.chunk.min_size) + "/" + std::to_string(m.o.chunk.avg_size) + "/" +
+                              std::to_string(m.o.chunk.max_size));
+      meta("block_size", std::to_string(m.o.block_size));
+      meta("zstd_level", std::to_string(m.o.level));
+      meta("files", std::to_string(s.files));
+      meta("dirs", std::to_string(s.dirs));
+      meta("symlinks", std::to_string(s.symlinks));
+      meta("hardlinks", std::to_string(s.hardlinks));
+      meta("bytes_in", std::to_string(s.bytes_in));
+      meta("bytes_unique", std::to_string(s.bytes_unique));
+      meta("bytes_stored", std::to_string(s.bytes_stored));
+      meta("files_deduped", std::to_string(s.files_deduped));
+      meta("chunks", std::to_string(s.chunks));
+      meta("chunks_deduped", std::to_string(s.chunks_deduped));
+      meta("blocks", std::to_string(s.blocks));
+      meta("blocks_raw", std::to_string(s.blocks_raw));
+      sqlite3_finalize(ins_meta);
+      db.exec("COMMIT");
+      db.close();
+    }
+    int ifd = open(m.tmp_index.c_str(), O_RDONLY | O_CLOEXEC);
+    if (ifd < 0) throw Error("cannot reopen index: " + errno_text(errno), errno);
+    struct stat ist;
+    fstat(ifd, &ist);
+    std::string idx(size_t(ist.st_size), '\0');
+    if (pread(ifd, idx.data(), idx.size(), 0) != ssize_t(idx.size())) {
+      close(ifd);
+      throw Error("cannot read back index");
+    }
+    close(ifd);
+    unlink(m.tmp_index.c_str());
+    uint64_t table_end = data_end + tb.size();
+    tr.index_offset = (table_end + kIndexAlign - 1) / kIndexAlign * kIndexAlign;
+    tr.index_size = idx.size();
+    tr.index_xxh3 = xxh3(idx.data(), idx.size());
+    write_all(m.fd, idx.data(), idx.size(), tr.index_offset);
+    std::string t = encode_trailer(tr);
+    write_all(m.fd, t.data(), t.size(), tr.index_offset + tr.index_size);
+    m.stats.pack_size = tr.index_offset + tr.index_size + t.size();
+
+    // 5. Durable, then visible under its name.
+    if (fsync(m.fd) != 0) throw Error("fsync " + m.tmp.string() + ": " + errno_text(errno), errno);
+    close(m.fd);
+    m.fd = -1;
+    if (rename(m.tmp.c_str(), m.out.c_str()) != 0)
+      throw Error("cannot rename to " + m.out.string() + ": " + errno_text(errno), errno);
+    m.finished = true;
+    int dfd = open((m.out.has_parent_path() ? m.out.parent_path() : fs::path(".")).c_str(), O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+      fsync(dfd);
+      close(dfd);
+    }
+  } catch (...) {
+    m.cleanup();
+    throw;
+  }
+  return m.stats;
+}
+
+}  // namespace kso

@@ -1,0 +1,24 @@
+// Local directory source: a tree on disk becomes SourceEntry items under a
+// pack prefix, keeping modes, mtimes, symlinks and hardlinks.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "index/entry.h"
+
+namespace kso {
+
+// One `PREFIX=DIR` argument of `kso-pack build`.
+struct DirSpec {
+  std::string prefix;  // pack path the tree lands under; "." = the root
+  std::filesystem::path dir;
+};
+
+// Parses "PREFIX=DIR"; throws Error(EINVAL) with a one-line reason.
+DirSpec parse_dir_spec(const std::string& arg);
+// Walks spec.dir (without following symlinks); throws Error naming the path
+// that cannot be read. Sockets, FIFOs and devices are skipped with a warning.
+std::vector<SourceEntry> scan_dir(const DirSpec& spec);
+
+}  // namespace kso

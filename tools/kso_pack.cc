@@ -1,0 +1,57 @@
+#include "tools/kso_pack.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+
+#include "index/error.h"
+#include "tools/pack_build.h"
+#include "tools/pack_inspect.h"
+
+namespace kso {
+
+int kso_pack_main(const std::vector<std::string>& args) {
+  CLI::App app{"kso-pack: build and inspect kso packs (compressed, deduplicated, checksummed trees)", "kso-pack"};
+  app.require_subcommand(1);
+  bool verbose = false, quiet = false;
+  app.add_flag("-v,--verbose", verbose, "More log output");
+  app.add_flag("-q,--quiet", quiet, "Only errors");
+  BuildCommand build;
+  auto* build_cmd = add_build_command(app, build);
+  InspectCommand inspect;
+  std::string which;
+  add_inspect_commands(app, inspect, which);
+
+  std::vector<std::string> rev(args.rbegin(), args.rend());  // CLI11 takes arguments reversed
+  try {
+    app.parse(rev);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fprintf(stderr, "kso-pack: %s\n", e.what());
+    fprintf(stderr, "Run 'kso-pack --help' for usage.\n");
+    return kExitUsage;
+  }
+  if (!spdlog::get("kso")) {
+    auto logger = spdlog::stderr_color_mt("kso");
+    logger->set_pattern("kso-pack: %^%l%$: %v");
+    spdlog::set_default_logger(logger);
+  }
+  spdlog::set_level(quiet ? spdlog::level::err : verbose ? spdlog::level::debug : spdlog::level::info);
+  try {
+    if (build_cmd->parsed()) return run_build(build);
+    return run_inspect(which, inspect);
+  } catch (const Error& e) {
+    fprintf(stderr, "kso-pack: error: %s\n", e.what());
+    return kExitFailure;
+  } catch (const std::exception& e) {
+    fprintf(stderr, "kso-pack: error: %s\n", e.what());
+    return kExitFailure;
+  }
+}
+
+}  // namespace kso

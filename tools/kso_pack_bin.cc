@@ -1,0 +1,3 @@
+#include "tools/kso_pack.h"
+
+int main(int argc, char** argv) { return kso::kso_pack_main(std::vector<std::string>(argv + 1, argv + argc)); }

@@ -1,0 +1,127 @@
+#include "tools/pack_build.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "index/error.h"
+#include "index/pack_writer.h"
+#include "tools/dir_source.h"
+#include "tools/kso_pack.h"
+#include "tools/progress.h"
+#include "tools/size_arg.h"
+
+namespace kso {
+namespace {
+
+// Temp files of the build under way, removed by the signal handler: an
+// interrupted build never leaves anything named OUT or half-written files.
+char g_tmp[4096], g_tmp_index[4096];
+
+void on_signal(int sig) {
+  if (g_tmp[0]) unlink(g_tmp);
+  if (g_tmp_index[0]) unlink(g_tmp_index);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+struct SignalGuard {
+  struct sigaction old_int {}, old_term {}, old_hup {};
+  explicit SignalGuard(const std::string& tmp) {
+    snprintf(g_tmp, sizeof g_tmp, "%s", tmp.c_str());
+    snprintf(g_tmp_index, sizeof g_tmp_index, "%s-index", tmp.c_str());
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGHUP, &sa, &old_hup);
+  }
+  ~SignalGuard() {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+    sigaction(SIGHUP, &old_hup, nullptr);
+    g_tmp[0] = g_tmp_index[0] = 0;
+  }
+};
+
+ChunkerParams parse_chunk(const std::string& s) {
+  ChunkerParams p;
+  size_t a = s.find('/'), b = a == std::string::npos ? a : s.find('/', a + 1);
+  if (b == std::string::npos) throw Error("bad --chunk '" + s + "': expected MIN/AVG/MAX, e.g. 16K/64K/256K", EINVAL);
+  auto u32 = [&](const std::string& part) {
+    uint64_t v = parse_size(part);
+    if (v > UINT32_MAX) throw Error("chunk size '" + part + "' is too large", EINVAL);
+    return uint32_t(v);
+  };
+  p.min_size = u32(s.substr(0, a));
+  p.avg_size = u32(s.substr(a + 1, b - a - 1));
+  p.max_size = u32(s.substr(b + 1));
+  p.validate();
+  return p;
+}
+
+std::string ratio(uint64_t a, uint64_t b) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.3f", b ? double(a) / double(b) : 0.0);
+  return buf;
+}
+
+}  // namespace
+
+CLI::App* add_build_command(CLI::App& app, BuildCommand& cmd) {
+  auto* b = app.add_subcommand("build", "Build a pack from local directories (and other sources)");
+  b->add_option("-o,--output", cmd.output, "Pack file to write (written to a temp file, then renamed)")->required();
+  b->add_option("--level", cmd.level, "zstd level for compressible blocks (1-22)")->capture_default_str();
+  b->add_option("--block-size", cmd.block_size, "Uncompressed bytes per block (64K-64M)")->capture_default_str();
+  b->add_option("--chunk", cmd.chunk, "Content-defined chunk sizes MIN/AVG/MAX")->capture_default_str();
+  b->add_option("--threads", cmd.threads, "Compression threads (0 = every core)")->capture_default_str();
+  b->add_option("--order", cmd.order, "Content order: 'similar' groups like files, 'path' keeps tree order")
+      ->check(CLI::IsMember({"similar", "path"}))
+      ->capture_default_str();
+  b->add_option("sources", cmd.dirs, "Local trees as PREFIX=DIR (e.g. files=/opt/k8s/files registry=/var/lib/registry)");
+  return b;
+}
+
+int run_build(const BuildCommand& cmd) {
+  WriterOptions wo;
+  wo.level = cmd.level;
+  uint64_t bs = parse_size(cmd.block_size);
+  if (bs > UINT32_MAX) throw Error("--block-size is too large", EINVAL);
+  wo.block_size = uint32_t(bs);
+  wo.chunk = parse_chunk(cmd.chunk);
+  wo.threads = cmd.threads;
+  wo.similarity_order = cmd.order == "similar";
+
+  std::vector<DirSpec> specs;
+  for (auto& d : cmd.dirs) specs.push_back(parse_dir_spec(d));
+  // --- sources: local directories
+  std::vector<SourceEntry> entries;
+  for (auto& s : specs) {
+    auto v = scan_dir(s);
+    spdlog::info("{}: {} entries from {}", s.prefix, v.size(), s.dir.string());
+    entries.insert(entries.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
+  }
+  // --- (further sources append to `entries` here)
+  if (entries.empty()) throw Error("nothing to pack: give at least one source (PREFIX=DIR)", EINVAL);
+
+  auto t0 = std::chrono::steady_clock::now();
+  PackWriter w(cmd.output, wo);
+  for (auto& e : entries) w.add(std::move(e));
+  ProgressLine bar("packing");
+  w.on_progress([&](const BuildProgress& p) { bar.update(p.bytes_done, p.bytes_total, p.files_done, p.files_total); });
+  SignalGuard guard(w.temp_path().string());
+  BuildStats s = w.finish();
+  bar.finish();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  spdlog::info("wrote {}: {} files, {} dirs, {} symlinks, {} hardlinks; {} in, {} unique, {} stored ({} blocks, {} raw); "
+               "ratio {}; {:.1f}s",
+               cmd.output, s.files, s.dirs, s.symlinks, s.hardlinks, human_bytes(s.bytes_in),
+               human_bytes(s.bytes_unique), human_bytes(s.pack_size), s.blocks, s.blocks_raw,
+               ratio(s.pack_size, s.bytes_in), secs);
+  return kExitOk;
+}
+
+}  // namespace kso

@@ -1,0 +1,25 @@
+// `kso-pack build`: gathers every source into one PackWriter.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+namespace kso {
+
+struct BuildCommand {
+  std::string output;
+  int level = 9;
+  std::string block_size = "4M";
+  std::string chunk = "16K/64K/256K";
+  unsigned threads = 0;
+  std::string order = "similar";
+  std::vector<std::string> dirs;  // PREFIX=DIR
+  // Further sources register their options here (files lists, image lists).
+};
+
+// Registers the `build` subcommand and its options on `app`.
+CLI::App* add_build_command(CLI::App& app, BuildCommand& cmd);
+// Runs a parsed build command; returns the exit code.
+int run_build(const BuildCommand& cmd);
+
+}  // namespace kso

@@ -1,0 +1,306 @@
+#include "tools/pack_inspect.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <unordered_map>
+
+#include "cache/block_cache.h"
+#include "index/error.h"
+#include "index/hash.h"
+#include "index/pack_reader.h"
+#include "tools/kso_pack.h"
+#include "tools/progress.h"
+
+namespace kso {
+namespace {
+
+// Decoded blocks the tools keep while streaming files out: a few blocks are
+// enough because they read files front to back.
+constexpr uint64_t kToolCacheBytes = 64u << 20;
+// Bytes per read() when copying a file out of a pack.
+constexpr size_t kCopyBuffer = 1u << 20;
+
+Stat must_find(const Pack& p, const std::string& path) {
+  auto st = p.lookup_path(path);
+  if (!st) throw Error("no such path in pack: " + path, ENOENT);
+  return *st;
+}
+
+std::string mode_string(uint32_t m) {
+  std::string s = S_ISDIR(m) ? "d" : S_ISLNK(m) ? "l" : "-";
+  const char* rwx = "rwxrwxrwx";
+  for (int i = 0; i < 9; i++) s += (m & (0400 >> i)) ? rwx[i] : '-';
+  return s;
+}
+
+std::string time_string(int64_t ns) {
+  time_t t = time_t(ns / 1000000000);
+  char buf[32];
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
+  return buf;
+}
+
+std::string join(const std::string& dir, const std::string& name) { return dir.empty() ? name : dir + "/" + name; }
+
+void write_out(int fd, const char* p, size_t n, const std::string& what) {
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) throw Error("writing " + what + ": " + strerror(errno), errno);
+    p += w;
+    n -= size_t(w);
+  }
+}
+
+// Streams a file's bytes to `fd`, hashing them; returns the SHA-256.
+Digest copy_file(const Pack& p, BlockSource& src, uint64_t ino, int fd, const std::string& what) {
+  auto f = p.layout(ino);
+  std::string buf(kCopyBuffer, '\0');
+  Sha256 sha;
+  for (uint64_t off = 0; off < f->size;) {
+    size_t n = p.read(*f, off, buf.size(), buf.data(), src);
+    sha.update(buf.data(), n);
+    if (fd >= 0) write_out(fd, buf.data(), n, what);
+    off += n;
+  }
+  Digest d = sha.finish();
+  if (std::string(reinterpret_cast<const char*>(d.data()), 32) != f->sha256)
+    throw CorruptError(what + ": content does not match its SHA-256");
+  return d;
+}
+
+void ls(const Pack& p, const std::string& dir, const Stat& st, const InspectCommand& c) {
+  auto line = [&](const std::string& path, const Stat& s) {
+    if (!c.long_format) {
+      printf("%s\n", path.c_str());
+      return;
+    }
+    std::string target = S_ISLNK(s.mode) ? " -> " + p.readlink(s.ino) : "";
+    printf("%s %3u %12llu %s %s%s\n", mode_string(s.mode).c_str(), s.nlink, (unsigned long long)s.size,
+           time_string(s.mtime_ns).c_str(), path.c_str(), target.c_str());
+  };
+  if (!S_ISDIR(st.mode)) {
+    line(dir, st);
+    return;
+  }
+  for (auto& e : p.readdir(st.ino)) {
+    std::string path = join(dir, e.name);
+    line(path, e.st);
+    if (c.recursive && S_ISDIR(e.st.mode)) ls(p, path, e.st, c);
+  }
+}
+
+int info(const Pack& p, const InspectCommand& c) {
+  auto t = p.totals();
+  auto rows = p.query_rows("SELECT prefix, files, bytes_in, bytes_unique FROM prefixes ORDER BY prefix", 4);
+  auto ratio = [](uint64_t a, uint64_t b) { return b ? double(a) / double(b) : 0.0; };
+  if (c.json) {
+    nlohmann::json j;
+    for (auto& [k, v] : p.meta()) j["meta"][k] = v;
+    j["pack_bytes"] = p.file_size();
+    for (auto& r : rows)
+      j["prefixes"][r[0]] = {{"files", std::stoull(r[1])}, {"bytes_in", std::stoull(r[2])}, {"bytes_unique", std::stoull(r[3])}};
+    printf("%s\n", j.dump(2).c_str());
+    return kExitOk;
+  }
+  auto meta_rows = p.meta();
+  std::map<std::string, std::string> meta(meta_rows.begin(), meta_rows.end());
+  printf("pack:          %s (format v%u)\n", p.path().c_str(), p.header().version);
+  printf("files:         %llu (+%llu hardlinks), %llu dirs, %llu symlinks\n", (unsigned long long)t.files,
+         (unsigned long long)t.hardlinks, (unsigned long long)t.dirs, (unsigned long long)t.symlinks);
+  printf("bytes in:      %s (%llu)\n", human_bytes(t.bytes_in).c_str(), (unsigned long long)t.bytes_in);
+  printf("after dedup:   %s (saved %s, %.1f%%; %s files and %s chunks deduplicated)\n",
+         human_bytes(t.bytes_unique).c_str(), human_bytes(t.bytes_in - t.bytes_unique).c_str(),
+         100.0 * (1 - ratio(t.bytes_unique, t.bytes_in)), meta["files_deduped"].c_str(), meta["chunks_deduped"].c_str());
+  printf("stored:        %s in %llu blocks (%llu raw), pack file %s\n", human_bytes(t.bytes_stored).c_str(),
+         (unsigned long long)t.blocks, (unsigned long long)t.blocks_raw, human_bytes(p.file_size()).c_str());
+  printf("ratio:         %.3f (pack / bytes in)\n", ratio(p.file_size(), t.bytes_in));
+  printf("settings:      zstd level %s, blocks %s B, chunks %s\n", meta["zstd_level"].c_str(),
+         meta["block_size"].c_str(), meta["chunk_sizes"].c_str());
+  printf("%-20s %10s %14s %14s %8s\n", "prefix", "files", "bytes in", "unique", "unique%");
+  for (auto& r : rows) {
+    uint64_t in = std::stoull(r[2]), uq = std::stoull(r[3]);
+    printf("%-20s %10s %14s %14s %7.1f%%\n", r[0].c_str(), r[1].c_str(), human_bytes(in).c_str(),
+           human_bytes(uq).c_str(), 100.0 * ratio(uq, in));
+  }
+  return kExitOk;
+}
+
+int verify(Pack& p) {
+  std::set<uint32_t> bad_blocks;
+  uint32_t n = p.block_count();
+  ProgressLine bar("verifying blocks");
+  uint64_t stored = 0, total = 0;
+  for (uint32_t i = 0; i < n; i++) total += p.block_entry(i).stored_size;
+  for (uint32_t i = 0; i < n; i++) {
+    try {
+      p.block(i);
+    } catch (const CorruptError& e) {
+      bad_blocks.insert(i);
+      bar.finish();
+      fprintf(stderr, "damaged: %s\n", e.what());
+    }
+    stored += p.block_entry(i).stored_size;
+    bar.update(stored, total, i + 1, n);
+  }
+  bar.finish();
+  // Every file: its blocks, and its bytes against its SHA-256.
+  uint64_t files = 0, bad_files = 0;
+  BlockCache cache(std::shared_ptr<Pack>(&p, [](Pack*) {}), kToolCacheBytes, 0);
+  std::vector<std::pair<std::string, Stat>> todo{{"", *p.stat(kRootIno)}};
+  while (!todo.empty()) {
+    auto [dir, st] = todo.back();
+    todo.pop_back();
+    for (auto& e : p.readdir(st.ino)) {
+      std::string path = join(dir, e.name);
+      if (S_ISDIR(e.st.mode)) todo.emplace_back(path, e.st);
+      if (!S_ISREG(e.st.mode)) continue;
+      files++;
+      try {
+        auto f = p.layout(e.st.ino);
+        bool hit = false;
+        for (auto& ch : f->chunks) hit |= bad_blocks.count(ch.block) > 0;
+        if (hit) throw CorruptError("lies in a damaged block");
+        copy_file(p, cache, e.st.ino, -1, path);
+      } catch (const Error& err) {
+        bad_files++;
+        fprintf(stderr, "damaged file: %s: %s\n", path.c_str(), err.what());
+      }
+    }
+  }
+  if (bad_blocks.empty() && bad_files == 0) {
+    printf("ok: %u blocks and %llu files verified\n", n, (unsigned long long)files);
+    return kExitOk;
+  }
+  printf("DAMAGED: %zu of %u blocks, %llu of %llu files\n", bad_blocks.size(), n, (unsigned long long)bad_files,
+         (unsigned long long)files);
+  return kExitFailure;
+}
+
+struct Extractor {
+  const Pack& p;
+  BlockSource& src;
+  std::unordered_map<uint64_t, std::string> linked;  // ino -> first extracted path
+  std::vector<std::pair<std::string, Stat>> dirs;     // modes and mtimes set last
+
+  void set_mtime(const std::string& path, int64_t ns, bool nofollow) {
+    struct timespec ts[2];
+    ts[0].tv_sec = ts[1].tv_sec = time_t(ns / 1000000000);
+    ts[0].tv_nsec = ts[1].tv_nsec = long(ns % 1000000000);
+    if (utimensat(AT_FDCWD, path.c_str(), ts, nofollow ? AT_SYMLINK_NOFOLLOW : 0) != 0)
+      throw Error("cannot set times on " + path + ": " + strerror(errno), errno);
+  }
+
+  void entry(const std::string& out, const Stat& st) {
+    if (S_ISDIR(st.mode)) {
+      if (mkdir(out.c_str(), 0700) != 0 && errno != EEXIST)
+        throw Error("cannot create " + out + ": " + strerror(errno), errno);
+      for (auto& e : p.readdir(st.ino)) entry(out + "/" + e.name, e.st);
+      dirs.emplace_back(out, st);
+    } else if (S_ISLNK(st.mode)) {
+      unlink(out.c_str());
+      if (symlink(p.readlink(st.ino).c_str(), out.c_str()) != 0)
+        throw Error("cannot create symlink " + out + ": " + strerror(errno), errno);
+      set_mtime(out, st.mtime_ns, true);
+    } else {
+      unlink(out.c_str());
+      if (st.nlink > 1) {
+        auto it = linked.find(st.ino);
+        if (it != linked.end()) {
+          if (link(it->second.c_str(), out.c_str()) != 0)
+            throw Error("cannot link " + out + ": " + strerror(errno), errno);
+          return;
+        }
+        linked.emplace(st.ino, out);
+      }
+      int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (fd < 0) throw Error("cannot create " + out + ": " + strerror(errno), errno);
+      try {
+        copy_file(p, src, st.ino, fd, out);
+      } catch (...) {
+        close(fd);
+        throw;
+      }
+      if (fchmod(fd, st.mode & 07777) != 0 || close(fd) != 0)
+        throw Error("cannot finish " + out + ": " + strerror(errno), errno);
+      set_mtime(out, st.mtime_ns, false);
+    }
+  }
+
+  void finish() {
+    for (auto& [path, st] : dirs) {  // children before parents: mode may drop write access
+      if (chmod(path.c_str(), st.mode & 07777) != 0) throw Error("cannot chmod " + path + ": " + strerror(errno), errno);
+      set_mtime(path, st.mtime_ns, false);
+    }
+  }
+};
+
+}  // namespace
+
+void add_inspect_commands(CLI::App& app, InspectCommand& cmd, std::string& which) {
+  auto pack_opt = [&](CLI::App* s) { s->add_option("pack", cmd.pack, "Pack file")->required()->check(CLI::ExistingFile); };
+  auto* ls = app.add_subcommand("ls", "List a directory (or a file) of a pack");
+  pack_opt(ls);
+  ls->add_option("path", cmd.paths, "Path inside the pack (default: the root)")->expected(0, 1);
+  ls->add_flag("-l,--long", cmd.long_format, "Long format: mode, links, size, mtime");
+  ls->add_flag("-R,--recursive", cmd.recursive, "List subdirectories too");
+  auto* cat = app.add_subcommand("cat", "Write a file of a pack to standard output");
+  pack_opt(cat);
+  cat->add_option("path", cmd.paths, "Path inside the pack")->required()->expected(1);
+  auto* info = app.add_subcommand("info", "Show what a pack holds: counts, sizes, dedup, ratio per prefix");
+  pack_opt(info);
+  info->add_flag("--json", cmd.json, "Machine-readable output");
+  auto* verify = app.add_subcommand("verify", "Check every block and every file's SHA-256; exit 1 naming any damage");
+  pack_opt(verify);
+  auto* extract = app.add_subcommand("extract", "Write the pack's tree (or a subtree) to a directory");
+  pack_opt(extract);
+  extract->add_option("args", cmd.paths, "[PATH] DIR")->required()->expected(1, 2);
+  for (auto* s : {ls, cat, info, verify, extract}) s->callback([&which, s] { which = s->get_name(); });
+}
+
+int run_inspect(const std::string& which, const InspectCommand& c) {
+  auto p = Pack::open(c.pack);
+  if (which == "ls") {
+    std::string path = c.paths.empty() ? "" : c.paths[0];
+    ls(*p, path == "/" ? "" : path, must_find(*p, path), c);
+    return kExitOk;
+  }
+  if (which == "cat") {
+    Stat st = must_find(*p, c.paths[0]);
+    if (!S_ISREG(st.mode)) throw Error(c.paths[0] + " is not a regular file", EISDIR);
+    BlockCache cache(p, kToolCacheBytes, 1);
+    copy_file(*p, cache, st.ino, STDOUT_FILENO, "standard output");
+    return kExitOk;
+  }
+  if (which == "info") return info(*p, c);
+  if (which == "verify") return verify(*p);
+  // extract [PATH] DIR
+  std::string path = c.paths.size() == 2 ? c.paths[0] : "";
+  std::string out = c.paths.back();
+  Stat st = must_find(*p, path);
+  BlockCache cache(p, kToolCacheBytes, 1);
+  Extractor x{*p, cache, {}, {}};
+  if (S_ISDIR(st.mode)) {
+    if (mkdir(out.c_str(), 0755) != 0 && errno != EEXIST) throw Error("cannot create " + out + ": " + strerror(errno), errno);
+    for (auto& e : p->readdir(st.ino)) x.entry(out + "/" + e.name, e.st);
+    x.dirs.emplace_back(out, st);
+  } else {
+    std::string name = path.substr(path.rfind('/') + 1);
+    if (mkdir(out.c_str(), 0755) != 0 && errno != EEXIST) throw Error("cannot create " + out + ": " + strerror(errno), errno);
+    x.entry(out + "/" + name, st);
+  }
+  x.finish();
+  return kExitOk;
+}
+
+}  // namespace kso

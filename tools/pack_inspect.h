@@ -1,0 +1,22 @@
+// `kso-pack ls|cat|info|verify|extract`: read-only commands on a pack.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+namespace kso {
+
+struct InspectCommand {
+  std::string pack;
+  std::vector<std::string> paths;  // ls/cat: PATH; extract: [PATH] DIR
+  bool long_format = false;        // ls -l
+  bool recursive = false;          // ls -R
+  bool json = false;               // info --json
+};
+
+// Registers ls, cat, info, verify and extract on `app`; each sets `which`.
+void add_inspect_commands(CLI::App& app, InspectCommand& cmd, std::string& which);
+// Runs the parsed command `which`; returns the exit code.
+int run_inspect(const std::string& which, const InspectCommand& cmd);
+
+}  // namespace kso
