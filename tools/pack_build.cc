@@ -12,7 +12,7 @@
 #include "tools/dir_source.h"
 #include "tools/kso_pack.h"
 #include "tools/progress.h"
-#include "tools/size_arg.h"
+#include "index/size_arg.h"
 
 namespace kso {
 namespace {

@@ -1,4 +1,4 @@
-#include "tools/size_arg.h"
+#include "index/size_arg.h"
 
 #include <cctype>
 

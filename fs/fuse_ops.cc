@@ -1,0 +1,298 @@
+#include "fs/fuse_ops.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "index/error.h"
+
+namespace kso {
+namespace {
+
+// The tree never changes while mounted: the kernel may cache names and
+// attributes for as long as it likes.
+constexpr double kForever = 86400.0 * 365;
+// Preferred I/O size reported in st_blksize: large reads suit the blocks.
+constexpr blksize_t kBlkSize = 128 * 1024;
+// Chunks scanned ahead when looking for the next blocks to prefetch.
+constexpr size_t kPrefetchScan = 512;
+
+FsContext& ctx(fuse_req_t req) { return *static_cast<FsContext*>(fuse_req_userdata(req)); }
+
+struct stat to_stat(const Stat& s) {
+  struct stat st {};
+  st.st_ino = s.ino;
+  st.st_mode = s.mode;
+  st.st_nlink = s.nlink;
+  st.st_size = off_t(s.size);
+  st.st_blocks = blkcnt_t((s.size + 511) / 512);
+  st.st_blksize = kBlkSize;
+  st.st_mtim.tv_sec = st.st_ctim.tv_sec = st.st_atim.tv_sec = time_t(s.mtime_ns / 1000000000);
+  st.st_mtim.tv_nsec = st.st_ctim.tv_nsec = st.st_atim.tv_nsec = long(s.mtime_ns % 1000000000);
+  return st;  // uid and gid stay 0
+}
+
+fuse_entry_param to_entry(const Stat& s) {
+  fuse_entry_param e{};
+  e.ino = s.ino;
+  e.generation = 1;
+  e.attr = to_stat(s);
+  e.attr_timeout = kForever;
+  e.entry_timeout = kForever;
+  return e;
+}
+
+// Runs an operation body, turning library exceptions into an errno reply.
+template <typename F>
+void guarded(fuse_req_t req, F&& body) {
+  try {
+    body();
+  } catch (const CorruptError& e) {
+    ctx(req).log_damage(e.what());
+    fuse_reply_err(req, EIO);
+  } catch (const Error& e) {
+    fuse_reply_err(req, e.errno_value());
+  } catch (const std::bad_alloc&) {
+    fuse_reply_err(req, ENOMEM);
+  } catch (const std::exception& e) {
+    spdlog::error("unexpected error: {}", e.what());
+    fuse_reply_err(req, EIO);
+  }
+}
+
+// An open regular file: its chunk table, and where the last read ended (to
+// spot sequential readers).
+struct OpenFile {
+  std::shared_ptr<const FileLayout> layout;
+  std::atomic<uint64_t> next_offset{0};
+};
+
+// A directory listing taken at opendir; offsets index into it.
+struct OpenDir {
+  std::vector<DirEntry> entries;
+};
+
+void op_init(void* userdata, fuse_conn_info* conn) {
+  conn->want |= FUSE_CAP_READDIRPLUS;
+  conn->want &= ~unsigned(FUSE_CAP_READDIRPLUS_AUTO);  // always plus: attributes come free with the listing
+  conn->max_readahead = conn->max_readahead ? conn->max_readahead : 1u << 20;
+  (void)userdata;
+}
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  guarded(req, [&] {
+    auto st = ctx(req).pack->lookup(parent, name);
+    if (!st) {
+      // Negative entries can be cached forever too.
+      fuse_entry_param e{};
+      e.entry_timeout = kForever;
+      fuse_reply_entry(req, &e);
+      return;
+    }
+    auto e = to_entry(*st);
+    fuse_reply_entry(req, &e);
+  });
+}
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  guarded(req, [&] {
+    auto st = ctx(req).pack->stat(ino);
+    if (!st) return (void)fuse_reply_err(req, ENOENT);
+    auto s = to_stat(*st);
+    fuse_reply_attr(req, &s, kForever);
+  });
+}
+
+void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+  guarded(req, [&] { fuse_reply_readlink(req, ctx(req).pack->readlink(ino).c_str()); });
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  guarded(req, [&] {
+    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) return (void)fuse_reply_err(req, EROFS);
+    auto f = std::make_unique<OpenFile>();
+    f->layout = ctx(req).pack->layout(ino);
+    fi->fh = reinterpret_cast<uint64_t>(f.release());
+    fi->keep_cache = 1;  // the page cache stays valid across opens
+    fi->noflush = 1;
+    if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<OpenFile*>(fi->fh);
+  });
+}
+
+void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<OpenFile*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+// Queues the blocks after `last_chunk` that a sequential reader needs next.
+void prefetch_after(FsContext& c, const FileLayout& f, size_t last_chunk) {
+  uint32_t current = f.chunks[last_chunk].block;
+  unsigned queued = 0;
+  uint32_t last_queued = current;
+  size_t end = std::min(f.chunks.size(), last_chunk + kPrefetchScan);
+  for (size_t i = last_chunk + 1; i < end && queued < c.opts.readahead_blocks; i++) {
+    uint32_t b = f.chunks[i].block;
+    if (b == current || b == last_queued) continue;
+    c.cache->prefetch(b);
+    last_queued = b;
+    queued++;
+  }
+}
+
+void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  guarded(req, [&] {
+    auto& c = ctx(req);
+    auto* of = reinterpret_cast<OpenFile*>(fi->fh);
+    const FileLayout& f = *of->layout;
+    uint64_t pos = uint64_t(off);
+    if (pos >= f.size || size == 0) return (void)fuse_reply_buf(req, nullptr, 0);
+    uint64_t end = std::min<uint64_t>(pos + size, f.size);
+    // Replies point straight into cached blocks; `held` keeps them alive
+    // until fuse_reply_iov has copied them to the kernel.
+    std::vector<BlockData> held;
+    std::vector<iovec> iov;
+    held.reserve(4);
+    iov.reserve(16);
+    size_t i = f.chunk_at(pos);
+    uint32_t held_block = UINT32_MAX;
+    for (; pos < end; i++) {
+      const ChunkRef& ch = f.chunks[i];
+      if (ch.block != held_block) {
+        held.push_back(c.cache->block(ch.block));
+        held_block = ch.block;
+      }
+      const std::string& b = *held.back();
+      uint64_t within = pos - ch.file_offset;
+      size_t n = size_t(std::min<uint64_t>(ch.length - within, end - pos));
+      if (ch.block_offset + within + n > b.size()) throw CorruptError("block shorter than the index says");
+      const char* p = b.data() + ch.block_offset + within;
+      if (!iov.empty() && static_cast<const char*>(iov.back().iov_base) + iov.back().iov_len == p)
+        iov.back().iov_len += n;  // adjacent chunks of one block: one iovec
+      else
+        iov.push_back({const_cast<char*>(p), n});
+      pos += n;
+    }
+    uint64_t expected = of->next_offset.exchange(end);
+    if (expected == uint64_t(off) || off == 0) prefetch_after(c, f, i - 1);
+    fuse_reply_iov(req, iov.data(), int(iov.size()));
+  });
+}
+
+void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  guarded(req, [&] {
+    auto st = ctx(req).pack->stat(ino);
+    if (!st) return (void)fuse_reply_err(req, ENOENT);
+    if (!S_ISDIR(st->mode)) return (void)fuse_reply_err(req, ENOTDIR);
+    auto d = std::make_unique<OpenDir>();
+    d->entries = ctx(req).pack->readdir(ino);
+    fi->fh = reinterpret_cast<uint64_t>(d.release());
+    fi->cache_readdir = 1;  // listings never change: the kernel may keep them
+    fi->keep_cache = 1;
+    if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<OpenDir*>(fi->fh);
+  });
+}
+
+void fill_dir(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+  guarded(req, [&] {
+    auto* d = reinterpret_cast<OpenDir*>(fi->fh);
+    std::vector<char> buf(size);
+    size_t used = 0;
+    for (size_t i = size_t(off); i < d->entries.size(); i++) {
+      const DirEntry& e = d->entries[i];
+      size_t n;
+      if (plus) {
+        auto ep = to_entry(e.st);
+        n = fuse_add_direntry_plus(req, buf.data() + used, size - used, e.name.c_str(), &ep, off_t(i + 1));
+      } else {
+        auto st = to_stat(e.st);
+        n = fuse_add_direntry(req, buf.data() + used, size - used, e.name.c_str(), &st, off_t(i + 1));
+      }
+      if (n > size - used) break;
+      used += n;
+    }
+    fuse_reply_buf(req, buf.data(), used);
+  });
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) { fill_dir(req, size, off, fi, false); }
+void op_readdirplus(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) { fill_dir(req, size, off, fi, true); }
+
+void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<OpenDir*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void op_statfs(fuse_req_t req, fuse_ino_t) {
+  guarded(req, [&] {
+    auto& p = *ctx(req).pack;
+    auto t = p.totals();
+    struct statvfs sv {};
+    sv.f_bsize = 4096;
+    sv.f_frsize = 4096;
+    sv.f_blocks = (p.file_size() + 4095) / 4096;  // the pack's own size
+    sv.f_files = t.files + t.dirs + t.symlinks + 1;
+    sv.f_namemax = 255;
+    sv.f_flag = ST_RDONLY;
+    fuse_reply_statfs(req, &sv);
+  });
+}
+
+// Everything that would change the tree: the pack is read-only.
+void op_setattr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) { fuse_reply_err(req, EROFS); }
+void op_mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { fuse_reply_err(req, EROFS); }
+void op_mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { fuse_reply_err(req, EROFS); }
+void op_unlink(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
+void op_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
+void op_rename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned) { fuse_reply_err(req, EROFS); }
+void op_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
+void op_write(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info*) { fuse_reply_err(req, EROFS); }
+void op_create(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) { fuse_reply_err(req, EROFS); }
+void op_setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) { fuse_reply_err(req, EROFS); }
+void op_removexattr(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
+
+fuse_lowlevel_ops make_ops() {
+  fuse_lowlevel_ops o{};
+  o.init = op_init;
+  o.lookup = op_lookup;
+  o.getattr = op_getattr;
+  o.readlink = op_readlink;
+  o.open = op_open;
+  o.read = op_read;
+  o.release = op_release;
+  o.opendir = op_opendir;
+  o.readdir = op_readdir;
+  o.readdirplus = op_readdirplus;
+  o.releasedir = op_releasedir;
+  o.statfs = op_statfs;
+  o.setattr = op_setattr;
+  o.mknod = op_mknod;
+  o.mkdir = op_mkdir;
+  o.unlink = op_unlink;
+  o.rmdir = op_unlink;
+  o.symlink = op_symlink;
+  o.rename = op_rename;
+  o.link = op_link;
+  o.write = op_write;
+  o.create = op_create;
+  o.setxattr = op_setxattr;
+  o.removexattr = op_removexattr;
+  return o;
+}
+
+}  // namespace
+
+void FsContext::log_damage(const std::string& what) {
+  std::lock_guard lk(damage_mu);
+  if (damage_logged.insert(what).second) spdlog::error("damaged pack data, replying EIO: {}", what);
+}
+
+const fuse_lowlevel_ops& fuse_ops() {
+  static const fuse_lowlevel_ops ops = make_ops();
+  return ops;
+}
+
+}  // namespace kso

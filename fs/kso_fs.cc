@@ -1,0 +1,211 @@
+#include "fs/kso_fs.h"
+
+#include <fuse_lowlevel.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "fs/fuse_ops.h"
+#include "index/error.h"
+#include "index/size_arg.h"
+
+namespace kso {
+namespace {
+
+struct Cli {
+  std::string pack;
+  char* cache_size = nullptr;
+  unsigned prefetch_workers = 2;
+  unsigned readahead_blocks = 2;
+  bool help = false, version = false;
+};
+
+enum { kKeyHelp, kKeyVersion, kKeyDiscard };
+
+const fuse_opt kOpts[] = {
+    {"cache_size=%s", offsetof(Cli, cache_size), 0},
+    {"prefetch_workers=%u", offsetof(Cli, prefetch_workers), 0},
+    {"readahead_blocks=%u", offsetof(Cli, readahead_blocks), 0},
+    FUSE_OPT_KEY("-h", kKeyHelp),
+    FUSE_OPT_KEY("--help", kKeyHelp),
+    FUSE_OPT_KEY("-V", kKeyVersion),
+    FUSE_OPT_KEY("--version", kKeyVersion),
+    // The mount is always read-only; mount(8) and fstab may still say these.
+    FUSE_OPT_KEY("rw", kKeyDiscard),
+    FUSE_OPT_KEY("ro", kKeyDiscard),
+    FUSE_OPT_KEY("defaults", kKeyDiscard),
+    FUSE_OPT_KEY("auto", kKeyDiscard),
+    FUSE_OPT_KEY("noauto", kKeyDiscard),
+    FUSE_OPT_KEY("nofail", kKeyDiscard),
+    FUSE_OPT_KEY("_netdev", kKeyDiscard),
+    FUSE_OPT_KEY("user", kKeyDiscard),
+    FUSE_OPT_KEY("users", kKeyDiscard),
+    FUSE_OPT_KEY("x-systemd.", kKeyDiscard),
+    FUSE_OPT_END,
+};
+
+int opt_proc(void* data, const char* arg, int key, fuse_args*) {
+  auto* cli = static_cast<Cli*>(data);
+  switch (key) {
+    case FUSE_OPT_KEY_NONOPT:
+      if (cli->pack.empty()) {
+        cli->pack = arg;
+        return 0;
+      }
+      return 1;  // the mount point: fuse_parse_cmdline takes it
+    case kKeyHelp:
+      cli->help = true;
+      return 0;
+    case kKeyVersion:
+      cli->version = true;
+      return 0;
+    case kKeyDiscard:
+      return 0;
+    default:
+      return 1;
+  }
+}
+
+void usage() {
+  printf(
+      "usage: kso-fs PACK MOUNTPOINT [-o OPTION[,OPTION...]] [-f] [-d] [-s]\n"
+      "\n"
+      "Mounts a kso pack read-only at MOUNTPOINT. Without -f it goes to the\n"
+      "background once the mount is up. Unmount with 'umount MOUNTPOINT' or\n"
+      "'fusermount3 -u MOUNTPOINT'; SIGTERM/SIGINT also unmount cleanly.\n"
+      "\n"
+      "kso-fs options:\n"
+      "    -o cache_size=SIZE       decoded-block cache (default 256M)\n"
+      "    -o prefetch_workers=N    threads decoding ahead (default 2)\n"
+      "    -o readahead_blocks=N    blocks decoded ahead of sequential readers (default 2)\n"
+      "    -o allow_other           let other users (e.g. nginx, registry containers) read it\n"
+      "    -o debug, -d             log every FUSE request (implies -f)\n"
+      "\n");
+  fuse_cmdline_help();
+  fuse_lowlevel_help();
+}
+
+std::string escape_commas(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == ',' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+// A daemon killed with -9 leaves its mount point answering ENOTCONN; detach
+// that stale mount so a fresh mount can take its place.
+void clear_stale_mount(const char* mnt) {
+  struct stat st;
+  if (stat(mnt, &st) == 0 || errno != ENOTCONN) return;
+  spdlog::warn("{}: stale mount of a dead daemon, detaching it", mnt);
+  if (umount2(mnt, MNT_DETACH) == 0) return;
+  std::string cmd = "fusermount3 -u -z '" + std::string(mnt) + "' 2>/dev/null";
+  if (system(cmd.c_str()) != 0) spdlog::warn("{}: could not detach the stale mount", mnt);
+}
+
+void setup_logging(bool to_syslog, bool debug) {
+  std::shared_ptr<spdlog::logger> logger;
+  if (to_syslog) logger = spdlog::syslog_logger_mt("kso-fs-syslog", "kso-fs", LOG_PID, LOG_DAEMON);
+  else {
+    logger = spdlog::stderr_color_mt("kso-fs");
+    logger->set_pattern("kso-fs: %^%l%$: %v");
+  }
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(debug ? spdlog::level::debug : spdlog::level::info);
+}
+
+}  // namespace
+
+int kso_fs_main(int argc, char** argv) {
+  fuse_args args = FUSE_ARGS_INIT(argc, argv);
+  Cli cli;
+  if (fuse_opt_parse(&args, &cli, kOpts, opt_proc) != 0) return 2;
+  if (cli.help) {
+    usage();
+    fuse_opt_free_args(&args);
+    return 0;
+  }
+  if (cli.version) {
+    printf("kso-fs (pack format v%u), libfuse %s\n", kFormatVersion, fuse_pkgversion());
+    fuse_opt_free_args(&args);
+    return 0;
+  }
+  fuse_cmdline_opts fo{};
+  if (fuse_parse_cmdline(&args, &fo) != 0) return 2;
+  setup_logging(false, fo.debug);
+  auto fail = [&](const std::string& msg, int code) {
+    fprintf(stderr, "kso-fs: error: %s\n", msg.c_str());
+    free(fo.mountpoint);
+    fuse_opt_free_args(&args);
+    return code;
+  };
+  if (cli.pack.empty() || !fo.mountpoint) return fail("usage: kso-fs PACK MOUNTPOINT [-o OPTIONS] [-f]  (--help for more)", 2);
+
+  FsContext c;
+  try {
+    if (cli.cache_size) c.opts.cache_size = parse_size(cli.cache_size);
+    c.opts.prefetch_workers = cli.prefetch_workers;
+    c.opts.readahead_blocks = cli.readahead_blocks;
+    char* real = realpath(cli.pack.c_str(), nullptr);
+    if (!real) throw Error("cannot open " + cli.pack + ": " + strerror(errno), errno);
+    cli.pack = real;
+    free(real);
+    c.pack = Pack::open(cli.pack);  // errors show on the terminal, before forking
+  } catch (const std::exception& e) {
+    return fail(e.what(), 1);
+  }
+  clear_stale_mount(fo.mountpoint);
+
+  std::string mount_opts = "-oro,default_permissions,fsname=" + escape_commas(cli.pack) + ",subtype=kso-fs";
+  fuse_opt_add_arg(&args, mount_opts.c_str());
+  fuse_session* se = fuse_session_new(&args, &fuse_ops(), sizeof(fuse_lowlevel_ops), &c);
+  if (!se) return fail("cannot create the FUSE session (bad -o option?)", 2);
+  int rc = 1;
+  if (fuse_set_signal_handlers(se) != 0) {
+    fuse_session_destroy(se);
+    return fail("cannot install signal handlers", 1);
+  }
+  if (fuse_session_mount(se, fo.mountpoint) != 0) {
+    fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    return fail(std::string("cannot mount on ") + fo.mountpoint, 1);
+  }
+  spdlog::info("mounted {} on {}", cli.pack, fo.mountpoint);
+  if (!fo.foreground) {
+    spdlog::drop_all();
+    setup_logging(true, fo.debug);
+  }
+  fuse_daemonize(fo.foreground);
+  // Threads start only now: fuse_daemonize forks.
+  c.cache = std::make_unique<BlockCache>(c.pack, c.opts.cache_size, c.opts.prefetch_workers);
+  if (fo.singlethread) {
+    rc = fuse_session_loop(se);
+  } else {
+    fuse_loop_config* lc = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_clone_fd(lc, fo.clone_fd);
+    fuse_loop_cfg_set_max_threads(lc, fo.max_threads);
+    fuse_loop_cfg_set_idle_threads(lc, fo.max_idle_threads);
+    rc = fuse_session_loop_mt(se, lc);
+    fuse_loop_cfg_destroy(lc);
+  }
+  fuse_session_unmount(se);
+  fuse_remove_signal_handlers(se);
+  fuse_session_destroy(se);
+  spdlog::info("unmounted {}", fo.mountpoint);
+  c.cache.reset();
+  free(fo.mountpoint);
+  fuse_opt_free_args(&args);
+  return rc == 0 ? 0 : 1;
+}
+
+}  // namespace kso
