@@ -30,6 +30,11 @@ struct Cli {
 
 enum { kKeyHelp, kKeyVersion, kKeyDiscard };
 
+// FUSE worker threads unless -o max_threads= says otherwise: enough for
+// nginx and the registry reading many files at once on a small host.
+constexpr unsigned kDefaultThreads = 16;
+constexpr unsigned kMaxThreadsCap = 100000;  // libfuse's own upper bound
+
 const fuse_opt kOpts[] = {
     {"cache_size=%s", offsetof(Cli, cache_size), 0},
     {"prefetch_workers=%u", offsetof(Cli, prefetch_workers), 0},
@@ -193,7 +198,8 @@ int kso_fs_main(int argc, char** argv) {
   } else {
     fuse_loop_config* lc = fuse_loop_cfg_create();
     fuse_loop_cfg_set_clone_fd(lc, fo.clone_fd);
-    fuse_loop_cfg_set_max_threads(lc, fo.max_threads);
+    // libfuse leaves max_threads unset (UINT_MAX) unless -o max_threads= is given.
+    fuse_loop_cfg_set_max_threads(lc, fo.max_threads && fo.max_threads <= kMaxThreadsCap ? fo.max_threads : kDefaultThreads);
     fuse_loop_cfg_set_idle_threads(lc, fo.max_idle_threads);
     rc = fuse_session_loop_mt(se, lc);
     fuse_loop_cfg_destroy(lc);
