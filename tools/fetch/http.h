@@ -86,6 +86,8 @@ class Client {
   std::unique_ptr<Impl> impl_;
 };
 
+// Lower-case hex SHA-256 of bytes.
+std::string sha256_hex(std::string_view data);
 // Lower-case hex SHA-256 of a file's content; throws Error if unreadable.
 std::string sha256_file(const std::filesystem::path& p);
 // "sha256:ABC" or "ABC" -> "abc"; throws Error unless 64 hex digits remain.

@@ -24,8 +24,10 @@ class Progress {
   void file_downloaded();                       // a file was downloaded (counted once per file)
   void file_verified();                         // a file's SHA-256 was checked and matched
   void file_failed(const std::string& what);    // a file failed for good (message printed)
+  void file_skipped();                          // a file was left out on purpose (--skip-missing)
 
-  // Clears the bar and prints "downloaded N, from cache N, verified N, failed N, X MiB in Ys".
+  // Clears the bar and prints "downloaded N, from cache N, verified N, failed N[, skipped N];
+  // X MiB in Ys".
   void finish();
 
   uint64_t downloaded() const { return downloaded_; }
@@ -39,7 +41,7 @@ class Progress {
 
   bool bar_;
   std::string what_;
-  uint64_t files_total_ = 0, downloaded_ = 0, cached_ = 0, verified_ = 0, failed_ = 0;
+  uint64_t files_total_ = 0, downloaded_ = 0, cached_ = 0, verified_ = 0, failed_ = 0, skipped_ = 0;
   uint64_t bytes_ = 0, bytes_expected_ = 0;
   int active_ = 0;
   bool drawn_ = false, finished_ = false;

@@ -1,0 +1,102 @@
+// Loopback HTTP fixtures for the download tests: a TLS site (a CA made with
+// openssl, nginx with virtual hosts named like the real ones), a CONNECT
+// proxy that sends every host to it (so wget needs no /etc/hosts), and a
+// tiny fault-injecting HTTP server (fail N times, cut bodies, redirects).
+#pragma once
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/testutil.h"
+
+namespace kso::test {
+
+// A certificate authority and one server certificate for `hosts`, made with
+// the openssl CLI into dir: ca.pem, server.pem, server.key.
+void make_tls_certs(const fs::path& dir, const std::vector<std::string>& hosts);
+
+// An address nginx can listen on port 443 with: a random 127.x.y.z (so
+// parallel tests do not collide), or "" when port 443 cannot be bound.
+std::string loopback_addr_for_443();
+
+// nginx serving `conf_body` (server blocks) from its own prefix dir, in the
+// foreground, killed when this dies.
+class Nginx {
+ public:
+  Nginx(const fs::path& dir, const std::string& http_block, const std::string& addr, int port);
+  ~Nginx();
+  std::string access_log() const;
+  int requests_logged() const;  // lines in the access log so far
+
+ private:
+  fs::path dir_;
+  std::unique_ptr<Daemon> d_;
+};
+
+// HTTP CONNECT proxy on 127.0.0.1:port() tunnelling every CONNECT (whatever
+// the host) to addr:port, and plain absolute-URI requests too.
+class ConnectProxy {
+ public:
+  ConnectProxy(std::string target_addr, int target_port);
+  ~ConnectProxy();
+  int port() const { return port_; }
+  int tunnels() const { return tunnels_; }
+
+ private:
+  void serve(int fd);
+  std::string addr_;
+  int target_port_, port_ = 0, listen_fd_ = -1;
+  std::atomic<int> tunnels_{0};
+  std::atomic<bool> stop_{false};
+  std::thread accept_;
+  std::mutex mu_;
+  std::vector<std::thread> conns_;
+};
+
+// One path's behaviour on the FaultServer.
+struct FaultRoute {
+  std::string body;                 // served with Content-Length, Range (bytes=N-) honoured
+  int fail_first = 0;               // answer the first N requests with fail_status
+  int fail_status = 503;
+  int cut_first = 0;                // for the first N full-body answers, close after half the body
+  std::string redirect;             // answer 302 to this URL instead
+  int status = 200;                 // e.g. 404
+};
+
+// A request as the FaultServer saw it.
+struct SeenRequest {
+  std::string method, path, host;
+  std::map<std::string, std::string> headers;  // lower-case names
+};
+
+// Plain HTTP/1.1 server on 127.0.0.1, one thread per connection, keep-alive off.
+class FaultServer {
+ public:
+  FaultServer();
+  ~FaultServer();
+  int port() const { return port_; }
+  void route(const std::string& path, FaultRoute r);
+  std::vector<SeenRequest> seen();   // every request so far
+  int hits(const std::string& path);  // requests for path
+
+ private:
+  void serve(int fd);
+  int port_ = 0, listen_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread accept_;
+  std::mutex mu_;
+  std::map<std::string, FaultRoute> routes_;
+  std::map<std::string, int> count_, cuts_;
+  std::vector<SeenRequest> seen_;
+  std::vector<std::thread> conns_;
+};
+
+// A directory tree as relative path -> sha256 of the content (files only).
+std::map<std::string, std::string> tree_digests(const fs::path& root);
+
+}  // namespace kso::test
