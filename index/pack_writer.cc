@@ -139,6 +139,7 @@ struct PackWriter::Impl {
     uint32_t id = 0;
     bool open = false;
     int level = 0;
+    uint32_t block_size = 0;
   } streams[2];  // [0] compressible content, [1] already-compressed content
   uint32_t next_block = 0;
   std::unordered_map<Digest, ChunkLoc, DigestHash> chunk_map;
@@ -171,12 +172,12 @@ struct PackWriter::Impl {
     if (!s.open) return;
     pipe->submit(s.id, std::move(s.buf), s.level);
     s.buf = std::string();
-    s.buf.reserve(o.block_size);
+    s.buf.reserve(s.block_size);
     s.open = false;
   }
 
   ChunkLoc append(Stream& s, const uint8_t* p, size_t n) {
-    if (s.open && s.buf.size() + n > o.block_size) seal(s);
+    if (s.open && s.buf.size() + n > s.block_size) seal(s);
     if (!s.open) {
       s.id = next_block++;
       s.open = true;
@@ -314,9 +315,10 @@ PackWriter::PackWriter(fs::path out, WriterOptions opts) : impl_(std::make_uniqu
   auto& m = *impl_;
   m.o = opts;
   m.o.chunk.validate();
-  if (m.o.block_size < 64 * 1024 || m.o.block_size > (64u << 20))
-    throw Error("block size must be between 64 KiB and 64 MiB", EINVAL);
-  if (m.o.block_size < m.o.chunk.max_size) throw Error("block size must be at least the maximum chunk size", EINVAL);
+  for (uint32_t bs : {m.o.block_size, m.o.raw_block_size}) {
+    if (bs < 64 * 1024 || bs > (64u << 20)) throw Error("block sizes must be between 64 KiB and 64 MiB", EINVAL);
+    if (bs < m.o.chunk.max_size) throw Error("block sizes must be at least the maximum chunk size", EINVAL);
+  }
   if (m.o.level < 1 || m.o.level > 22) throw Error("zstd level must be 1..22", EINVAL);
   if (m.o.threads == 0) m.o.threads = std::max(1u, std::thread::hardware_concurrency());
   if (m.o.max_pending_blocks == 0) m.o.max_pending_blocks = 2 * m.o.threads;
@@ -330,7 +332,9 @@ PackWriter::PackWriter(fs::path out, WriterOptions opts) : impl_(std::make_uniqu
   m.root.e.mode = 0755;
   m.root.e.mtime_ns = m.created * 1000000000;
   m.streams[0].level = m.o.level;
+  m.streams[0].block_size = m.o.block_size;
   m.streams[1].level = kProbeLevel;
+  m.streams[1].block_size = m.o.raw_block_size;
 }
 
 PackWriter::~PackWriter() = default;
@@ -410,7 +414,7 @@ BuildStats PackWriter::finish() {
     h.resize(kDataStart, '\0');
     write_all(m.fd, h.data(), h.size(), 0);
     m.pipe = std::make_unique<BlockPipeline>(m.fd, kDataStart, m.o.threads, m.o.max_pending_blocks);
-    for (auto& s : m.streams) s.buf.reserve(m.o.block_size);
+    for (auto& s : m.streams) s.buf.reserve(s.block_size);
 
     for (size_t i : order) {
       auto& [node, ino] = files[i];
@@ -518,6 +522,7 @@ BuildStats PackWriter::finish() {
       meta("chunk_sizes", std::to_string(m.o.chunk.min_size) + "/" + std::to_string(m.o.chunk.avg_size) + "/" +
                               std::to_string(m.o.chunk.max_size));
       meta("block_size", std::to_string(m.o.block_size));
+      meta("raw_block_size", std::to_string(m.o.raw_block_size));
       meta("zstd_level", std::to_string(m.o.level));
       meta("files", std::to_string(s.files));
       meta("dirs", std::to_string(s.dirs));

@@ -14,7 +14,10 @@ namespace kso {
 
 struct WriterOptions {
   int level = 9;                         // zstd level for compressible blocks
-  uint32_t block_size = 4u << 20;        // target uncompressed bytes per block (1..64 MiB)
+  uint32_t block_size = 4u << 20;        // target uncompressed bytes per block (64 KiB..64 MiB)
+  // Blocks of already-compressed content (stored raw) gain nothing from size;
+  // small ones keep the bytes read and verified per random read low.
+  uint32_t raw_block_size = 1u << 20;
   ChunkerParams chunk;                   // content-defined chunking sizes
   unsigned threads = 0;                  // compression threads; 0 = every core
   size_t max_pending_blocks = 0;         // blocks queued for compression; 0 = 2 x threads
