@@ -1,6 +1,7 @@
 #include "fs/kso_fs.h"
 
 #include <fuse_lowlevel.h>
+#include <malloc.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
@@ -132,6 +133,11 @@ void setup_logging(bool to_syslog, bool debug) {
 }  // namespace
 
 int kso_fs_main(int argc, char** argv) {
+  // Decoded blocks are large, short-lived allocations. A fixed mmap threshold
+  // gives their memory back to the kernel on eviction; glibc's adaptive one
+  // would keep it in per-thread arenas, and RSS would grow past cache_size.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  mallopt(M_ARENA_MAX, 4);
   fuse_args args = FUSE_ARGS_INIT(argc, argv);
   Cli cli;
   if (fuse_opt_parse(&args, &cli, kOpts, opt_proc) != 0) return 2;
