@@ -415,3 +415,49 @@ TEST(HttpClient, HeadersRedirectsAndVerifiedFiles) {
   auto big = c.fetch({.url = base + "/blob/x", .max_body = 1000});
   EXPECT_NE(big.error.find("larger than"), std::string::npos) << big.error;
 }
+
+// The whole path through the CLI: kso-pack build from two lists, extract,
+// compare with wget -x; a failing build leaves no pack and keeps the cache.
+TEST_F(FilesFetch, KsoPackBuildMatchesWgetX) {
+  write_file(t / "files-amd64.list", arch_list("amd64"));
+  write_file(t / "files-arm64.list", arch_list("arm64"));
+  std::string lists = " --files-list " + (t / "files-amd64.list").string() + " --files-list " +
+                      (t / "files-arm64.list").string();
+  std::string common = " --cache " + (t / "cache").string() + site->cli_net_args();
+  auto r = run(kso_pack_bin().string() + " build -o " + (t / "out.kso").string() + lists + common);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("downloaded 10, from cache 0, verified 4, failed 0"), std::string::npos) << r.output;
+  r = run(kso_pack_bin().string() + " extract " + (t / "out.kso").string() + " " + (t / "x").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+
+  fs::create_directories(t / "wget");
+  for (std::string arch : {"amd64", "arm64"}) {
+    std::string plain;
+    std::istringstream in(arch_list(arch));
+    for (std::string l; std::getline(in, l);)
+      if (!l.empty() && l[0] != '#') plain += l + "\n";
+    write_file(t / ("plain-" + arch + ".list"), plain);
+    ASSERT_EQ(site->wget(t / ("plain-" + arch + ".list"), t / "wget").status, 0);
+  }
+  auto want = tree_digests(t / "wget");
+  ASSERT_EQ(want.size(), 10u);
+  EXPECT_EQ(tree_digests(t / "x" / "files"), want);
+
+  // A 404 fails the build: no pack, the cache keeps what completed.
+  write_file(t / "more.list", kK8s + "amd64/kube-proxy\n");
+  r = run(kso_pack_bin().string() + " build -o " + (t / "out2.kso").string() + lists + " --files-list " +
+          (t / "more.list").string() + common);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find(kK8s + "amd64/kube-proxy: HTTP 404"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("more.list:1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("from cache 10"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(t / "out2.kso"));
+
+  // Malformed lines: nothing built, the line named.
+  write_file(t / "bad.list", "https://dl.k8s.io/a/../b\n");
+  r = run(kso_pack_bin().string() + " build -o " + (t / "out3.kso").string() + " --files-list " +
+          (t / "bad.list").string() + common);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("bad.list:1"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(t / "out3.kso"));
+}

@@ -233,14 +233,18 @@ void add_files_list_options(CLI::App& build, FilesListOptions& o) {
   build.add_option("--files-list", o.lists, "kubespray files.list: one URL a line (repeatable)")
       ->allow_extra_args(false)
       ->take_all()
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingFile)
+      ->group("Files lists");
   build.add_option("--checksums", o.checksums, "auto: also verify against <url>.sha256 when published; none")
       ->check(CLI::IsMember({"auto", "none"}))
-      ->capture_default_str();
-  build.add_flag("--skip-missing", o.skip_missing, "a 404/410 URL is skipped with a warning instead of failing");
+      ->capture_default_str()
+      ->group("Files lists");
+  build.add_flag("--skip-missing", o.skip_missing, "a 404/410 URL is skipped with a warning instead of failing")
+      ->group("Files lists");
   // The lead's build command may own --prefix; then ours is --files-prefix.
   const char* name = build.get_option_no_throw("--prefix") ? "--files-prefix" : "--prefix";
-  build.add_option(name, o.prefix, "pack dir for the files-list tree (<prefix>/<host>/<path>)")->capture_default_str();
+  build.add_option(name, o.prefix, "pack dir for the files-list tree (<prefix>/<host>/<path>)")->capture_default_str()
+      ->group("Files lists");
 }
 
 

@@ -10,6 +10,7 @@
 #include "index/error.h"
 #include "index/pack_writer.h"
 #include "tools/dir_source.h"
+#include "tools/files_list.h"
 #include "tools/kso_pack.h"
 #include "tools/progress.h"
 #include "index/size_arg.h"
@@ -82,6 +83,8 @@ CLI::App* add_build_command(CLI::App& app, BuildCommand& cmd) {
       ->check(CLI::IsMember({"similar", "path"}))
       ->capture_default_str();
   b->add_option("sources", cmd.dirs, "Local trees as PREFIX=DIR (e.g. files=/opt/k8s/files registry=/var/lib/registry)");
+  fetch::add_net_options(*b, cmd.net);
+  add_files_list_options(*b, cmd.files);
   return b;
 }
 
@@ -102,6 +105,12 @@ int run_build(const BuildCommand& cmd) {
   for (auto& s : specs) {
     auto v = scan_dir(s);
     spdlog::info("{}: {} entries from {}", s.prefix, v.size(), s.dir.string());
+    entries.insert(entries.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
+  }
+  // --- sources: files lists (tools/files_list), downloaded into the cache dir
+  if (!cmd.files.lists.empty()) {
+    auto v = fetch_files_lists(cmd.files, cmd.net);
+    spdlog::info("{}: {} files from {} files list(s)", cmd.files.prefix, v.size(), cmd.files.lists.size());
     entries.insert(entries.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
   }
   // --- (further sources append to `entries` here)

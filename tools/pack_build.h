@@ -4,6 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "tools/fetch/net_options.h"
+#include "tools/files_list.h"
+
 namespace kso {
 
 struct BuildCommand {
@@ -15,6 +18,8 @@ struct BuildCommand {
   std::string order = "similar";
   std::vector<std::string> dirs;  // PREFIX=DIR
   // Further sources register their options here (files lists, image lists).
+  FilesListOptions files;        // files lists: --files-list --checksums --skip-missing --prefix
+  fetch::NetOptions net;         // shared by every downloading source: --cache --parallel --mirror ...
 };
 
 // Registers the `build` subcommand and its options on `app`.

@@ -63,23 +63,33 @@ Mirror parse_mirror(const std::string& spec) {
 }
 
 void add_net_options(CLI::App& cmd, NetOptions& o) {
+  const char* g = "Network";
   cmd.add_option("--cache", o.cache_dir,
-                 "download cache dir, kept across runs (default $XDG_CACHE_HOME/kso or ~/.cache/kso)");
-  cmd.add_option("--parallel", o.parallel, "transfers in flight at once")->capture_default_str();
-  cmd.add_option("--retries", o.retries, "extra attempts after a transient failure")->capture_default_str();
+                 "download cache dir, kept across runs (default $XDG_CACHE_HOME/kso or ~/.cache/kso)")
+      ->group(g);
+  cmd.add_option("--parallel", o.parallel, "transfers in flight at once")->capture_default_str()->group(g);
+  cmd.add_option("--retries", o.retries, "extra attempts after a transient failure")->capture_default_str()->group(g);
   cmd.add_option("--retry-delay", o.retry_delay_ms, "first retry backoff in ms (doubles each time)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(g);
   cmd.add_option_function<std::vector<std::string>>(
          "--mirror",
          [&o](const std::vector<std::string>& v) {
            for (const auto& s : v) o.mirrors.push_back(parse_mirror(s));
          },
          "FROM=TO: download URLs starting with FROM from TO instead (stored under the original path)")
-      ->allow_extra_args(false)->take_all();
-  cmd.add_option("--cacert", o.cacert, "CA bundle (PEM) to trust instead of the system store");
-  cmd.add_option("--resolve", o.resolve, "HOST:PORT:ADDR, like curl --resolve")->allow_extra_args(false)->take_all();
+      ->allow_extra_args(false)
+      ->take_all()
+      ->group(g);
+  cmd.add_option("--cacert", o.cacert, "CA bundle (PEM) to trust instead of the system store")->group(g);
+  cmd.add_option("--resolve", o.resolve, "HOST:PORT:ADDR, like curl --resolve")
+      ->allow_extra_args(false)
+      ->take_all()
+      ->group(g);
   cmd.add_option("--connect-to", o.connect_to, "HOST:PORT:CONNECT-HOST:CONNECT-PORT, like curl --connect-to")
-      ->allow_extra_args(false)->take_all();
+      ->allow_extra_args(false)
+      ->take_all()
+      ->group(g);
   cmd.add_option_function<std::string>(
          "--progress",
          [&o](const std::string& v) {
@@ -88,7 +98,8 @@ void add_net_options(CLI::App& cmd, NetOptions& o) {
            else if (v == "bar") o.progress = 1;
            else throw CLI::ValidationError("--progress", "expected auto, plain or bar");
          },
-         "auto|plain|bar: progress display (default auto: bar on a TTY)");
+         "auto|plain|bar: progress display (default auto: bar on a TTY)")
+      ->group(g);
 }
 
 }  // namespace kso::fetch
