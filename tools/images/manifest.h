@@ -1,0 +1,42 @@
+// Parsing of the manifests kso-pack pulls: OCI indexes and Docker manifest
+// lists (multi-arch), OCI and Docker schema2 image manifests. The bytes are
+// never re-serialized: the registry layout stores them as fetched.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tools/images/platform.h"
+
+namespace kso::images {
+
+// A reference to a blob or manifest by content: what both formats call a descriptor.
+struct Descriptor {
+  std::string media_type;
+  std::string digest;   // "sha256:<hex>"
+  uint64_t size = 0;
+  std::optional<Platform> platform;  // index entries only, when given
+  std::vector<std::string> urls;     // foreign / non-distributable layers only
+};
+
+struct Manifest {
+  enum class Kind { Index, Image };
+  Kind kind = Kind::Image;
+  std::string media_type;            // from the body, else Content-Type, else inferred
+  std::vector<Descriptor> manifests; // Index: the children
+  Descriptor config;                 // Image
+  std::vector<Descriptor> layers;    // Image
+
+  bool is_index() const { return kind == Kind::Index; }
+};
+
+// Parses manifest bytes. `content_type` is the response's Content-Type (may
+// be empty). Throws kso::Error for schema 1, unknown media types, malformed
+// JSON or descriptors that are not sha256 digests.
+Manifest parse_manifest(const std::string& bytes, const std::string& content_type);
+
+// True for layers a registry does not hold (Windows base layers with urls).
+bool is_foreign_layer(const Descriptor& d);
+
+}  // namespace kso::images
