@@ -11,6 +11,7 @@
 #include "index/pack_writer.h"
 #include "tools/dir_source.h"
 #include "tools/files_list.h"
+#include "tools/images/pull.h"
 #include "tools/kso_pack.h"
 #include "tools/progress.h"
 #include "index/size_arg.h"
@@ -85,6 +86,7 @@ CLI::App* add_build_command(CLI::App& app, BuildCommand& cmd) {
   b->add_option("sources", cmd.dirs, "Local trees as PREFIX=DIR (e.g. files=/opt/k8s/files registry=/var/lib/registry)");
   fetch::add_net_options(*b, cmd.net);
   add_files_list_options(*b, cmd.files);
+  images::add_images_options(*b, cmd.images);
   return b;
 }
 
@@ -111,6 +113,12 @@ int run_build(const BuildCommand& cmd) {
   if (!cmd.files.lists.empty()) {
     auto v = fetch_files_lists(cmd.files, cmd.net);
     spdlog::info("{}: {} files from {} files list(s)", cmd.files.prefix, v.size(), cmd.files.lists.size());
+    entries.insert(entries.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
+  }
+  // --- sources: image lists (tools/images), pulled into a registry:2 layout
+  if (cmd.images.enabled()) {
+    cmd.net.validate();
+    auto v = images::pull_images(cmd.images, cmd.net);
     entries.insert(entries.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
   }
   // --- (further sources append to `entries` here)

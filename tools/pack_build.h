@@ -6,6 +6,7 @@
 
 #include "tools/fetch/net_options.h"
 #include "tools/files_list.h"
+#include "tools/images/images_options.h"
 
 namespace kso {
 
@@ -20,6 +21,7 @@ struct BuildCommand {
   // Further sources register their options here (files lists, image lists).
   FilesListOptions files;        // files lists: --files-list --checksums --skip-missing --prefix
   fetch::NetOptions net;         // shared by every downloading source: --cache --parallel --mirror ...
+  images::ImagesOptions images;  // image lists: --images-list --platform ... (tools/images)
 };
 
 // Registers the `build` subcommand and its options on `app`.
