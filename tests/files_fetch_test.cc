@@ -194,6 +194,9 @@ TEST_F(FilesFetch, TreeMatchesWgetXAndRerunUsesCache) {
     }
   }
 
+  // curl negotiated HTTP/2 with nginx (wget speaks HTTP/1.1).
+  EXPECT_NE(site->nginx->access_log().find("HTTP/2.0"), std::string::npos);
+
   // The cache makes a re-run download nothing.
   int before = site->nginx->requests_logged();
   auto again = fetch({t / "files-amd64.list", t / "files-arm64.list"});
@@ -300,6 +303,25 @@ TEST_F(FilesFetch, CutDownloadResumesWithRange) {
   seen = fs.seen();
   EXPECT_EQ(seen.back().headers["range"], "bytes=" + std::to_string(body.size() / 2) + "-");
   EXPECT_FALSE(fs::exists(t / "cache/files" / (key + ".part")));
+}
+
+TEST_F(FilesFetch, ChangedUpstreamIsNotSplicedOnResume) {
+  FaultServer fs;
+  std::string v1 = random_bytes(1 << 20, 81), v2 = random_bytes(1 << 20, 82);
+  fs.route("/c/file", {.body = v1, .cut_first = 1});
+  std::string host = "c.test:" + std::to_string(fs.port());
+  net.resolve.push_back(host + ":127.0.0.1");
+  net.retries = 0;
+  opts.checksums = "none";  // no digest to catch a splice: If-Range must
+  write_file(t / "c.list", "http://" + host + "/c/file\n");
+  EXPECT_NE(fetch_error({t / "c.list"}), "");
+  fs.route("/c/file", {.body = v2});  // a new release under the same URL
+  auto v = fetch({t / "c.list"});
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(sha256_file_hex(v[0].source_file), sha256_hex(v2));
+  auto seen = fs.seen();
+  EXPECT_EQ(seen.back().headers.count("if-range"), 1u);
+  EXPECT_EQ(seen.back().headers["range"], "bytes=" + std::to_string(v1.size() / 2) + "-");
 }
 
 TEST_F(FilesFetch, CorruptPartialIsReplaced) {

@@ -289,8 +289,11 @@ void FaultServer::serve(int c) {
     resp = "HTTP/1.1 302 Found\r\nLocation: " + route.redirect + "\r\n";
   } else {
     size_t from = 0;
+    std::string etag = "\"" + sha256_hex(route.body).substr(0, 16) + "\"";
     auto range = req.headers.find("range");
-    if (range != req.headers.end() && range->second.compare(0, 6, "bytes=") == 0) {
+    auto if_range = req.headers.find("if-range");
+    bool range_ok = if_range == req.headers.end() || if_range->second == etag;  // else: changed, send it whole
+    if (range_ok && range != req.headers.end() && range->second.compare(0, 6, "bytes=") == 0) {
       from = std::stoull(range->second.substr(6));
     }
     if (from > route.body.size()) {
@@ -304,7 +307,7 @@ void FaultServer::serve(int c) {
       body = route.body;
       resp = "HTTP/1.1 200 OK\r\n";
     }
-    resp += "Accept-Ranges: bytes\r\nLast-Modified: Tue, 01 Oct 2024 10:00:00 GMT\r\n";
+    resp += "Accept-Ranges: bytes\r\nLast-Modified: Tue, 01 Oct 2024 10:00:00 GMT\r\nETag: " + etag + "\r\n";
   }
   resp += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
   send_all(c, resp.data(), resp.size());

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -86,6 +87,21 @@ bool transient(CURLcode c) {
 }
 
 bool transient_status(long s) { return s == 408 || s == 429 || (s >= 500 && s <= 599); }
+
+// Next to a .part: the response validator (strong ETag, else Last-Modified)
+// of the download it holds, sent as If-Range on resume so a file that changed
+// upstream comes back whole (200) instead of as a spliced mix.
+std::filesystem::path validator_path(const std::filesystem::path& part) {
+  auto p = part;
+  p += "-validator";
+  return p;
+}
+
+void drop_partial(const std::filesystem::path& part) {
+  std::error_code ec;
+  std::filesystem::remove(part, ec);
+  std::filesystem::remove(validator_path(part), ec);
+}
 
 // One request and its state across attempts.
 struct Transfer {
@@ -245,6 +261,12 @@ size_t Engine::on_body(char* p, size_t sz, size_t n, void* ud) {
         t->size = 0;
         t->sha.reset();
         t->resp.resumed = false;
+        std::string v;
+        if (auto etag = t->resp.header("ETag"); etag && etag->compare(0, 2, "W/") != 0) v = *etag;
+        else if (auto lm = t->resp.header("Last-Modified")) v = *lm;
+        std::error_code ec;
+        std::filesystem::remove(validator_path(t->part), ec);
+        if (!v.empty()) std::ofstream(validator_path(t->part), std::ios::trunc) << v;
       }
     }
   }
@@ -339,10 +361,18 @@ bool Engine::start(Transfer& t) {
   if (resolve_) curl_easy_setopt(e, CURLOPT_RESOLVE, resolve_);
   if (connect_to_) curl_easy_setopt(e, CURLOPT_CONNECT_TO, connect_to_);
   if (t.req.head) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-  if (t.offset > 0) curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, curl_off_t(t.offset));
+  // CURLOPT_RANGE rather than RESUME_FROM: a 200 (no range support, or If-Range
+  // saw a changed file) must reach on_body, which starts over; RESUME_FROM fails it.
+  std::string range = std::to_string(t.offset) + "-";
+  if (t.offset > 0) curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());
   curl_slist_free_all(t.hdrs);
   t.hdrs = nullptr;
   for (const auto& h : t.req.headers) t.hdrs = curl_slist_append(t.hdrs, h.c_str());
+  if (t.offset > 0) {
+    std::ifstream vf(validator_path(t.part));
+    std::string v;
+    if (std::getline(vf, v) && !v.empty()) t.hdrs = curl_slist_append(t.hdrs, ("If-Range: " + v).c_str());
+  }
   if (t.hdrs) curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.hdrs);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Engine::on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
@@ -368,8 +398,7 @@ void Engine::cleanup(Transfer& t, bool failed) {
     close(t.fd);
     t.fd = -1;
     std::error_code ec;
-    if (failed && (!t.req.keep_partial || std::filesystem::file_size(t.part, ec) == 0))
-      std::filesystem::remove(t.part, ec);
+    if (failed && (!t.req.keep_partial || std::filesystem::file_size(t.part, ec) == 0)) drop_partial(t.part);
   }
 }
 
@@ -418,7 +447,7 @@ void Engine::finished(Transfer* t, CURLcode code) {
     if (t->abort_restart) {
       why = "server sent a range other than the one asked for";
       cleanup(*t, false);
-      std::filesystem::remove(t->part);
+      drop_partial(t->part);
     } else {
       cleanup(*t, true);
     }
@@ -442,7 +471,7 @@ void Engine::finished(Transfer* t, CURLcode code) {
       t->body_started = true;
     } else {
       cleanup(*t, false);
-      std::filesystem::remove(t->part);
+      drop_partial(t->part);
       retry_or_fail(t, "HTTP 416 for a stale partial download");
       return;
     }
@@ -498,7 +527,7 @@ void Engine::finished(Transfer* t, CURLcode code) {
   if (!bad.empty()) {
     bool resumed = t->resp.resumed;
     cleanup(*t, false);
-    if (t->fd < 0 && !t->part.empty()) std::filesystem::remove(t->part);  // never keep bad bytes
+    if (!t->part.empty()) drop_partial(t->part);  // never keep bad bytes
     if (resumed && !t->restarted) {
       // The old partial may be what is wrong (the file changed upstream): once more from scratch.
       t->restarted = true;
@@ -518,6 +547,7 @@ void Engine::finished(Transfer* t, CURLcode code) {
     std::error_code ec;
     std::filesystem::rename(t->part, t->req.dest, ec);
     if (ec) t->resp.error = "rename " + t->part.string() + ": " + ec.message();
+    std::filesystem::remove(validator_path(t->part), ec);
   } else {
     cleanup(*t, false);
   }
