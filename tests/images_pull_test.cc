@@ -5,6 +5,7 @@
 // read-only docker-registry, and skopeo checks what clients get.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 
 #include "index/error.h"
@@ -273,6 +274,26 @@ TEST_F(ImagesPull, CacheMakesRerunFetchNothing) {
   }
 }
 
+TEST_F(ImagesPull, ResumesPartialBlobs) {
+  TempDir t{"kso-img-resume"};
+  auto& node = g_up->images[0];
+  write_file(t / "images.list", node.line + "\n");
+  // an earlier run left the first half of the amd64 base layer (and garbage would not verify)
+  fs::path blobs = t / "cache/blobs/sha256";
+  std::string base = node.pushed.blobs[0];
+  std::string data = run("curl -sf " + g_up->open->url() + "/v2/calico/node/blobs/" + base).output;
+  ASSERT_GT(data.size(), 1000u);
+  write_file(blobs / (base.substr(7) + ".part"), data.substr(0, data.size() / 2));
+  kso::images::ImagesOptions io;
+  kso::fetch::NetOptions net;
+  g_up->fill(io, net, t / "images.list", t / "cache");
+  kso::images::PullStats st;
+  kso::images::pull_images(io, net, &st);
+  EXPECT_EQ(st.resumed, 1u);
+  EXPECT_EQ(sha256_file_hex(blobs / base.substr(7)), base.substr(7));
+  EXPECT_FALSE(fs::exists(blobs / (base.substr(7) + ".part")));
+}
+
 TEST_F(ImagesPull, AllPlatformsAndKeptHosts) {
   TempDir t{"kso-img-all"};
   auto& cil = g_up->images[5];
@@ -386,6 +407,63 @@ TEST_F(ImagesPull, RefusesSchema1AndUnknownMediaTypes) {
   m = pull_error(fake.host() + "/thing:1\n");
   EXPECT_NE(m.find(fake.host() + "/thing:1"), std::string::npos) << m;
   EXPECT_NE(m.find("unsupported manifest media type"), std::string::npos) << m;
+}
+
+// A fake registry whose first token is already expired: the pull must get a
+// fresh one on "invalid_token" and go on. Anonymous tokens, one repository.
+TEST(ImagesAuthFlow, ExpiredTokenIsRefreshed) {
+  std::string layer = "layer-bytes", config = R"({"architecture":"amd64","os":"linux"})";
+  std::string ld = "sha256:" + sha256_hex(layer), cd = "sha256:" + sha256_hex(config);
+  std::string manifest = json{{"schemaVersion", 2},
+                              {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                              {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", cd}, {"size", config.size()}}},
+                              {"layers", json::array({{{"mediaType", "application/vnd.oci.image.layer.v1.tar"}, {"digest", ld}, {"size", layer.size()}}})}}
+                             .dump();
+  std::string md = "sha256:" + sha256_hex(manifest);
+  std::atomic<int> tokens{0}, rejected{0};
+  std::unique_ptr<MiniHttpServer> fake;
+  fake = std::make_unique<MiniHttpServer>([&](const HttpRequest& req) {
+    HttpReply r;
+    if (req.path == "/token") {
+      EXPECT_EQ(req.query_param("scope"), "repository:app/one:pull");
+      r.body = json{{"token", "tok-" + std::to_string(++tokens)}}.dump();
+      return r;
+    }
+    std::string auth = req.header("authorization");
+    if (auth != "Bearer tok-2") {
+      rejected++;
+      std::string ch = "Bearer realm=\"" + fake->url() + "/token\",service=\"fake\"";
+      if (!auth.empty()) ch += ",error=\"invalid_token\"";
+      return HttpReply{401, {{"WWW-Authenticate", ch}}, R"({"errors":[{"code":"UNAUTHORIZED"}]})", std::nullopt};
+    }
+    if (req.path.find("/manifests/") != std::string::npos) {
+      r.headers = {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}, {"Docker-Content-Digest", md}};
+      r.body = manifest;
+    } else if (req.path.find(ld) != std::string::npos) {
+      r.body = layer;
+    } else if (req.path.find(cd) != std::string::npos) {
+      r.body = config;
+    } else {
+      r.status = 404;
+    }
+    if (req.method == "HEAD") r.content_length = r.body.size();
+    return r;
+  });
+  TempDir t{"kso-img-token"};
+  write_file(t / "images.list", fake->host() + "/app/one:1\n");
+  kso::images::ImagesOptions io;
+  io.lists = {t / "images.list"};
+  io.auth_file = t / "none.json";
+  write_file(io.auth_file, "{}");
+  kso::fetch::NetOptions net;
+  net.cache_dir = t / "cache";
+  net.progress = 0;
+  kso::images::PullStats st;
+  auto entries = kso::images::pull_images(io, net, &st);
+  EXPECT_EQ(tokens.load(), 2);
+  EXPECT_EQ(st.blobs, 2u);
+  EXPECT_EQ(st.manifests, 1u);
+  EXPECT_EQ(entries.size(), 3u + 1 + 2 + 2);  // 3 blobs, 1 revision, 2 tag links, 2 _layers links
 }
 
 }  // namespace

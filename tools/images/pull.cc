@@ -156,7 +156,7 @@ class Puller {
   std::vector<Image> images_;  // fixed before the first request: callbacks hold references
   std::map<std::string, ManifestState> manifests_;
   std::map<std::string, BlobState> blobs_;
-  size_t downloaded_ = 0, from_cache_ = 0;
+  size_t downloaded_ = 0, from_cache_ = 0, resumed_ = 0;
   uint64_t bytes_downloaded_ = 0;
 };
 
@@ -426,6 +426,7 @@ void Puller::want_blob(Image& img, const Descriptor& d) {
     if (!r.ok()) fail(img, "blob " + digest + ": " + http_failure(r));
     downloaded_++;
     bytes_downloaded_ += r.size;
+    resumed_ += r.resumed;
     progress_.file_downloaded();
     progress_.file_verified();
   });
@@ -462,9 +463,10 @@ std::vector<SourceEntry> Puller::pull(PullStats* stats) {
   }
   for (auto& [d, st] : blobs_) blob_bytes += st.size;
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  spdlog::info("images: {} images in {} repositories: {} manifests, {} blobs ({}); downloaded {} ({}), {} from cache, {:.1f} s",
+  spdlog::info("images: {} images in {} repositories: {} manifests, {} blobs ({}); downloaded {} ({}, {} resumed), "
+               "{} from cache, {} tokens; {:.1f} s",
                images_.size(), layout.repository_count(), manifests_.size(), blobs_.size(), human_bytes(blob_bytes),
-               downloaded_, human_bytes(bytes_downloaded_), from_cache_, secs);
+               downloaded_, human_bytes(bytes_downloaded_), resumed_, from_cache_, auth_.tokens_fetched(), secs);
   if (stats) {
     stats->images = images_.size();
     stats->repositories = layout.repository_count();
@@ -474,6 +476,7 @@ std::vector<SourceEntry> Puller::pull(PullStats* stats) {
     stats->downloaded = downloaded_;
     stats->from_cache = from_cache_;
     stats->bytes_downloaded = bytes_downloaded_;
+    stats->resumed = resumed_;
   }
   return layout.entries();
 }

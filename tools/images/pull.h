@@ -17,7 +17,8 @@ struct PullStats {
   size_t blobs = 0;                   // configs and layers stored (each once)
   uint64_t blob_bytes = 0;            // their total size
   size_t downloaded = 0, from_cache = 0;  // manifests and blobs
-  uint64_t bytes_downloaded = 0;
+  size_t resumed = 0;                 // downloads that continued a partial file of an earlier run
+  uint64_t bytes_downloaded = 0;      // size of what was downloaded (resumed files counted whole)
 };
 
 // Pulls everything opts names. Returns the layout's entries (blob data from
