@@ -248,6 +248,9 @@ size_t Engine::on_body(char* p, size_t sz, size_t n, void* ud) {
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     t->to_file = t->fd >= 0 && status >= 200 && status < 300;
+    curl_off_t cl = -1;
+    curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+    if (t->progress && status >= 200 && status < 300 && !t->req.expect_size && cl > 0) t->progress->transfer_size(cl);
     if (t->to_file) {
       if (status == 206 && t->offset > 0) {
         if (content_range_start(t->resp.header("Content-Range")) != int64_t(t->offset)) {

@@ -46,6 +46,10 @@ void Progress::transfer_started(const std::string& url, int64_t size) {
   redraw(false);
 }
 
+void Progress::transfer_size(int64_t bytes) {
+  if (bytes > 0) bytes_expected_ += uint64_t(bytes);
+}
+
 void Progress::transfer_bytes(int64_t delta) {
   bytes_ += uint64_t(delta);
   redraw(false);

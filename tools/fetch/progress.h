@@ -17,6 +17,7 @@ class Progress {
   void add_files(uint64_t n);                   // more work announced (files total)
   void transfer_started(const std::string& url, int64_t size);  // size -1 = unknown
   void transfer_bytes(int64_t delta);           // body bytes received (any transfer)
+  void transfer_size(int64_t bytes);            // a started transfer's body size became known
   void transfer_retry(const std::string& url, const std::string& why, int attempt, int delay_ms);
   void transfer_ended(const std::string& url, bool ok, uint64_t bytes);
 
