@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -109,10 +110,18 @@ std::string escape_commas(const std::string& s) {
 }
 
 // A daemon killed with -9 leaves its mount point answering ENOTCONN; detach
-// that stale mount so a fresh mount can take its place.
-void clear_stale_mount(const char* mnt) {
+// that stale mount so a fresh mount can take its place. stat() alone misses
+// it: the kernel answers stat of the root from its attribute cache (we hand
+// out year-long attr timeouts), so ask statfs, which always reaches the daemon.
+bool is_stale_mount(const char* mnt) {
+  struct statvfs sv;
+  if (statvfs(mnt, &sv) != 0 && errno == ENOTCONN) return true;
   struct stat st;
-  if (stat(mnt, &st) == 0 || errno != ENOTCONN) return;
+  return stat(mnt, &st) != 0 && errno == ENOTCONN;
+}
+
+void clear_stale_mount(const char* mnt) {
+  if (!is_stale_mount(mnt)) return;
   spdlog::warn("{}: stale mount of a dead daemon, detaching it", mnt);
   if (umount2(mnt, MNT_DETACH) == 0) return;
   std::string cmd = "fusermount3 -u -z '" + std::string(mnt) + "' 2>/dev/null";
