@@ -10,6 +10,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -215,7 +216,9 @@ int kso_fs_main(int argc, char** argv) {
     fuse_loop_cfg_set_clone_fd(lc, fo.clone_fd);
     // libfuse leaves max_threads unset (UINT_MAX) unless -o max_threads= is given.
     fuse_loop_cfg_set_max_threads(lc, fo.max_threads && fo.max_threads <= kMaxThreadsCap ? fo.max_threads : kDefaultThreads);
-    fuse_loop_cfg_set_idle_threads(lc, fo.max_idle_threads);
+    // UINT_MAX is fuse_parse_cmdline's "not given"; libfuse 3.14.0 logs an
+    // "Ignoring invalid max threads value 4294967295" error if handed it.
+    if (fo.max_idle_threads != UINT_MAX) fuse_loop_cfg_set_idle_threads(lc, fo.max_idle_threads);
     rc = fuse_session_loop_mt(se, lc);
     fuse_loop_cfg_destroy(lc);
   }
