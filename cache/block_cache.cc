@@ -67,7 +67,10 @@ BlockData BlockCache::load(uint32_t id, bool from_prefetch) {
   {
     std::lock_guard lk(s.mu);
     auto it = s.map.find(id);
-    if (it != s.map.end()) return it->second.data;
+    if (it != s.map.end()) {  // loaded since block() looked: still a hit
+      if (!from_prefetch) hits_++;
+      return it->second.data;
+    }
     auto& slot = s.loading[id];
     if (!slot) {
       slot = std::make_shared<Pending>();
