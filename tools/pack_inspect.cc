@@ -41,8 +41,22 @@ std::string mode_string(uint32_t m) {
   return s;
 }
 
+// Seconds and nanoseconds of a time in ns since the epoch; before 1970 the
+// seconds round down so that the nanoseconds stay in [0, 1e9).
+struct timespec to_timespec(int64_t ns) {
+  int64_t sec = ns / 1000000000, nsec = ns % 1000000000;
+  if (nsec < 0) {
+    sec -= 1;
+    nsec += 1000000000;
+  }
+  struct timespec ts;
+  ts.tv_sec = time_t(sec);
+  ts.tv_nsec = long(nsec);
+  return ts;
+}
+
 std::string time_string(int64_t ns) {
-  time_t t = time_t(ns / 1000000000);
+  time_t t = to_timespec(ns).tv_sec;
   char buf[32];
   struct tm tm;
   gmtime_r(&t, &tm);
@@ -194,9 +208,7 @@ struct Extractor {
   std::vector<std::pair<std::string, Stat>> dirs;     // modes and mtimes set last
 
   void set_mtime(const std::string& path, int64_t ns, bool nofollow) {
-    struct timespec ts[2];
-    ts[0].tv_sec = ts[1].tv_sec = time_t(ns / 1000000000);
-    ts[0].tv_nsec = ts[1].tv_nsec = long(ns % 1000000000);
+    struct timespec ts[2] = {to_timespec(ns), to_timespec(ns)};
     if (utimensat(AT_FDCWD, path.c_str(), ts, nofollow ? AT_SYMLINK_NOFOLLOW : 0) != 0)
       throw Error("cannot set times on " + path + ": " + strerror(errno), errno);
   }
