@@ -431,12 +431,13 @@ BuildStats PackWriter::finish() {
     m.pipe.reset();
     m.report(true);
 
-    // Per-prefix file counts and logical bytes count every path.
+    // Per-prefix file counts and logical bytes count every path, each under
+    // its own prefix (a hardlink's paths may lie under different prefixes).
     for (auto& [dir, name, ino] : dirents) {
       const InodeRow& r = inodes[ino];
       if ((r.mode & S_IFMT) != S_IFREG) continue;
-      const std::string& path = r.node->e.path;
-      auto& ps = m.prefix_stats[path.substr(0, path.find('/'))];
+      const std::string& parent = inodes[dir].node->e.path;  // "" for the root
+      auto& ps = m.prefix_stats[parent.empty() ? name : parent.substr(0, parent.find('/'))];
       ps[0]++;
       ps[1] += r.size;
       m.stats.bytes_in += r.size;
