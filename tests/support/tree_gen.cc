@@ -1,0 +1,281 @@
+#include "tests/support/tree_gen.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <set>
+#include <stdexcept>
+
+#include "tests/support/testutil.h"
+#include "tools/dir_source.h"
+
+namespace kso::test {
+
+void set_mtime_ns(const fs::path& p, int64_t ns) {
+  struct timespec ts[2];
+  int64_t sec = ns / 1000000000, nsec = ns % 1000000000;
+  if (nsec < 0) {  // floor division for times before 1970
+    sec -= 1;
+    nsec += 1000000000;
+  }
+  ts[0].tv_sec = ts[1].tv_sec = time_t(sec);
+  ts[0].tv_nsec = ts[1].tv_nsec = long(nsec);
+  if (utimensat(AT_FDCWD, p.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0)
+    throw std::runtime_error("utimensat " + p.string() + ": " + strerror(errno));
+}
+
+namespace {
+
+void must(int rc, const std::string& what) {
+  if (rc != 0) throw std::runtime_error(what + ": " + strerror(errno));
+}
+
+// Pseudo-text: compressible but not trivially so.
+std::string text_bytes(size_t n, uint64_t seed) {
+  static const char* words[] = {"kube", "let ", "apiserver ", "etcd\n", "pause:3.9 ", "sha256:", "containerd ",
+                                "calico ", "coredns ", "{\"kind\": \"Pod\"} ", "registry.k8s.io/", "v1.30.2 "};
+  std::string r = random_bytes(n / 4 + 8, seed), s;
+  s.reserve(n + 32);
+  for (size_t i = 0; s.size() < n; i++) s += words[uint8_t(r[i % r.size()]) % 12];
+  s.resize(n);
+  return s;
+}
+
+}  // namespace
+
+void make_edge_tree(const fs::path& R, const EdgeTreeOptions& o) {
+  // Content ------------------------------------------------------------------
+  fs::create_directories(R / "empty_dir");
+  write_file(R / "empty_file", "");
+  write_file(R / "one_byte", "x");
+  write_file(R / "name with spaces" / "file with  two spaces .txt", "spaces\n");
+  write_file(R / "ünïcödé" / "日本語 ファイル.txt", "utf-8 names\n");
+  write_file(R / "ünïcödé" / "emoji-🚀-ok", "rocket\n");
+  write_file(R / "leading -dash and 'quote'", "q\n");
+
+  // Sizes around chunk (min 64 B .. ) and page/block edges.
+  const size_t sizes[] = {1, 63, 64, 65, 4095, 4096, 4097, 65535, 65536, 65537, (1u << 20) + 7};
+  uint64_t seed = 1;
+  for (size_t n : sizes) write_file(R / "sizes" / ("rand_" + std::to_string(n)), random_bytes(n, seed++));
+  for (size_t n : sizes) write_file(R / "sizes" / ("text_" + std::to_string(n)), text_bytes(n, seed++));
+  if (o.big_files) {
+    write_file(R / "sizes" / "big_random", random_bytes((5u << 20) + 333, 77));   // > one 4 MiB block
+    write_file(R / "sizes" / "big_text", text_bytes((9u << 20) + 1, 78));        // several blocks
+  }
+
+  // Modes.
+  struct M {
+    const char* name;
+    mode_t mode;
+  } modes[] = {{"m0600", 0600}, {"m0640", 0640}, {"m0755", 0755}, {"m0444", 0444},
+               {"m0000", 0000}, {"m4755", 04755}, {"m2755", 02755}, {"m1644", 01644}};
+  for (auto& m : modes) write_file(R / "modes" / m.name, std::string("mode ") + m.name + "\n");
+  fs::create_directories(R / "modes" / "sticky_dir");
+  write_file(R / "modes" / "ro_dir" / "inside", "in a read-only dir\n");
+  fs::create_directories(R / "modes" / "private_dir");
+
+  // Symlinks.
+  fs::create_directories(R / "links");
+  must(symlink("../sizes/rand_1", (R / "links" / "rel").c_str()), "symlink");
+  must(symlink("/etc/hostname", (R / "links" / "abs").c_str()), "symlink");
+  must(symlink("does/not/exist", (R / "links" / "dangling").c_str()), "symlink");
+  must(symlink("../modes", (R / "links" / "dirlink").c_str()), "symlink");
+  must(symlink("../ünïcödé/日本語 ファイル.txt", (R / "links" / "utf8 target").c_str()), "symlink");
+  must(symlink(std::string(1000, 'L').c_str(), (R / "links" / "long_target").c_str()), "symlink");
+
+  // Hardlinks: a 3-link group across directories, a 2-link group, and a file
+  // with the same content as a linked one that must stay a separate inode.
+  write_file(R / "hard" / "a", "hardlinked three times\n");
+  fs::create_directories(R / "hard" / "sub");
+  must(link((R / "hard" / "a").c_str(), (R / "hard" / "b").c_str()), "link");
+  must(link((R / "hard" / "a").c_str(), (R / "hard" / "sub" / "c").c_str()), "link");
+  write_file(R / "hard" / "x", random_bytes(100000, 5));
+  must(link((R / "hard" / "x").c_str(), (R / "hard" / "y").c_str()), "link");
+  write_file(R / "hard" / "z_same_content_as_x", random_bytes(100000, 5));
+  write_file(R / "hard" / "empty_linked", "");
+  must(link((R / "hard" / "empty_linked").c_str(), (R / "hard" / "empty_linked2").c_str()), "link");
+
+  // Identical files, not linked.
+  write_file(R / "dup" / "one", random_bytes(300000, 9));
+  write_file(R / "dup" / "two", random_bytes(300000, 9));
+  write_file(R / "dup" / "three", random_bytes(300000, 9));
+
+  // A deep chain.
+  if (o.deep_levels > 0) {
+    std::string rel = "deep";
+    for (int i = 0; i < o.deep_levels; i++) rel += "/d";
+    fs::create_directories(R / rel);
+    write_file(R / rel / "leaf", "at the bottom\n");
+  }
+
+  if (o.foreign_owner && geteuid() == 0) {
+    must(lchown((R / "one_byte").c_str(), 1234, 1234), "lchown");
+    must(lchown((R / "links" / "rel").c_str(), 1234, 1234), "lchown");
+    must(lchown((R / "empty_dir").c_str(), 1234, 1234), "lchown");
+  }
+
+  // Modes (after content: some drop write access).
+  for (auto& m : modes) must(chmod((R / "modes" / m.name).c_str(), m.mode), "chmod");
+  must(chmod((R / "modes" / "sticky_dir").c_str(), 01777), "chmod");
+  must(chmod((R / "modes" / "ro_dir" / "inside").c_str(), 0444), "chmod");
+  must(chmod((R / "modes" / "private_dir").c_str(), 0700), "chmod");
+  must(chmod((R / "empty_dir").c_str(), 0750), "chmod");
+
+  // Mtimes, bottom-up, each one distinct with ns precision. Hardlinked paths
+  // share one inode, so the last one set wins for all of them.
+  auto all = scan_tree(R, false);
+  std::vector<std::string> paths;
+  for (auto& [p, _] : all) paths.push_back(p);
+  std::sort(paths.begin(), paths.end(), [](const std::string& a, const std::string& b) {
+    auto depth = [](const std::string& s) { return std::count(s.begin(), s.end(), '/') + (s.empty() ? 0 : 1); };
+    if (depth(a) != depth(b)) return depth(a) > depth(b);  // children first
+    return a < b;
+  });
+  int64_t i = 0;
+  for (auto& p : paths) {
+    int64_t ns = int64_t(1500000000 + 3600 * i) * 1000000000 + (i * 123456789 + 1) % 1000000000;
+    set_mtime_ns(p.empty() ? R : R / p, ns);
+    i++;
+  }
+  must(chmod((R / "modes" / "ro_dir").c_str(), 0555), "chmod");  // after its child's mtime
+}
+
+std::map<std::string, NodeInfo> scan_tree(const fs::path& root, bool hash_files) {
+  std::map<std::string, NodeInfo> out;
+  std::function<void(const fs::path&, const std::string&)> walk = [&](const fs::path& p, const std::string& rel) {
+    struct stat st;
+    if (lstat(p.c_str(), &st) != 0) throw std::runtime_error("lstat " + p.string() + ": " + strerror(errno));
+    NodeInfo n;
+    n.mode = st.st_mode;
+    n.size = uint64_t(st.st_size);
+    n.mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    n.nlink = st.st_nlink;
+    n.ino = st.st_ino;
+    n.uid = st.st_uid;
+    if (S_ISLNK(st.st_mode)) {
+      std::string t(size_t(st.st_size) + 1, '\0');
+      ssize_t k = readlink(p.c_str(), t.data(), t.size());
+      if (k < 0) throw std::runtime_error("readlink " + p.string());
+      t.resize(size_t(k));
+      n.target = t;
+    } else if (S_ISREG(st.st_mode) && hash_files) {
+      n.sha256 = sha256_file_hex(p);
+    }
+    out[rel] = n;
+    if (S_ISDIR(st.st_mode)) {
+      std::vector<std::string> names;
+      DIR* d = opendir(p.c_str());
+      if (!d) throw std::runtime_error("opendir " + p.string());
+      while (dirent* de = readdir(d))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) names.emplace_back(de->d_name);
+      closedir(d);
+      for (auto& name : names) walk(p / name, rel.empty() ? name : rel + "/" + name);
+    }
+  };
+  walk(root, "");
+  return out;
+}
+
+std::vector<std::string> compare_trees(const fs::path& a, const fs::path& b, bool compare_root) {
+  auto ta = scan_tree(a), tb = scan_tree(b);
+  std::vector<std::string> diffs;
+  auto add = [&](const std::string& s) {
+    if (diffs.size() < 50) diffs.push_back(s);
+  };
+  for (auto& [p, x] : ta)
+    if (!tb.count(p)) add("only in " + a.string() + ": '" + p + "'");
+  for (auto& [p, y] : tb)
+    if (!ta.count(p)) add("only in " + b.string() + ": '" + p + "'");
+  std::map<uint64_t, uint64_t> a2b, b2a;  // hardlink grouping must match both ways
+  for (auto& [p, x] : ta) {
+    auto it = tb.find(p);
+    if (it == tb.end()) continue;
+    const NodeInfo& y = it->second;
+    std::string name = "'" + p + "': ";
+    if ((x.mode & S_IFMT) != (y.mode & S_IFMT)) {
+      add(name + "type differs");
+      continue;
+    }
+    bool root = p.empty();
+    if ((!root || compare_root) && (x.mode & 07777) != (y.mode & 07777))
+      add(name + "mode " + std::to_string(x.mode & 07777) + " vs " + std::to_string(y.mode & 07777));
+    if ((!root || compare_root) && x.mtime_ns != y.mtime_ns)
+      add(name + "mtime_ns " + std::to_string(x.mtime_ns) + " vs " + std::to_string(y.mtime_ns));
+    if (S_ISLNK(x.mode) && x.target != y.target) add(name + "symlink target differs");
+    if (S_ISREG(x.mode)) {
+      if (x.size != y.size) add(name + "size " + std::to_string(x.size) + " vs " + std::to_string(y.size));
+      if (x.sha256 != y.sha256) add(name + "content differs");
+      if (x.nlink != y.nlink) add(name + "nlink " + std::to_string(x.nlink) + " vs " + std::to_string(y.nlink));
+      auto [i1, f1] = a2b.emplace(x.ino, y.ino);
+      auto [i2, f2] = b2a.emplace(y.ino, x.ino);
+      if (i1->second != y.ino || i2->second != x.ino) add(name + "hardlink grouping differs");
+    }
+  }
+  return diffs;
+}
+
+WriterOptions small_writer_options() {
+  WriterOptions o;
+  o.level = 3;
+  o.threads = 2;
+  return o;
+}
+
+ChunkerParams small_chunks() {
+  ChunkerParams p;
+  p.min_size = 1024;
+  p.avg_size = 4096;
+  p.max_size = 16384;
+  return p;
+}
+
+BuildStats build_pack(const fs::path& out, const std::vector<std::pair<std::string, fs::path>>& sources,
+                      WriterOptions o) {
+  PackWriter w(out, o);
+  for (auto& [prefix, dir] : sources)
+    for (auto& e : scan_dir(DirSpec{prefix, dir})) w.add(std::move(e));
+  return w.finish();
+}
+
+std::string pack_read_all(const Pack& p, uint64_t ino) {
+  auto f = p.layout(ino);
+  std::string out(f->size, '\0');
+  size_t n = p.read(ino, 0, out.size(), out.data());
+  if (n != out.size()) throw std::runtime_error("short read from pack");
+  return out;
+}
+
+Stat pack_stat(const Pack& p, const std::string& path) {
+  auto st = p.lookup_path(path);
+  if (!st) throw std::runtime_error("not in pack: " + path);
+  return *st;
+}
+
+void xor_byte(const fs::path& f, uint64_t off, uint8_t mask) {
+  int fd = open(f.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("open " + f.string());
+  uint8_t b;
+  if (pread(fd, &b, 1, off_t(off)) != 1) {
+    close(fd);
+    throw std::runtime_error("pread " + f.string());
+  }
+  b ^= mask;
+  if (pwrite(fd, &b, 1, off_t(off)) != 1) {
+    close(fd);
+    throw std::runtime_error("pwrite " + f.string());
+  }
+  close(fd);
+}
+
+PackTrailer read_trailer(const fs::path& f) {
+  std::string all = read_file(f);
+  if (all.size() < kTrailerSize) throw std::runtime_error("too short for a trailer");
+  return decode_trailer(std::string_view(all).substr(all.size() - kTrailerSize));
+}
+
+}  // namespace kso::test

@@ -1,0 +1,73 @@
+// Test trees for the pack tests: a generator covering the pack's edge cases
+// (modes, ns mtimes, symlinks, hardlinks, odd names, deep trees, sizes), a
+// tree comparator (what `diff -r` does not check: modes, mtimes, inodes) and
+// small helpers to build packs in-process.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "index/format.h"
+#include "index/pack_reader.h"
+#include "index/pack_writer.h"
+
+namespace kso::test {
+
+namespace fs = std::filesystem;
+
+struct EdgeTreeOptions {
+  int deep_levels = 300;       // depth of the deep/ chain
+  bool big_files = true;       // add multi-MiB files (random and compressible)
+  bool foreign_owner = true;   // chown some files to 1234:1234 (when root)
+};
+
+// Writes a tree under `root` (which must exist) with every edge case the pack
+// must keep. Sets modes and ns-precision mtimes bottom-up, root included.
+void make_edge_tree(const fs::path& root, const EdgeTreeOptions& o = {});
+
+// Sets atime+mtime of `p` to `ns` (not following symlinks).
+void set_mtime_ns(const fs::path& p, int64_t ns);
+
+// What lstat says about one path of a tree, relative to the tree's root.
+struct NodeInfo {
+  uint32_t mode = 0;      // full st_mode
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  uint64_t nlink = 0;
+  uint64_t ino = 0;
+  uint32_t uid = 0;
+  std::string target;     // symlinks
+  std::string sha256;     // regular files (hex)
+};
+
+// Every path under `root` ("" = root itself) with its lstat data.
+std::map<std::string, NodeInfo> scan_tree(const fs::path& root, bool hash_files = true);
+
+// Differences between two trees (type, mode, size, mtime, symlink target,
+// content, nlink, hardlink grouping); empty when equal. The roots' own mode and
+// mtime are compared only with `compare_root`.
+std::vector<std::string> compare_trees(const fs::path& a, const fs::path& b, bool compare_root = false);
+
+// Writer options that keep test packs small and fast: 2 threads, level 3.
+WriterOptions small_writer_options();
+
+// Chunk sizes small enough that KiB-sized test files span many chunks.
+ChunkerParams small_chunks();  // 1K/4K/16K
+
+// Scans PREFIX=DIR sources like `kso-pack build` and writes a pack.
+BuildStats build_pack(const fs::path& out, const std::vector<std::pair<std::string, fs::path>>& sources,
+                      WriterOptions o = small_writer_options());
+
+// Whole content of file `ino` of `p`, read straight from the pack.
+std::string pack_read_all(const Pack& p, uint64_t ino);
+// Stat of `path` in `p`; fails the calling test (throws) when missing.
+Stat pack_stat(const Pack& p, const std::string& path);
+// XORs byte `off` of file `f` with `mask` in place.
+void xor_byte(const fs::path& f, uint64_t off, uint8_t mask);
+// The trailer of the pack file `f`, decoded.
+PackTrailer read_trailer(const fs::path& f);
+
+}  // namespace kso::test
