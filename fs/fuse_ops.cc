@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "index/error.h"
+#include "index/time_ns.h"
 
 namespace kso {
 namespace {
@@ -31,8 +32,7 @@ struct stat to_stat(const Stat& s) {
   st.st_size = off_t(s.size);
   st.st_blocks = blkcnt_t((s.size + 511) / 512);
   st.st_blksize = kBlkSize;
-  st.st_mtim.tv_sec = st.st_ctim.tv_sec = st.st_atim.tv_sec = time_t(s.mtime_ns / 1000000000);
-  st.st_mtim.tv_nsec = st.st_ctim.tv_nsec = st.st_atim.tv_nsec = long(s.mtime_ns % 1000000000);
+  st.st_mtim = st.st_ctim = st.st_atim = to_timespec(s.mtime_ns);
   return st;  // uid and gid stay 0
 }
 

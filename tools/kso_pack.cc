@@ -15,6 +15,7 @@ namespace kso {
 int kso_pack_main(const std::vector<std::string>& args) {
   CLI::App app{"kso-pack: build and inspect kso packs (compressed, deduplicated, checksummed trees)", "kso-pack"};
   app.require_subcommand(1);
+  app.fallthrough();  // -v/-q work before or after the subcommand
   bool verbose = false, quiet = false;
   app.add_flag("-v,--verbose", verbose, "More log output");
   app.add_flag("-q,--quiet", quiet, "Only errors");

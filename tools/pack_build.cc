@@ -78,6 +78,9 @@ CLI::App* add_build_command(CLI::App& app, BuildCommand& cmd) {
   b->add_option("-o,--output", cmd.output, "Pack file to write (written to a temp file, then renamed)")->required();
   b->add_option("--level", cmd.level, "zstd level for compressible blocks (1-22)")->capture_default_str();
   b->add_option("--block-size", cmd.block_size, "Uncompressed bytes per block (64K-64M)")->capture_default_str();
+  b->add_option("--raw-block-size", cmd.raw_block_size,
+                "Bytes per block of already-compressed content (gzip, xz, zstd, ...), stored raw")
+      ->capture_default_str();
   b->add_option("--chunk", cmd.chunk, "Content-defined chunk sizes MIN/AVG/MAX")->capture_default_str();
   b->add_option("--threads", cmd.threads, "Compression threads (0 = every core)")->capture_default_str();
   b->add_option("--order", cmd.order, "Content order: 'similar' groups like files, 'path' keeps tree order")
@@ -96,6 +99,9 @@ int run_build(const BuildCommand& cmd) {
   uint64_t bs = parse_size(cmd.block_size);
   if (bs > UINT32_MAX) throw Error("--block-size is too large", EINVAL);
   wo.block_size = uint32_t(bs);
+  uint64_t rbs = parse_size(cmd.raw_block_size);
+  if (rbs > UINT32_MAX) throw Error("--raw-block-size is too large", EINVAL);
+  wo.raw_block_size = uint32_t(rbs);
   wo.chunk = parse_chunk(cmd.chunk);
   wo.threads = cmd.threads;
   wo.similarity_order = cmd.order == "similar";

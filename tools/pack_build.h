@@ -14,6 +14,7 @@ struct BuildCommand {
   std::string output;
   int level = 9;
   std::string block_size = "4M";
+  std::string raw_block_size = "1M";
   std::string chunk = "16K/64K/256K";
   unsigned threads = 0;
   std::string order = "similar";

@@ -16,6 +16,7 @@
 #include "index/error.h"
 #include "index/hash.h"
 #include "index/pack_reader.h"
+#include "index/time_ns.h"
 #include "tools/kso_pack.h"
 #include "tools/progress.h"
 
@@ -39,20 +40,6 @@ std::string mode_string(uint32_t m) {
   const char* rwx = "rwxrwxrwx";
   for (int i = 0; i < 9; i++) s += (m & (0400 >> i)) ? rwx[i] : '-';
   return s;
-}
-
-// Seconds and nanoseconds of a time in ns since the epoch; before 1970 the
-// seconds round down so that the nanoseconds stay in [0, 1e9).
-struct timespec to_timespec(int64_t ns) {
-  int64_t sec = ns / 1000000000, nsec = ns % 1000000000;
-  if (nsec < 0) {
-    sec -= 1;
-    nsec += 1000000000;
-  }
-  struct timespec ts;
-  ts.tv_sec = time_t(sec);
-  ts.tv_nsec = long(nsec);
-  return ts;
 }
 
 std::string time_string(int64_t ns) {
