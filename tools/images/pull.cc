@@ -275,7 +275,20 @@ void Puller::get_by_tag(Image& img) {
       fs::rename(tmp, file);
     }
     img.top = digest;
-    want_manifest(img, digest, r.body.size(), [this, &img](const Manifest& m) { on_top(img, m); });
+    auto cb = [this, &img](const Manifest& m) { on_top(img, m); };
+    ManifestState& st = manifests_[digest];
+    if (!st.done && st.waiters.empty()) {  // new: count it as downloaded, not as a cache hit
+      st.file = file;
+      st.waiters.push_back(cb);
+      progress_.add_files(1);
+      progress_.file_downloaded();
+      progress_.file_verified();
+      downloaded_++;
+      bytes_downloaded_ += r.body.size();
+      manifest_ready(img, digest);
+      return;
+    }
+    want_manifest(img, digest, r.body.size(), cb);
   });
 }
 
