@@ -312,6 +312,24 @@ TEST_F(ImagesPull, AllPlatformsAndKeptHosts) {
   EXPECT_TRUE(paths.count(repo + cil.pushed.digest.substr(7) + "/link"));
 }
 
+// A registry named by host name, reached through --resolve, spoken to over
+// plain HTTP because of --insecure-registry; combined with a local dir source.
+TEST_F(ImagesPull, NamedRegistryThroughResolveWithOtherSources) {
+  TempDir t{"kso-img-resolve"};
+  std::string host = "kso-upstream.test:" + std::to_string(g_up->open->port());
+  write_file(t / "images.list", host + "/pause:3.9\n");
+  write_file(t / "files/readme.txt", "hello\n");
+  auto r = kso_pack_build(t / "out.kso", t / "images.list", t / "cache",
+                          {"--resolve", host + ":127.0.0.1", "--insecure-registry", host, "--platform", "linux/amd64",
+                           "files=" + (t / "files").string()});
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto ls = run(kso_pack_bin().string() + " ls '" + (t / "out.kso").string() +
+                "' registry/docker/registry/v2/repositories/pause/_manifests/tags/3.9/current");
+  EXPECT_EQ(ls.status, 0) << ls.output;
+  auto cat = run(kso_pack_bin().string() + " cat '" + (t / "out.kso").string() + "' files/readme.txt");
+  EXPECT_EQ(cat.output, "hello\n");
+}
+
 TEST_F(ImagesPull, BlobRedirectsToAnotherHost) {
   RegistryProxy proxy(g_up->open->host(), {true, ""});
   TempDir t{"kso-img-redir"};

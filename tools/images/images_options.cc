@@ -7,11 +7,13 @@ namespace kso::images {
 void add_images_options(CLI::App& build, ImagesOptions& o) {
   build.add_option("--images-list", o.lists, "images.list: one image reference a line (repeatable)")
       ->group("Images")
+      ->allow_extra_args(false)  // one value a flag: positional PREFIX=DIR sources may follow
       ->check(CLI::ExistingFile);
   build.add_option("--platform", o.platforms,
                    "platforms to pull from multi-arch images: OS/ARCH[/VARIANT],... or 'all' "
                    "(default linux/amd64,linux/arm64)")
       ->group("Images")
+      ->allow_extra_args(false)
       ->delimiter(',');
   build.add_option("--images-prefix", o.prefix, "pack directory of the registry:2 storage (docker/registry/v2 below it)")
       ->group("Images")
@@ -22,13 +24,16 @@ void add_images_options(CLI::App& build, ImagesOptions& o) {
   build.add_flag("--skip-missing-platforms", o.skip_missing_platforms,
                  "warn instead of failing when an index lacks a requested platform")
       ->group("Images");
-  build.add_option("--creds", o.creds, "registry credentials [HOST=]USER:PASSWORD (repeatable)")->group("Images");
+  build.add_option("--creds", o.creds, "registry credentials [HOST=]USER:PASSWORD (repeatable)")
+      ->group("Images")
+      ->allow_extra_args(false);
   build.add_option("--auth-file", o.auth_file, "docker config.json / containers auth.json with registry credentials")
       ->group("Images")
       ->check(CLI::ExistingFile);
   build.add_option("--insecure-registry", o.insecure_registries,
-                   "speak plain HTTP to this registry HOST[:PORT] (loopback hosts always are)")
-      ->group("Images");
+                   "speak plain HTTP to this registry HOST[:PORT] (repeatable; loopback hosts always are)")
+      ->group("Images")
+      ->allow_extra_args(false);
 }
 
 }  // namespace kso::images
