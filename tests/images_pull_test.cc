@@ -331,7 +331,7 @@ TEST_F(ImagesPull, NamedRegistryThroughResolveWithOtherSources) {
 }
 
 TEST_F(ImagesPull, BlobRedirectsToAnotherHost) {
-  RegistryProxy proxy(g_up->open->host(), {true, ""});
+  RegistryProxy proxy(g_up->open->host(), {true, "", "", ""});
   TempDir t{"kso-img-redir"};
   write_file(t / "images.list", proxy.host() + "/calico/node:v1\n" + proxy.host() + "/pause:3.9\n");
   kso::images::ImagesOptions io;
@@ -343,10 +343,30 @@ TEST_F(ImagesPull, BlobRedirectsToAnotherHost) {
   EXPECT_GT(st.blobs, 4u);
 }
 
+// Blobs of a registry with Basic auth redirected to a "CDN" on another host
+// name: the CDN must never see the registry credentials.
+TEST_F(ImagesPull, RedirectsDropTheAuthorizationHeader) {
+  RegistryProxy cdn(g_up->basic->host(), {false, "", "", "kso:kso-secret"});
+  std::string cdn_url = "http://localhost:" + cdn.host().substr(cdn.host().rfind(':') + 1);
+  RegistryProxy front(g_up->basic->host(), {true, cdn_url, "", ""});
+  TempDir t{"kso-img-cdn"};
+  write_file(t / "images.list", front.host() + "/cilium/cilium:v1.15.8\n");
+  kso::images::ImagesOptions io;
+  kso::fetch::NetOptions net;
+  g_up->fill(io, net, t / "images.list", t / "cache");
+  io.creds = {front.host() + "=kso:kso-secret"};
+  kso::images::PullStats st;
+  kso::images::pull_images(io, net, &st);
+  EXPECT_GT(front.with_authorization(), 0u);
+  EXPECT_EQ(front.redirects(), st.blobs);
+  EXPECT_EQ(cdn.requests(), st.blobs);
+  EXPECT_EQ(cdn.with_authorization(), 0u);
+}
+
 TEST_F(ImagesPull, CorruptBlobFailsTheBuild) {
   auto& node = g_up->images[0];
   std::string layer = node.pushed.blobs[2];  // calico/node's amd64 app layer
-  RegistryProxy proxy(g_up->open->host(), {false, layer});
+  RegistryProxy proxy(g_up->open->host(), {false, "", layer, ""});
   TempDir t{"kso-img-corrupt"};
   write_file(t / "images.list", proxy.host() + "/calico/node:v1\n");
   auto r = kso_pack_build(t / "out.kso", t / "images.list", t / "cache", {"--retries", "1", "--retry-delay", "10"});
@@ -358,7 +378,7 @@ TEST_F(ImagesPull, CorruptBlobFailsTheBuild) {
   for (auto& e : fs::directory_iterator(t.path())) EXPECT_EQ(e.path().filename().string().find("out.kso"), std::string::npos) << e.path();
 
   // a pinned index that comes back different is refused too
-  RegistryProxy bad_index(g_up->open->host(), {false, node.pushed.digest});
+  RegistryProxy bad_index(g_up->open->host(), {false, "", node.pushed.digest, ""});
   std::string msg = pull_error(bad_index.host() + "/calico/node@" + node.pushed.digest + "\n");
   EXPECT_NE(msg.find("calico/node@" + node.pushed.digest), std::string::npos) << msg;
   EXPECT_NE(msg.find("mismatch"), std::string::npos) << msg;

@@ -43,11 +43,12 @@ RegistryProxy::~RegistryProxy() { http_.reset(); }
 
 HttpReply RegistryProxy::handle(const HttpRequest& req) {
   bool blob = req.path.find("/blobs/sha256:") != std::string::npos;
+  if (!req.header("authorization").empty()) with_auth_++;
   if (blob && req.method == "GET" && o_.redirect_blobs) {
-    // another host name for the same server: clients must not send it their Authorization
-    std::string port = upstream_.substr(upstream_.rfind(':') + 1);
+    // another host name: clients must not send it their Authorization
+    std::string to = o_.redirect_to.empty() ? "http://localhost:" + upstream_.substr(upstream_.rfind(':') + 1) : o_.redirect_to;
     redirects_++;
-    return HttpReply{307, {{"Location", "http://localhost:" + port + req.target}}, "", std::nullopt};
+    return HttpReply{307, {{"Location", to + req.target}}, "", std::nullopt};
   }
   HttpReply r;
   CURL* c = curl_easy_init();
@@ -55,6 +56,10 @@ HttpReply RegistryProxy::handle(const HttpRequest& req) {
   curl_slist* hdrs = nullptr;
   for (const char* h : {"accept", "authorization", "range"})
     if (!req.header(h).empty()) hdrs = curl_slist_append(hdrs, (std::string(h) + ": " + req.header(h)).c_str());
+  if (req.header("authorization").empty() && !o_.upstream_basic.empty()) {
+    curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    curl_easy_setopt(c, CURLOPT_USERPWD, o_.upstream_basic.c_str());
+  }
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
   if (req.method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
