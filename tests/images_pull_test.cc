@@ -25,7 +25,7 @@ using nlohmann::json;
 
 // The pack is served from a kso-fs mount when kso-fs is built, else from
 // `kso-pack extract` of it: this is the one line that picks.
-bool serve_by_mount() { return fs::exists(kso_fs_bin()); }
+bool serve_by_mount() { return fs::exists(kso_fs_bin()) && fs::exists("/dev/fuse"); }
 
 // A pack made visible as a directory (mounted or extracted), gone with the object.
 class ServedPack {
