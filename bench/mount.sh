@@ -17,7 +17,7 @@
 #   warm    read everything again right after (page cache and fs caches warm)
 #   random  fio psync 4 KiB random reads, 4 jobs, time-bounded, over all files
 #           >= 1 MiB, started cold (caches dropped, fs remounted); MiB/s
-#   rss     kso-fs VmRSS after a full read (target: cache_size + 50 MiB)
+#   rss     kso-fs VmRSS after a cold + a warm full read (target: cache_size + 50 MiB)
 #   mount   time from starting the daemon (-f) until stat of a file in a
 #           synthetic 100k-file image succeeds (warm page cache, and cold)
 #   nginx   wrk -c 64 throughput (bytes/s) fetching random corpus files through
@@ -161,7 +161,8 @@ if want cold || want warm || want rss; then
     R[cold.$t]=$(median < "$T/cold.$t"); R[warm.$t]=$(median < "$T/warm.$t")
   done
   R[rss.sq]=$(median < "$T/rss.sq")
-  have_kso && R[rss.kso]=$(cat "$T/rss.kso" "$T/rss2.kso" | sort -g | tail -1)
+  # median over runs of the RSS after the second (warm) read; the max is in the raw samples
+  have_kso && R[rss.kso]=$(median < "$T/rss2.kso")
 fi
 
 # ---- random 4 KiB reads (fio) --------------------------------------------------------
@@ -207,11 +208,11 @@ if want mount; then
     touch "$MANYDIR.done"
   fi
   last=$(( (MANY - 1) / 1000 )); probe=$(printf 'files/d%04d/f%06d.txt' "$last" $((MANY - 1)))
-  [[ -f $WORK/pack/many.squashfs && $WORK/pack/many.squashfs -nt $MANYDIR.done ]] || \
-    mksquashfs "$MANYDIR/files" "$WORK/pack/many.squashfs" -comp zstd -noappend -keep-as-directory -quiet -no-progress >/dev/null
-  if have_kso && ! [[ -f $WORK/pack/many.kso && $WORK/pack/many.kso -nt $MANYDIR.done ]]; then
+  [[ -f $WORK/pack/many-$MANY.squashfs && $WORK/pack/many-$MANY.squashfs -nt $MANYDIR.done ]] || \
+    mksquashfs "$MANYDIR/files" "$WORK/pack/many-$MANY.squashfs" -comp zstd -noappend -keep-as-directory -quiet -no-progress >/dev/null
+  if have_kso && ! [[ -f $WORK/pack/many-$MANY.kso && $WORK/pack/many-$MANY.kso -nt $MANYDIR.done ]]; then
     log "kso-pack build of $MANY files"
-    "$KSO_PACK" build ${KSO_PACK_FLAGS:-} -o "$WORK/pack/many.kso" "files=$MANYDIR/files" >"$T/many-build.log" 2>&1 || { cat "$T/many-build.log"; die "kso-pack build failed"; }
+    "$KSO_PACK" build ${KSO_PACK_FLAGS:-} -o "$WORK/pack/many-$MANY.kso" "files=$MANYDIR/files" >"$T/many-build.log" 2>&1 || { cat "$T/many-build.log"; die "kso-pack build failed"; }
   fi
   # mount_time CMD...: ms from fork/exec of the daemon until stat($MNT/$probe) succeeds
   mount_time() {
@@ -233,8 +234,8 @@ if want mount; then
     m=$T/mnt-many-$kind; mkdir -p "$m"
     for cache in warm cold; do
       for ((i = 1; i <= REPEATS; i++)); do
-        if [[ $kind == sq ]]; then img=$WORK/pack/many.squashfs; cmd=("$SQFUSE" -f "$img" "$m")
-        else img=$WORK/pack/many.kso; cmd=("$KSO_FS" "$img" "$m" -f "${KSO_FS_EXTRA[@]}"); fi
+        if [[ $kind == sq ]]; then img=$WORK/pack/many-$MANY.squashfs; cmd=("$SQFUSE" -f "$img" "$m")
+        else img=$WORK/pack/many-$MANY.kso; cmd=("$KSO_FS" "$img" "$m" -f "${KSO_FS_EXTRA[@]}"); fi
         if [[ $cache == cold ]]; then drop_caches; else cat "$img" > /dev/null; fi
         out=$(mount_time "$m" "${cmd[@]}") || die "mount of $img did not come up"
         read -r ms pid <<<"$out"
