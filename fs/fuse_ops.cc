@@ -128,20 +128,26 @@ void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   fuse_reply_err(req, 0);
 }
 
-// Queues the blocks after `last_chunk` that a sequential reader needs next.
+// Queues the compressed blocks after `last_chunk` that a sequential reader
+// needs next (raw blocks are read straight from the pack, and the kernel's
+// readahead on the pack file covers them).
 void prefetch_after(FsContext& c, const FileLayout& f, size_t last_chunk) {
-  uint32_t current = f.chunks[last_chunk].block;
+  uint32_t last_queued = f.chunks[last_chunk].block;
   unsigned queued = 0;
-  uint32_t last_queued = current;
   size_t end = std::min(f.chunks.size(), last_chunk + kPrefetchScan);
   for (size_t i = last_chunk + 1; i < end && queued < c.opts.readahead_blocks; i++) {
     uint32_t b = f.chunks[i].block;
-    if (b == current || b == last_queued) continue;
+    if (b == last_queued || c.pack->block_entry(b).codec == Codec::Raw) continue;
     c.cache->prefetch(b);
     last_queued = b;
     queued++;
   }
 }
+
+// A run of file bytes that lies contiguously in one block.
+struct Segment {
+  uint32_t block, offset, length;
+};
 
 void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   guarded(req, [&] {
@@ -151,30 +157,50 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info*
     uint64_t pos = uint64_t(off);
     if (pos >= f.size || size == 0) return (void)fuse_reply_buf(req, nullptr, 0);
     uint64_t end = std::min<uint64_t>(pos + size, f.size);
-    // Replies point straight into cached blocks; `held` keeps them alive
-    // until fuse_reply_iov has copied them to the kernel.
+    // Adjacent chunks stored back to back in one block become one segment.
+    std::vector<Segment> segs;
+    size_t i = f.chunk_at(pos);
+    for (uint64_t p = pos; p < end; i++) {
+      const ChunkRef& ch = f.chunks[i];
+      uint64_t within = p - ch.file_offset;
+      uint32_t n = uint32_t(std::min<uint64_t>(ch.length - within, end - p));
+      uint32_t at = ch.block_offset + uint32_t(within);
+      if (!segs.empty() && segs.back().block == ch.block && segs.back().offset + segs.back().length == at)
+        segs.back().length += n;
+      else
+        segs.push_back({ch.block, at, n});
+      p += n;
+    }
+    // Compressed blocks: iovecs point into cached blocks, kept alive by
+    // `held` until fuse_reply_iov has copied them. Raw blocks: only the
+    // pages needed are read and verified, into `raw` (sized up front, so
+    // iovecs into it stay valid).
     std::vector<BlockData> held;
     std::vector<iovec> iov;
-    held.reserve(4);
-    iov.reserve(16);
-    size_t i = f.chunk_at(pos);
+    std::string raw;
+    raw.reserve(size_t(end - pos));
+    thread_local std::string scratch;
     uint32_t held_block = UINT32_MAX;
-    for (; pos < end; i++) {
-      const ChunkRef& ch = f.chunks[i];
-      if (ch.block != held_block) {
-        held.push_back(c.cache->block(ch.block));
-        held_block = ch.block;
+    for (const Segment& sg : segs) {
+      const char* p;
+      if (c.pack->block_entry(sg.block).codec == Codec::Raw) {
+        std::string_view v = c.pack->raw_range(sg.block, sg.offset, sg.length, scratch);
+        size_t at = raw.size();
+        raw.append(v);
+        p = raw.data() + at;
+      } else {
+        if (sg.block != held_block) {
+          held.push_back(c.cache->block(sg.block));
+          held_block = sg.block;
+        }
+        const std::string& b = *held.back();
+        if (uint64_t(sg.offset) + sg.length > b.size()) throw CorruptError("block shorter than the index says");
+        p = b.data() + sg.offset;
       }
-      const std::string& b = *held.back();
-      uint64_t within = pos - ch.file_offset;
-      size_t n = size_t(std::min<uint64_t>(ch.length - within, end - pos));
-      if (ch.block_offset + within + n > b.size()) throw CorruptError("block shorter than the index says");
-      const char* p = b.data() + ch.block_offset + within;
       if (!iov.empty() && static_cast<const char*>(iov.back().iov_base) + iov.back().iov_len == p)
-        iov.back().iov_len += n;  // adjacent chunks of one block: one iovec
+        iov.back().iov_len += sg.length;
       else
-        iov.push_back({const_cast<char*>(p), n});
-      pos += n;
+        iov.push_back({const_cast<char*>(p), sg.length});
     }
     uint64_t expected = of->next_offset.exchange(end);
     if (expected == uint64_t(off) || off == 0) prefetch_after(c, f, i - 1);

@@ -2,6 +2,8 @@
 
 #include <zstd.h>
 
+#include <algorithm>
+
 #include "index/error.h"
 
 namespace kso {
@@ -32,7 +34,11 @@ EncodedBlock encode_block(std::string_view raw, int level) {
       b.codec = Codec::Zstd;
     }
   }
-  if (b.codec == Codec::Raw) b.stored.assign(raw);
+  if (b.codec == Codec::Raw) {
+    b.stored.assign(raw);
+    for (size_t off = 0; off < b.stored.size(); off += kRawPageSize)
+      b.page_sums.push_back(xxh3(b.stored.data() + off, std::min<size_t>(kRawPageSize, b.stored.size() - off)));
+  }
   b.xxh3 = xxh3(b.stored.data(), b.stored.size());
   return b;
 }

@@ -3,6 +3,7 @@
 #pragma once
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "index/format.h"
 
@@ -16,6 +17,7 @@ struct EncodedBlock {
   std::string stored;  // bytes for the data region
   Codec codec = Codec::Raw;
   uint64_t xxh3 = 0;   // checksum of `stored`
+  std::vector<uint64_t> page_sums;  // raw blocks: XXH3 of each kRawPageSize page
 };
 
 // Compresses `raw` at `level` (level 0: never try) and keeps the smaller form.

@@ -93,8 +93,12 @@ void BlockPipeline::writer() {
       }
       BlockEntry e{offset_, uint32_t(s.size()), d.raw_size, d.enc.xxh3, d.enc.codec};
       std::lock_guard lk(mu_);
-      if (table_.size() <= d.id) table_.resize(d.id + 1);
+      if (table_.size() <= d.id) {
+        table_.resize(d.id + 1);
+        page_sums_.resize(d.id + 1);
+      }
       table_[d.id] = e;
+      page_sums_[d.id] = std::move(d.enc.page_sums);
       offset_ += s.size();
       written_seq_++;
       cv_.notify_all();
@@ -105,7 +109,7 @@ void BlockPipeline::writer() {
   }
 }
 
-std::vector<BlockEntry> BlockPipeline::finish() {
+std::vector<BlockEntry> BlockPipeline::finish(std::vector<uint64_t>& pages) {
   {
     std::unique_lock lk(mu_);
     closing_ = true;
@@ -117,6 +121,12 @@ std::vector<BlockEntry> BlockPipeline::finish() {
   cv_.notify_all();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  pages.clear();
+  for (size_t id = 0; id < table_.size(); id++) {
+    if (table_[id].codec != Codec::Raw) continue;
+    table_[id].first_page = uint32_t(pages.size());
+    pages.insert(pages.end(), page_sums_[id].begin(), page_sums_[id].end());
+  }
   return std::move(table_);
 }
 

@@ -23,8 +23,9 @@ class BlockPipeline {
   // Queues block `id` (raw bytes) for compression at `level`; blocks while
   // too many are in flight; rethrows a worker's or the writer's error.
   void submit(uint32_t id, std::string raw, int level);
-  // Waits for everything queued; returns the block table indexed by id.
-  std::vector<BlockEntry> finish();
+  // Waits for everything queued; returns the block table indexed by id and
+  // fills `pages` with the raw blocks' page checksums in block order.
+  std::vector<BlockEntry> finish(std::vector<uint64_t>& pages);
   uint64_t end_offset() const { return offset_; }  // end of what was written
   uint64_t bytes_written() const;                 // data bytes written so far
 
@@ -57,6 +58,7 @@ class BlockPipeline {
   bool closing_ = false, aborted_ = false;
   std::exception_ptr error_;
   std::vector<BlockEntry> table_;
+  std::vector<std::vector<uint64_t>> page_sums_;  // by block id
   std::vector<std::thread> threads_;
 };
 

@@ -24,7 +24,7 @@ uint64_t get64(const char* p) {
 
 // Header: magic 8 | version 4 | flags 4 | created 8 | reserved 32 | xxh3 of bytes 0..56 8
 constexpr size_t kHeaderSumAt = kHeaderSize - 8;
-// Trailer: magic 8 | version 4 | reserved 4 | 8 x u64 fields 64 | reserved 8 | xxh3 of bytes 0..88 8
+// Trailer: magic 8 | version 4 | reserved 4 | 9 x u64 fields 72 | xxh3 of bytes 0..88 8
 constexpr size_t kTrailerSumAt = kTrailerSize - 8;
 
 }  // namespace
@@ -60,8 +60,8 @@ std::string encode_trailer(const PackTrailer& t) {
   std::string b(kTrailerSize, '\0');
   memcpy(b.data(), kTrailerMagic, 8);
   put32(&b[8], t.version);
-  const uint64_t f[] = {t.data_end,    t.block_table_offset, t.block_count, t.block_table_xxh3,
-                        t.index_offset, t.index_size,         t.index_xxh3};
+  const uint64_t f[] = {t.data_end,   t.block_table_offset, t.block_count, t.block_table_xxh3, t.index_offset,
+                        t.index_size, t.index_xxh3,         t.page_count,  t.page_table_xxh3};
   for (size_t i = 0; i < std::size(f); i++) put64(&b[16 + 8 * i], f[i]);
   put64(&b[kTrailerSumAt], xxh3(b.data(), kTrailerSumAt));
   return b;
@@ -73,8 +73,8 @@ PackTrailer decode_trailer(std::string_view b) {
   if (get64(&b[kTrailerSumAt]) != xxh3(b.data(), kTrailerSumAt)) throw CorruptError("pack trailer checksum mismatch");
   PackTrailer t;
   t.version = get32(&b[8]);
-  uint64_t* f[] = {&t.data_end,     &t.block_table_offset, &t.block_count, &t.block_table_xxh3,
-                   &t.index_offset, &t.index_size,         &t.index_xxh3};
+  uint64_t* f[] = {&t.data_end,   &t.block_table_offset, &t.block_count, &t.block_table_xxh3, &t.index_offset,
+                   &t.index_size, &t.index_xxh3,         &t.page_count,  &t.page_table_xxh3};
   for (size_t i = 0; i < std::size(f); i++) *f[i] = get64(&b[16 + 8 * i]);
   return t;
 }
@@ -86,6 +86,7 @@ void encode_block_entry(const BlockEntry& e, char* out) {
   put32(out + 12, e.raw_size);
   put64(out + 16, e.xxh3);
   put32(out + 24, uint32_t(e.codec));
+  put32(out + 28, e.first_page);
 }
 
 BlockEntry decode_block_entry(const char* in) {
@@ -95,6 +96,7 @@ BlockEntry decode_block_entry(const char* in) {
   e.raw_size = get32(in + 12);
   e.xxh3 = get64(in + 16);
   e.codec = Codec(get32(in + 24));
+  e.first_page = get32(in + 28);
   return e;
 }
 

@@ -1,6 +1,7 @@
 // On-disk layout of a pack (format v1). docs/FORMAT.md describes it in prose.
 //
-//   [header 64 B][pad to 4 KiB][data region: blocks][block table][pad][index: SQLite db][trailer 96 B]
+//   [header 64 B][pad to 4 KiB][data region: blocks][block table][page table][pad]
+//   [index: SQLite db][trailer 96 B]
 //
 // All integers little-endian. The trailer sits at the end so a reader finds
 // everything from the last 96 bytes without scanning the data region.
@@ -20,6 +21,9 @@ constexpr size_t kTrailerSize = 96;
 constexpr uint64_t kDataStart = 4096;      // data region starts page-aligned
 constexpr uint64_t kIndexAlign = 4096;     // the SQLite index starts page-aligned
 constexpr size_t kBlockEntrySize = 32;
+// Raw blocks also carry one checksum per page of this many bytes, so a small
+// read verifies (and reads) only the pages it touches, not the whole block.
+constexpr uint32_t kRawPageSize = 64 * 1024;
 
 enum class Codec : uint32_t { Raw = 0, Zstd = 1 };
 
@@ -36,7 +40,11 @@ struct BlockEntry {
   uint32_t raw_size = 0;     // bytes after decompression
   uint64_t xxh3 = 0;         // XXH3-64 of the stored bytes
   Codec codec = Codec::Raw;
+  uint32_t first_page = 0;   // raw blocks: index of their first page checksum
 };
+
+// Pages of a raw block of `stored_size` bytes (the last may be short).
+inline uint32_t raw_pages(uint32_t stored_size) { return (stored_size + kRawPageSize - 1) / kRawPageSize; }
 
 struct PackTrailer {
   uint32_t version = kFormatVersion;
@@ -47,6 +55,8 @@ struct PackTrailer {
   uint64_t index_offset = 0;
   uint64_t index_size = 0;
   uint64_t index_xxh3 = 0;
+  uint64_t page_count = 0;          // page checksums, right after the block table
+  uint64_t page_table_xxh3 = 0;
 };
 
 std::string encode_header(const PackHeader& h);                 // kHeaderSize bytes

@@ -86,6 +86,7 @@ struct Pack::Impl {
   PackHeader header;
   PackTrailer trailer;
   std::vector<BlockEntry> blocks;
+  std::vector<uint64_t> page_sums;  // raw blocks' page checksums
   std::string uri;
   std::mutex conns_mu;  // guards `conns` only; taken once per thread per pack
   std::vector<std::unique_ptr<Conn>> conns;
@@ -161,18 +162,30 @@ std::shared_ptr<Pack> Pack::open(const std::filesystem::path& path) {
   const uint64_t body_end = m->size - kTrailerSize;
   if (t.data_end < kDataStart || t.block_table_offset != t.data_end ||
       t.block_count > (body_end - t.block_table_offset) / kBlockEntrySize ||
-      t.index_offset < t.block_table_offset + t.block_count * kBlockEntrySize ||
+      t.page_count > (body_end - t.block_table_offset) / 8 ||
+      t.index_offset < t.block_table_offset + t.block_count * kBlockEntrySize + t.page_count * 8 ||
       t.index_offset + t.index_size != body_end)
     throw CorruptError(path.string() + ": pack trailer is inconsistent (truncated or damaged)");
 
   std::string tb(t.block_count * kBlockEntrySize, '\0');
   pread_all(m->fd, tb.data(), tb.size(), t.block_table_offset, "block table");
   if (xxh3(tb.data(), tb.size()) != t.block_table_xxh3) throw CorruptError(path.string() + ": block table checksum mismatch");
+  std::string pt(t.page_count * 8, '\0');
+  pread_all(m->fd, pt.data(), pt.size(), t.block_table_offset + tb.size(), "page table");
+  if (xxh3(pt.data(), pt.size()) != t.page_table_xxh3) throw CorruptError(path.string() + ": page table checksum mismatch");
+  m->page_sums.resize(t.page_count);
+  for (size_t i = 0; i < m->page_sums.size(); i++) {
+    uint64_t v = 0;
+    for (int b = 0; b < 8; b++) v |= uint64_t(uint8_t(pt[i * 8 + size_t(b)])) << (8 * b);
+    m->page_sums[i] = v;
+  }
   m->blocks.resize(t.block_count);
   for (size_t i = 0; i < m->blocks.size(); i++) {
     auto& b = m->blocks[i] = decode_block_entry(&tb[i * kBlockEntrySize]);
     if (b.offset < kDataStart || b.offset + b.stored_size > t.data_end)
       throw CorruptError(path.string() + ": block " + std::to_string(i) + " lies outside the data region");
+    if (b.codec == Codec::Raw && uint64_t(b.first_page) + raw_pages(b.stored_size) > t.page_count)
+      throw CorruptError(path.string() + ": block " + std::to_string(i) + " has no page checksums");
   }
 
   // The index checksum is verified in 1 MiB steps: cheap next to SQLite's own reads.
@@ -332,6 +345,26 @@ BlockData Pack::block(uint32_t id) {
   std::string s(e.stored_size, '\0');
   pread_all(impl_->fd, s.data(), s.size(), e.offset, "block");
   return std::make_shared<const std::string>(decode_block(id, e, std::move(s)));
+}
+
+std::string_view Pack::raw_range(uint32_t id, uint32_t offset, uint32_t len, std::string& scratch) const {
+  const BlockEntry& e = block_entry(id);
+  if (e.codec != Codec::Raw) throw Error("raw_range on a compressed block", EINVAL);
+  if (uint64_t(offset) + len > e.stored_size) throw CorruptError("read past the end of block " + std::to_string(id));
+  if (len == 0) return {};
+  uint32_t first = offset / kRawPageSize, last = (offset + len - 1) / kRawPageSize;
+  uint32_t start = first * kRawPageSize;
+  uint32_t end = std::min<uint32_t>((last + 1) * kRawPageSize, e.stored_size);
+  scratch.resize(end - start);
+  pread_all(impl_->fd, scratch.data(), scratch.size(), e.offset + start, "block");
+  for (uint32_t p = first; p <= last; p++) {
+    size_t off = size_t(p - first) * kRawPageSize;
+    size_t n = std::min<size_t>(kRawPageSize, scratch.size() - off);
+    if (xxh3(scratch.data() + off, n) != impl_->page_sums[e.first_page + p])
+      throw CorruptError("block " + std::to_string(id) + " at offset " + std::to_string(e.offset) +
+                         ": checksum mismatch (page " + std::to_string(p) + ")");
+  }
+  return std::string_view(scratch).substr(offset - start, len);
 }
 
 int Pack::fd() const { return impl_->fd; }

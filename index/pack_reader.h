@@ -91,6 +91,9 @@ class Pack : public BlockSource {
   const BlockEntry& block_entry(uint32_t id) const;
   BlockData block(uint32_t id) override;       // read, verify, decompress: no caching
   std::string stored_block(uint32_t id) const; // the on-disk bytes, verified, not decompressed
+  // Bytes [offset, offset+len) of raw block `id`, reading and verifying only
+  // the pages they lie in; the view points into `scratch`. Throws CorruptError.
+  std::string_view raw_range(uint32_t id, uint32_t offset, uint32_t len, std::string& scratch) const;
 
   PackTotals totals() const;
   std::vector<std::pair<std::string, std::string>> meta() const;  // the index's meta table

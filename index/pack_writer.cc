@@ -426,7 +426,8 @@ BuildStats PackWriter::finish() {
       m.report(false);
     }
     for (auto& s : m.streams) m.seal(s);
-    std::vector<BlockEntry> table = m.pipe->finish();
+    std::vector<uint64_t> pages;
+    std::vector<BlockEntry> table = m.pipe->finish(pages);
     uint64_t data_end = m.pipe->end_offset();
     m.pipe.reset();
     m.report(true);
@@ -457,6 +458,12 @@ BuildStats PackWriter::finish() {
     m.stats.blocks = table.size();
     tr.block_table_xxh3 = xxh3(tb.data(), tb.size());
     write_all(m.fd, tb.data(), tb.size(), data_end);
+    std::string pt(pages.size() * 8, '\0');
+    for (size_t i = 0; i < pages.size(); i++)
+      for (int b = 0; b < 8; b++) pt[i * 8 + size_t(b)] = char(pages[i] >> (8 * b));
+    tr.page_count = pages.size();
+    tr.page_table_xxh3 = xxh3(pt.data(), pt.size());
+    write_all(m.fd, pt.data(), pt.size(), data_end + tb.size());
 
     // 4. The index, built in a side file and copied in page-aligned.
     {
@@ -552,7 +559,7 @@ BuildStats PackWriter::finish() {
     }
     close(ifd);
     unlink(m.tmp_index.c_str());
-    uint64_t table_end = data_end + tb.size();
+    uint64_t table_end = data_end + tb.size() + pt.size();
     tr.index_offset = (table_end + kIndexAlign - 1) / kIndexAlign * kIndexAlign;
     tr.index_size = idx.size();
     tr.index_xxh3 = xxh3(idx.data(), idx.size());
