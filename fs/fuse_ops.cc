@@ -19,6 +19,11 @@ namespace {
 constexpr double kForever = 86400.0 * 365;
 // Preferred I/O size reported in st_blksize: large reads suit the blocks.
 constexpr blksize_t kBlkSize = 128 * 1024;
+// Chunk records (24 B) of recently read files kept: 1M is 24 MiB, the chunk
+// tables of ~64 GiB of files at the default chunk size.
+constexpr size_t kTableChunks = 1u << 20;
+// Directory entries of recently listed directories kept.
+constexpr size_t kTableDirEntries = 1u << 20;
 // Chunks scanned ahead when looking for the next blocks to prefetch.
 constexpr size_t kPrefetchScan = 512;
 
@@ -64,23 +69,15 @@ void guarded(fuse_req_t req, F&& body) {
   }
 }
 
-// An open regular file: its chunk table, and where the last read ended (to
-// spot sequential readers).
-struct OpenFile {
-  std::shared_ptr<const FileLayout> layout;
-  std::atomic<uint64_t> next_offset{0};
-};
-
-// A directory listing taken at opendir; offsets index into it.
-struct OpenDir {
-  std::vector<DirEntry> entries;
-};
-
 void op_init(void* userdata, fuse_conn_info* conn) {
   conn->want |= FUSE_CAP_READDIRPLUS;
   conn->want &= ~unsigned(FUSE_CAP_READDIRPLUS_AUTO);  // always plus: attributes come free with the listing
   conn->max_readahead = conn->max_readahead ? conn->max_readahead : 1u << 20;
-  (void)userdata;
+  // Zero-message opens: the kernel stops sending OPEN/RELEASE once open()
+  // answers ENOSYS, and keeps the page cache across opens (FOPEN_KEEP_CACHE).
+  auto* c = static_cast<FsContext*>(userdata);
+  c->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
+  c->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -114,19 +111,17 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   guarded(req, [&] {
     if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) return (void)fuse_reply_err(req, EROFS);
-    auto f = std::make_unique<OpenFile>();
-    f->layout = ctx(req).pack->layout(ino);
-    fi->fh = reinterpret_cast<uint64_t>(f.release());
+    auto& c = ctx(req);
+    c.files->get(ino);  // a file that cannot be read fails its open, not its first read
+    if (c.no_open) return (void)fuse_reply_err(req, ENOSYS);
+    fi->fh = 0;          // read state lives in ctx.files, by inode
     fi->keep_cache = 1;  // the page cache stays valid across opens
     fi->noflush = 1;
-    if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<OpenFile*>(fi->fh);
+    fuse_reply_open(req, fi);
   });
 }
 
-void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  delete reinterpret_cast<OpenFile*>(fi->fh);
-  fuse_reply_err(req, 0);
-}
+void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 
 // Queues the compressed blocks after `last_chunk` that a sequential reader
 // needs next (raw blocks are read straight from the pack, and the kernel's
@@ -149,10 +144,10 @@ struct Segment {
   uint32_t block, offset, length;
 };
 
-void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   guarded(req, [&] {
     auto& c = ctx(req);
-    auto* of = reinterpret_cast<OpenFile*>(fi->fh);
+    auto of = c.files->get(ino);
     const FileLayout& f = *of->layout;
     uint64_t pos = uint64_t(off);
     if (pos >= f.size || size == 0) return (void)fuse_reply_buf(req, nullptr, 0);
@@ -210,21 +205,19 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info*
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   guarded(req, [&] {
-    auto st = ctx(req).pack->stat(ino);
-    if (!st) return (void)fuse_reply_err(req, ENOENT);
-    if (!S_ISDIR(st->mode)) return (void)fuse_reply_err(req, ENOTDIR);
-    auto d = std::make_unique<OpenDir>();
-    d->entries = ctx(req).pack->readdir(ino);
-    fi->fh = reinterpret_cast<uint64_t>(d.release());
+    auto& c = ctx(req);
+    c.dirs->get(ino);  // a directory that cannot be listed fails its open
+    if (c.no_opendir) return (void)fuse_reply_err(req, ENOSYS);
+    fi->fh = 0;
     fi->cache_readdir = 1;  // listings never change: the kernel may keep them
     fi->keep_cache = 1;
-    if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<OpenDir*>(fi->fh);
+    fuse_reply_open(req, fi);
   });
 }
 
-void fill_dir(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+void fill_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
   guarded(req, [&] {
-    auto* d = reinterpret_cast<OpenDir*>(fi->fh);
+    auto d = ctx(req).dirs->get(ino);
     std::vector<char> buf(size);
     size_t used = 0;
     for (size_t i = size_t(off); i < d->entries.size(); i++) {
@@ -244,13 +237,9 @@ void fill_dir(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, bool p
   });
 }
 
-void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) { fill_dir(req, size, off, fi, false); }
-void op_readdirplus(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) { fill_dir(req, size, off, fi, true); }
-
-void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  delete reinterpret_cast<OpenDir*>(fi->fh);
-  fuse_reply_err(req, 0);
-}
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) { fill_dir(req, ino, size, off, false); }
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) { fill_dir(req, ino, size, off, true); }
+void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 
 void op_statfs(fuse_req_t req, fuse_ino_t) {
   guarded(req, [&] {
@@ -310,6 +299,27 @@ fuse_lowlevel_ops make_ops() {
 }
 
 }  // namespace
+
+void FsContext::start() {
+  cache = std::make_unique<BlockCache>(pack, opts.cache_size, opts.prefetch_workers);
+  files = std::make_unique<InodeTable<FileState>>(
+      [p = pack](uint64_t ino) {
+        auto st = std::make_shared<FileState>();
+        st->layout = p->layout(ino);
+        return st;
+      },
+      [](const FileState& st) { return st.layout->chunks.size(); }, kTableChunks);
+  dirs = std::make_unique<InodeTable<DirListing>>(
+      [p = pack](uint64_t ino) {
+        auto st = p->stat(ino);
+        if (!st) throw Error("no such directory", ENOENT);
+        if (!S_ISDIR(st->mode)) throw Error("not a directory", ENOTDIR);
+        auto d = std::make_shared<DirListing>();
+        d->entries = p->readdir(ino);
+        return d;
+      },
+      [](const DirListing& d) { return d.entries.size(); }, kTableDirEntries);
+}
 
 void FsContext::log_damage(const std::string& what) {
   std::lock_guard lk(damage_mu);

@@ -3,12 +3,15 @@
 #pragma once
 #include <fuse_lowlevel.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "cache/block_cache.h"
+#include "fs/inode_table.h"
 #include "index/pack_reader.h"
 
 namespace kso {
@@ -19,11 +22,28 @@ struct FsOptions {
   unsigned readahead_blocks = 2;       // blocks decoded ahead of a sequential reader
 };
 
+// A regular file's read state: its chunk table and where the last read
+// ended (to spot sequential readers).
+struct FileState {
+  std::shared_ptr<const FileLayout> layout;
+  std::atomic<uint64_t> next_offset{0};
+};
+
+// A directory's entries in name order; readdir offsets index into it.
+struct DirListing {
+  std::vector<DirEntry> entries;
+};
+
 // Shared state of a mount; the session's userdata.
 struct FsContext {
   std::shared_ptr<Pack> pack;
   std::unique_ptr<BlockCache> cache;
+  std::unique_ptr<InodeTable<FileState>> files;
+  std::unique_ptr<InodeTable<DirListing>> dirs;
   FsOptions opts;
+  std::atomic<bool> no_open{false};     // the kernel opens files without asking us
+  std::atomic<bool> no_opendir{false};  // ... and directories
+  void start();  // creates the cache and tables (after fuse_daemonize: they may start threads)
   std::mutex damage_mu;
   std::set<std::string> damage_logged;  // each damaged block is logged once
   void log_damage(const std::string& what);

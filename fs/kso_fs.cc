@@ -208,7 +208,7 @@ int kso_fs_main(int argc, char** argv) {
   }
   fuse_daemonize(fo.foreground);
   // Threads start only now: fuse_daemonize forks.
-  c.cache = std::make_unique<BlockCache>(c.pack, c.opts.cache_size, c.opts.prefetch_workers);
+  c.start();
   if (fo.singlethread) {
     rc = fuse_session_loop(se);
   } else {
@@ -226,6 +226,8 @@ int kso_fs_main(int argc, char** argv) {
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);
   spdlog::info("unmounted {}", fo.mountpoint);
+  c.files.reset();
+  c.dirs.reset();
   c.cache.reset();
   free(fo.mountpoint);
   fuse_opt_free_args(&args);
