@@ -54,6 +54,9 @@ fuse_entry_param to_entry(const Stat& s) {
 // Runs an operation body, turning library exceptions into an errno reply.
 template <typename F>
 void guarded(fuse_req_t req, F&& body) {
+  // The first request after FUSE_INIT: the kernel has applied INIT's
+  // readahead by now, so a larger one set through sysfs sticks.
+  std::call_once(ctx(req).read_ahead_once, [&] { ctx(req).apply_read_ahead(); });
   try {
     body();
   } catch (const CorruptError& e) {
@@ -319,6 +322,18 @@ void FsContext::start() {
         return d;
       },
       [](const DirListing& d) { return d.entries.size(); }, kTableDirEntries);
+}
+
+void FsContext::apply_read_ahead() {
+  if (read_ahead.sysfs_path.empty() || read_ahead.kb == 0) return;
+  FILE* f = fopen(read_ahead.sysfs_path.c_str(), "w");
+  bool ok = f && fprintf(f, "%u\n", read_ahead.kb) >= 0;
+  if (f && fclose(f) != 0) ok = false;
+  if (!ok) {
+    spdlog::debug("cannot write {} (not root?); keeping the kernel's readahead", read_ahead.sysfs_path);
+    return;
+  }
+  spdlog::debug("readahead {} KiB via {}", read_ahead.kb, read_ahead.sysfs_path);
 }
 
 void FsContext::log_damage(const std::string& what) {

@@ -44,6 +44,13 @@ struct FsContext {
   std::atomic<bool> no_open{false};     // the kernel opens files without asking us
   std::atomic<bool> no_opendir{false};  // ... and directories
   void start();  // creates the cache and tables (after fuse_daemonize: they may start threads)
+  // Kernel readahead to set once FUSE_INIT is done (INIT resets it).
+  struct {
+    std::string sysfs_path;
+    unsigned kb = 0;
+  } read_ahead;
+  std::once_flag read_ahead_once;
+  void apply_read_ahead();
   std::mutex damage_mu;
   std::set<std::string> damage_logged;  // each damaged block is logged once
   void log_damage(const std::string& what);

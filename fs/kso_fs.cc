@@ -23,9 +23,16 @@
 namespace kso {
 namespace {
 
+// Kernel readahead for the mount. FUSE mounts start at 128 KiB, so a
+// sequential reader costs a round trip per 128 KiB; libfuse negotiates
+// requests of up to 1 MiB, and 1 MiB of readahead fills them (measured:
+// cold full reads ~25 % faster).
+constexpr unsigned kReadAheadKb = 1024;
+
 struct Cli {
   std::string pack;
   char* cache_size = nullptr;
+  unsigned read_ahead_kb = kReadAheadKb;
   unsigned prefetch_workers = 2;
   unsigned readahead_blocks = 2;
   bool help = false, version = false;
@@ -42,6 +49,7 @@ const fuse_opt kOpts[] = {
     {"cache_size=%s", offsetof(Cli, cache_size), 0},
     {"prefetch_workers=%u", offsetof(Cli, prefetch_workers), 0},
     {"readahead_blocks=%u", offsetof(Cli, readahead_blocks), 0},
+    {"read_ahead_kb=%u", offsetof(Cli, read_ahead_kb), 0},
     FUSE_OPT_KEY("-h", kKeyHelp),
     FUSE_OPT_KEY("--help", kKeyHelp),
     FUSE_OPT_KEY("-V", kKeyVersion),
@@ -94,6 +102,7 @@ void usage() {
       "    -o cache_size=SIZE       decoded-block cache (default 256M)\n"
       "    -o prefetch_workers=N    threads decoding ahead (default 2)\n"
       "    -o readahead_blocks=N    blocks decoded ahead of sequential readers (default 2)\n"
+      "    -o read_ahead_kb=N       kernel readahead of the mount (default 1024; 0 keeps the kernel's)\n"
       "    -o allow_other           let other users (e.g. nginx, registry containers) read it\n"
       "    -o debug, -d             log every FUSE request (implies -f)\n"
       "\n");
@@ -127,6 +136,33 @@ void clear_stale_mount(const char* mnt) {
   if (umount2(mnt, MNT_DETACH) == 0) return;
   std::string cmd = "fusermount3 -u -z '" + std::string(mnt) + "' 2>/dev/null";
   if (system(cmd.c_str()) != 0) spdlog::warn("{}: could not detach the stale mount", mnt);
+}
+
+// The sysfs file that sets the mount's readahead, found through its device
+// number in /proc/self/mountinfo (stat() of the mount itself would wait on
+// this daemon, which is not serving requests yet); "" if not found.
+std::string read_ahead_path(const char* mnt) {
+  std::string want;
+  for (const char* p = mnt; *p; p++) {  // mountinfo escapes these as octal
+    if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\\') {
+      char esc[8];
+      snprintf(esc, sizeof esc, "\\%03o", (unsigned char)*p);
+      want += esc;
+    } else {
+      want += *p;
+    }
+  }
+  FILE* f = fopen("/proc/self/mountinfo", "r");
+  if (!f) return {};
+  char line[8192];
+  std::string dev;
+  while (fgets(line, sizeof line, f)) {
+    char id[16], parent[16], majmin[32], root[4096], point[4096];
+    if (sscanf(line, "%15s %15s %31s %4095s %4095s", id, parent, majmin, root, point) == 5 && want == point)
+      dev = majmin;  // the last match is the newest mount
+  }
+  fclose(f);
+  return dev.empty() ? std::string() : "/sys/class/bdi/" + dev + "/read_ahead_kb";
 }
 
 void setup_logging(bool to_syslog, bool debug) {
@@ -201,6 +237,7 @@ int kso_fs_main(int argc, char** argv) {
     fuse_session_destroy(se);
     return fail(std::string("cannot mount on ") + fo.mountpoint, 1);
   }
+  if (cli.read_ahead_kb) c.read_ahead = {read_ahead_path(fo.mountpoint), cli.read_ahead_kb};
   spdlog::info("mounted {} on {}", cli.pack, fo.mountpoint);
   if (!fo.foreground) {
     spdlog::drop_all();
