@@ -36,18 +36,8 @@ std::string path_arch(std::string_view path) {
 }
 
 std::string similarity_key(std::string_view path) {
-  size_t slash = path.rfind('/');
-  std::string_view base = slash == std::string_view::npos ? path : path.substr(slash + 1);
-  size_t dot = base.find('.', 1);
-  std::string_view ext = dot == std::string_view::npos ? std::string_view() : base.substr(dot);
-  std::string stem;
-  for (char c : base.substr(0, dot))
-    if (!isdigit((unsigned char)c) && c != '.') stem += c;
-  std::string key;
-  key.reserve(path.size() * 2 + 8);
-  key.append(ext).push_back('\0');
-  key.append(path_arch(path)).push_back('\0');
-  key.append(stem).push_back('\0');
+  std::string key = path_arch(path);
+  key.push_back('\0');
   key.append(path);
   return key;
 }

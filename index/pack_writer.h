@@ -21,7 +21,7 @@ struct WriterOptions {
   ChunkerParams chunk;                   // content-defined chunking sizes
   unsigned threads = 0;                  // compression threads; 0 = every core
   size_t max_pending_blocks = 0;         // blocks queued for compression; 0 = 2 x threads
-  bool similarity_order = true;          // store similar files together (false: path order)
+  bool similarity_order = false;         // group files by architecture (measured: tree order packs smaller)
 };
 
 struct BuildProgress {

@@ -83,7 +83,7 @@ CLI::App* add_build_command(CLI::App& app, BuildCommand& cmd) {
       ->capture_default_str();
   b->add_option("--chunk", cmd.chunk, "Content-defined chunk sizes MIN/AVG/MAX")->capture_default_str();
   b->add_option("--threads", cmd.threads, "Compression threads (0 = every core)")->capture_default_str();
-  b->add_option("--order", cmd.order, "Content order: 'similar' groups like files, 'path' keeps tree order")
+  b->add_option("--order", cmd.order, "Content order: 'path' keeps tree order (smallest packs, measured), 'similar' groups files by architecture")
       ->check(CLI::IsMember({"similar", "path"}))
       ->capture_default_str();
   b->add_option("sources", cmd.dirs, "Local trees as PREFIX=DIR (e.g. files=/opt/k8s/files registry=/var/lib/registry)");
