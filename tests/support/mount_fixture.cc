@@ -262,24 +262,4 @@ const TreePack& shared_tree_pack() {
   return tp;
 }
 
-std::map<std::string, FsNode> lstat_tree(const fs::path& root) {
-  std::map<std::string, FsNode> out;
-  auto add = [&](const fs::path& p, const std::string& rel) {
-    struct stat st;
-    if (lstat(p.c_str(), &st) != 0) throw std::runtime_error("lstat " + p.string() + ": " + strerror(errno));
-    FsNode n;
-    n.mode = st.st_mode;
-    n.size = uint64_t(st.st_size);
-    n.mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-    n.nlink = st.st_nlink;
-    n.ino = st.st_ino;
-    if (S_ISLNK(st.st_mode)) n.target = fs::read_symlink(p).string();
-    out[rel] = n;
-  };
-  add(root, "");
-  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it)
-    add(it->path(), it->path().lexically_relative(root).string());
-  return out;
-}
-
 }  // namespace kso::test

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tests/support/testutil.h"
+#include "tests/support/tree_gen.h"
 
 namespace kso::test {
 
@@ -88,15 +89,8 @@ struct TreePack {
 };
 const TreePack& shared_tree_pack();
 
-// What lstat says of one node of a tree, keyed by path relative to the root.
-struct FsNode {
-  mode_t mode = 0;
-  uint64_t size = 0;
-  int64_t mtime_ns = 0;
-  uint64_t nlink = 0;
-  uint64_t ino = 0;
-  std::string target;  // symlinks
-};
-std::map<std::string, FsNode> lstat_tree(const fs::path& root);
+// lstat data of every path under `root` (tree_gen's scan_tree, without hashing).
+using FsNode = NodeInfo;
+inline std::map<std::string, FsNode> lstat_tree(const fs::path& root) { return scan_tree(root, false); }
 
 }  // namespace kso::test

@@ -1,5 +1,7 @@
 #include "tools/fetch/progress.h"
 
+#include "tools/progress.h"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,17 +12,7 @@ namespace {
 
 constexpr auto kRedrawEvery = std::chrono::milliseconds(200);  // bar refresh rate limit
 
-std::string human(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    u++;
-  }
-  char buf[32];
-  snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", b, units[u]);
-  return buf;
-}
+std::string human(double b) { return human_bytes(uint64_t(b)); }
 
 std::string duration(double s) {
   char buf[32];

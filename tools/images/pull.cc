@@ -1,4 +1,5 @@
 #include "tools/images/pull.h"
+#include "tools/progress.h"
 
 #include <spdlog/spdlog.h>
 
@@ -64,15 +65,6 @@ std::string trim(std::string s) {
   size_t b = 0;
   while (b < s.size() && std::isspace((unsigned char)s[b])) b++;
   return s.substr(b);
-}
-
-std::string human_bytes(uint64_t n) {
-  char buf[32];
-  if (n >= (1ull << 30)) snprintf(buf, sizeof buf, "%.2f GiB", double(n) / (1ull << 30));
-  else if (n >= (1ull << 20)) snprintf(buf, sizeof buf, "%.1f MiB", double(n) / (1ull << 20));
-  else if (n >= 1024) snprintf(buf, sizeof buf, "%.1f KiB", double(n) / 1024);
-  else snprintf(buf, sizeof buf, "%llu B", (unsigned long long)n);
-  return buf;
 }
 
 bool valid_digest(const std::string& d) {
