@@ -21,6 +21,10 @@ struct SourceEntry {
   std::string hardlink_key;              // File only: entries with one non-empty key share an inode
   std::filesystem::path source_file;     // File: read the content from here ...
   std::optional<std::string> inline_data;  // ... or take it from here (small generated files)
+  // Lower-case hex SHA-256 the content must have, if the source knows it (a
+  // verified download, a registry blob). The writer hashes every file anyway;
+  // a mismatch (say, a cache file damaged since it was verified) fails the build.
+  std::string expect_sha256;
 };
 
 // Checks a pack path: relative, '/'-separated, no empty, "." or ".." segment,

@@ -269,6 +269,11 @@ struct PackWriter::Impl {
       report(false);
     }
     c.sha = file_sha.finish();
+    if (!e.expect_sha256.empty() && to_hex(c.sha) != e.expect_sha256)
+      throw Error("content for " + e.path + " (" + (inl ? std::string("inline") : e.source_file.string()) +
+                  ") has sha256 " + to_hex(c.sha) + " but " + e.expect_sha256 +
+                  " was expected: the source changed after it was verified (a damaged download cache? remove "
+                  "that file and run again)");
     auto [it, fresh] = content_map.emplace(c.sha, uint32_t(contents.size()));
     if (!fresh) {
       stats.files_deduped++;

@@ -482,4 +482,18 @@ TEST_F(FilesFetch, KsoPackBuildMatchesWgetX) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("bad.list:1"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(t / "out3.kso"));
+  // A cache file damaged after it was verified: the writer's own SHA-256 of
+  // what it packs catches it; no pack, and the message says what to do.
+  fs::path victim;
+  for (auto& de : fs::directory_iterator(t / "cache" / "files"))
+    if (de.is_regular_file() && de.path().extension().empty() && fs::file_size(de.path()) > 0) victim = de.path();
+  ASSERT_FALSE(victim.empty());
+  std::string bytes = read_file(victim);
+  bytes[bytes.size() / 2] ^= 0x01;
+  write_file(victim, bytes);
+  r = run(kso_pack_bin().string() + " build -o " + (t / "out4.kso").string() + lists + common);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("was expected"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(victim.string()), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(t / "out4.kso"));
 }

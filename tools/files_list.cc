@@ -484,6 +484,7 @@ std::vector<SourceEntry> fetch_files_lists(const FilesListOptions& opts, const f
     e.mode = 0644;
     e.mtime_ns = it.cached.value("mtime_ns", int64_t(0));
     e.source_file = it.content;
+    e.expect_sha256 = it.cached.value("sha256", std::string());  // verified when downloaded
     out.push_back(std::move(e));
   }
   return out;

@@ -59,6 +59,7 @@ std::vector<SourceEntry> RegistryLayout::entries() const {
     e.mode = 0644;
     e.mtime_ns = mtime_ns_;
     e.source_file = file;
+    if (digest.compare(0, 7, "sha256:") == 0) e.expect_sha256 = digest.substr(7);  // content-addressed
     out.push_back(std::move(e));
   }
   for (auto& [path, digest] : links_) {
