@@ -170,22 +170,22 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
       p += n;
     }
     // Compressed blocks: iovecs point into cached blocks, kept alive by
-    // `held` until fuse_reply_iov has copied them. Raw blocks: only the
-    // pages needed are read and verified, into `raw` (sized up front, so
-    // iovecs into it stay valid).
+    // `held` until fuse_reply_iov has copied them. Raw blocks: the pages a
+    // segment touches are read and verified into a buffer of its own, and
+    // the iovec points at the asked bytes inside it: no copy beyond the read.
     std::vector<BlockData> held;
+    // Per-thread buffers keep their capacity between requests (a fresh 1 MiB
+    // buffer would cost an mmap and its page faults every time); sized before
+    // any view into them is taken.
+    thread_local std::vector<std::string> raw;
+    if (raw.size() < segs.size()) raw.resize(segs.size());
     std::vector<iovec> iov;
-    std::string raw;
-    raw.reserve(size_t(end - pos));
-    thread_local std::string scratch;
     uint32_t held_block = UINT32_MAX;
-    for (const Segment& sg : segs) {
+    for (size_t k = 0; k < segs.size(); k++) {
+      const Segment& sg = segs[k];
       const char* p;
       if (c.pack->block_entry(sg.block).codec == Codec::Raw) {
-        std::string_view v = c.pack->raw_range(sg.block, sg.offset, sg.length, scratch);
-        size_t at = raw.size();
-        raw.append(v);
-        p = raw.data() + at;
+        p = c.pack->raw_range(sg.block, sg.offset, sg.length, raw[k]).data();
       } else {
         if (sg.block != held_block) {
           held.push_back(c.cache->block(sg.block));
