@@ -145,7 +145,10 @@ struct PackWriter::Impl {
   std::unordered_map<Digest, ChunkLoc, DigestHash> chunk_map;
   std::unordered_map<Digest, uint32_t, DigestHash> content_map;
   std::vector<Content> contents;
-  std::map<std::string, std::array<uint64_t, 3>> prefix_stats;  // files, bytes_in, bytes_unique
+  std::map<std::string, std::array<uint64_t, 4>> prefix_stats;  // files, bytes_in, bytes_unique, bytes_stored
+  // Chunk bytes each prefix first stored in each block: a block's stored size
+  // is shared out among prefixes by these to give each prefix a ratio.
+  std::map<std::string, std::unordered_map<uint32_t, uint64_t>> prefix_block_bytes;
 
   ~Impl() { cleanup(); }
 
@@ -231,6 +234,7 @@ struct PackWriter::Impl {
     size_t filled = 0, pos = 0;
     bool eof = false;
     auto& pstats = prefix_stats[prefix];
+    auto& pblocks = prefix_block_bytes[prefix];
     for (;;) {
       if (!eof && (filled - pos) < o.chunk.max_size) {  // top up the window
         memmove(window.data(), window.data() + pos, filled - pos);
@@ -260,6 +264,7 @@ struct PackWriter::Impl {
         chunk_map.emplace(d, loc);
         stats.bytes_unique += n;
         pstats[2] += n;
+        pblocks[loc.block] += n;
       }
       stats.chunks++;
       c.chunks.push_back(loc);
@@ -461,6 +466,12 @@ BuildStats PackWriter::finish() {
       if (table[i].codec == Codec::Raw) m.stats.blocks_raw++;
     }
     m.stats.blocks = table.size();
+    for (auto& [prefix, blocks] : m.prefix_block_bytes) {
+      double stored = 0;
+      for (auto& [id, bytes] : blocks)
+        stored += double(bytes) * table[id].stored_size / std::max<uint32_t>(1, table[id].raw_size);
+      m.prefix_stats[prefix][3] = uint64_t(stored + 0.5);
+    }
     tr.block_table_xxh3 = xxh3(tb.data(), tb.size());
     write_all(m.fd, tb.data(), tb.size(), data_end);
     std::string pt(pages.size() * 8, '\0');
@@ -516,10 +527,10 @@ BuildStats PackWriter::finish() {
         db.step(ins_content);
       }
       sqlite3_finalize(ins_content);
-      sqlite3_stmt* ins_prefix = db.prepare("INSERT INTO prefixes VALUES(?,?,?,?)");
+      sqlite3_stmt* ins_prefix = db.prepare("INSERT INTO prefixes VALUES(?,?,?,?,?)");
       for (auto& [prefix, v] : m.prefix_stats) {
         sqlite3_bind_text(ins_prefix, 1, prefix.data(), int(prefix.size()), SQLITE_STATIC);
-        for (int k = 0; k < 3; k++) sqlite3_bind_int64(ins_prefix, 2 + k, int64_t(v[k]));
+        for (int k = 0; k < 4; k++) sqlite3_bind_int64(ins_prefix, 2 + k, int64_t(v[k]));
         db.step(ins_prefix);
       }
       sqlite3_finalize(ins_prefix);

@@ -34,7 +34,8 @@ CREATE TABLE prefixes(
   prefix TEXT PRIMARY KEY,       -- first path component
   files INTEGER NOT NULL,
   bytes_in INTEGER NOT NULL,     -- sum of file sizes under it
-  bytes_unique INTEGER NOT NULL  -- chunk bytes first stored for it
+  bytes_unique INTEGER NOT NULL, -- chunk bytes first stored for it
+  bytes_stored INTEGER NOT NULL  -- its share of the blocks' stored bytes
 ) WITHOUT ROWID;
 )sql";
 

@@ -103,14 +103,18 @@ void ls(const Pack& p, const std::string& dir, const Stat& st, const InspectComm
 
 int info(const Pack& p, const InspectCommand& c) {
   auto t = p.totals();
-  auto rows = p.query_rows("SELECT prefix, files, bytes_in, bytes_unique FROM prefixes ORDER BY prefix", 4);
+  auto rows =
+      p.query_rows("SELECT prefix, files, bytes_in, bytes_unique, bytes_stored FROM prefixes ORDER BY prefix", 5);
   auto ratio = [](uint64_t a, uint64_t b) { return b ? double(a) / double(b) : 0.0; };
   if (c.json) {
     nlohmann::json j;
     for (auto& [k, v] : p.meta()) j["meta"][k] = v;
     j["pack_bytes"] = p.file_size();
     for (auto& r : rows)
-      j["prefixes"][r[0]] = {{"files", std::stoull(r[1])}, {"bytes_in", std::stoull(r[2])}, {"bytes_unique", std::stoull(r[3])}};
+      j["prefixes"][r[0]] = {{"files", std::stoull(r[1])},
+                             {"bytes_in", std::stoull(r[2])},
+                             {"bytes_unique", std::stoull(r[3])},
+                             {"bytes_stored", std::stoull(r[4])}};
     printf("%s\n", j.dump(2).c_str());
     return kExitOk;
   }
@@ -128,11 +132,11 @@ int info(const Pack& p, const InspectCommand& c) {
   printf("ratio:         %.3f (pack / bytes in)\n", ratio(p.file_size(), t.bytes_in));
   printf("settings:      zstd level %s, blocks %s B, chunks %s\n", meta["zstd_level"].c_str(),
          meta["block_size"].c_str(), meta["chunk_sizes"].c_str());
-  printf("%-20s %10s %14s %14s %8s\n", "prefix", "files", "bytes in", "unique", "unique%");
+  printf("%-20s %10s %14s %14s %8s %14s %7s\n", "prefix", "files", "bytes in", "unique", "unique%", "stored", "ratio");
   for (auto& r : rows) {
-    uint64_t in = std::stoull(r[2]), uq = std::stoull(r[3]);
-    printf("%-20s %10s %14s %14s %7.1f%%\n", r[0].c_str(), r[1].c_str(), human_bytes(in).c_str(),
-           human_bytes(uq).c_str(), 100.0 * ratio(uq, in));
+    uint64_t in = std::stoull(r[2]), uq = std::stoull(r[3]), st = std::stoull(r[4]);
+    printf("%-20s %10s %14s %14s %7.1f%% %14s %7.3f\n", r[0].c_str(), r[1].c_str(), human_bytes(in).c_str(),
+           human_bytes(uq).c_str(), 100.0 * ratio(uq, in), human_bytes(st).c_str(), ratio(st, in));
   }
   return kExitOk;
 }
