@@ -246,13 +246,12 @@ void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err
 
 void op_statfs(fuse_req_t req, fuse_ino_t) {
   guarded(req, [&] {
-    auto& p = *ctx(req).pack;
-    auto t = p.totals();
+    auto& c = ctx(req);
     struct statvfs sv {};
     sv.f_bsize = 4096;
     sv.f_frsize = 4096;
-    sv.f_blocks = (p.file_size() + 4095) / 4096;  // the pack's own size
-    sv.f_files = t.files + t.dirs + t.symlinks + 1;
+    sv.f_blocks = (c.pack->file_size() + 4095) / 4096;  // the pack's own size
+    sv.f_files = c.inode_count;
     sv.f_namemax = 255;
     sv.f_flag = ST_RDONLY;
     fuse_reply_statfs(req, &sv);
@@ -304,6 +303,8 @@ fuse_lowlevel_ops make_ops() {
 }  // namespace
 
 void FsContext::start() {
+  auto t = pack->totals();
+  inode_count = t.files + t.dirs + t.symlinks + 1;  // + the root
   cache = std::make_unique<BlockCache>(pack, opts.cache_size, opts.prefetch_workers);
   files = std::make_unique<InodeTable<FileState>>(
       [p = pack](uint64_t ino) {

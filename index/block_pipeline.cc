@@ -55,7 +55,7 @@ void BlockPipeline::worker() {
       cv_.wait(lk, [&] { return aborted_ || closing_ || !jobs_.empty(); });
       if (aborted_ || jobs_.empty()) return;
       job = std::move(jobs_.front());
-      jobs_.erase(jobs_.begin());
+      jobs_.pop_front();
     }
     try {
       Done d{job.id, uint32_t(job.raw.size()), encode_block(job.raw, job.level)};

@@ -3,6 +3,7 @@
 #pragma once
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <exception>
 #include <map>
 #include <mutex>
@@ -52,7 +53,7 @@ class BlockPipeline {
   size_t max_pending_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<Job> jobs_;           // FIFO by seq (front = oldest)
+  std::deque<Job> jobs_;            // FIFO by seq (front = oldest)
   std::map<uint64_t, Done> done_;   // compressed, waiting for their turn
   uint64_t next_seq_ = 0, written_seq_ = 0;
   bool closing_ = false, aborted_ = false;

@@ -367,8 +367,6 @@ std::string_view Pack::raw_range(uint32_t id, uint32_t offset, uint32_t len, std
   return std::string_view(scratch).substr(offset - start, len);
 }
 
-int Pack::fd() const { return impl_->fd; }
-
 PackTotals Pack::totals() const {
   PackTotals t;
   for (auto& [k, v] : meta()) {

@@ -99,7 +99,6 @@ class Pack : public BlockSource {
   std::vector<std::pair<std::string, std::string>> meta() const;  // the index's meta table
   // Runs a read-only query on the index; each row as `cols` text columns.
   std::vector<std::vector<std::string>> query_rows(const std::string& sql, int cols) const;
-  int fd() const;                              // the pack file, open read-only
   const PackHeader& header() const;
 
  private:

@@ -548,18 +548,15 @@ BuildStats PackWriter::finish() {
       meta("block_size", std::to_string(m.o.block_size));
       meta("raw_block_size", std::to_string(m.o.raw_block_size));
       meta("zstd_level", std::to_string(m.o.level));
-      meta("files", std::to_string(s.files));
-      meta("dirs", std::to_string(s.dirs));
-      meta("symlinks", std::to_string(s.symlinks));
-      meta("hardlinks", std::to_string(s.hardlinks));
-      meta("bytes_in", std::to_string(s.bytes_in));
-      meta("bytes_unique", std::to_string(s.bytes_unique));
-      meta("bytes_stored", std::to_string(s.bytes_stored));
-      meta("files_deduped", std::to_string(s.files_deduped));
-      meta("chunks", std::to_string(s.chunks));
-      meta("chunks_deduped", std::to_string(s.chunks_deduped));
-      meta("blocks", std::to_string(s.blocks));
-      meta("blocks_raw", std::to_string(s.blocks_raw));
+      const std::pair<const char*, uint64_t> totals[] = {
+          {"files", s.files},           {"dirs", s.dirs},
+          {"symlinks", s.symlinks},     {"hardlinks", s.hardlinks},
+          {"bytes_in", s.bytes_in},     {"bytes_unique", s.bytes_unique},
+          {"bytes_stored", s.bytes_stored}, {"files_deduped", s.files_deduped},
+          {"chunks", s.chunks},         {"chunks_deduped", s.chunks_deduped},
+          {"blocks", s.blocks},         {"blocks_raw", s.blocks_raw},
+      };
+      for (auto& [k, v] : totals) meta(k, std::to_string(v));
       sqlite3_finalize(ins_meta);
       db.exec("COMMIT");
       db.close();
