@@ -1,5 +1,7 @@
 #include "cache/block_cache.h"
 
+#include <algorithm>
+
 #include "index/error.h"
 
 namespace kso {
@@ -15,8 +17,8 @@ struct BlockCache::Pending {
   std::exception_ptr error;
 };
 
-BlockCache::BlockCache(std::shared_ptr<Pack> pack, uint64_t capacity, unsigned workers)
-    : pack_(std::move(pack)), shard_capacity_(capacity / kShards) {
+BlockCache::BlockCache(std::shared_ptr<BlockSource> origin, uint64_t capacity, unsigned workers, unsigned ahead)
+    : origin_(std::move(origin)), shard_capacity_(capacity / kShards), ahead_(ahead) {
   for (unsigned i = 0; i < workers; i++) workers_.emplace_back([this] { worker(); });
 }
 
@@ -83,7 +85,7 @@ BlockData BlockCache::load(uint32_t id, bool from_prefetch) {
     BlockData d;
     std::exception_ptr err;
     try {
-      d = pack_->block(id);
+      d = origin_->block(id);
     } catch (...) {
       err = std::current_exception();
       errors_++;
@@ -112,7 +114,7 @@ BlockData BlockCache::load(uint32_t id, bool from_prefetch) {
 }
 
 void BlockCache::prefetch(uint32_t id) {
-  if (workers_.empty() || id >= pack_->block_count()) return;
+  if (workers_.empty() || id >= origin_->block_count()) return;
   {
     Shard& s = shard(id);
     std::lock_guard lk(s.mu);
@@ -126,6 +128,20 @@ void BlockCache::prefetch(uint32_t id) {
     queue_.push_back(id);
   }
   qcv_.notify_one();
+}
+
+void BlockCache::read_ahead(const FileLayout& f, size_t last) {
+  if (workers_.empty() || last >= f.chunks.size()) return;
+  uint32_t last_queued = f.chunks[last].block;
+  unsigned queued = 0;
+  size_t end = std::min(f.chunks.size(), last + kAheadScan);
+  for (size_t i = last + 1; i < end && queued < ahead_; i++) {
+    uint32_t b = f.chunks[i].block;
+    if (b == last_queued || !origin_->decodes(b)) continue;
+    prefetch(b);
+    last_queued = b;
+    queued++;
+  }
 }
 
 void BlockCache::worker() {

@@ -1,6 +1,7 @@
-// A byte-bounded LRU of verified, decompressed blocks in front of a Pack.
-// Concurrent misses on one block decode it once; prefetch() decodes ahead on
-// worker threads so sequential readers rarely wait.
+// A byte-bounded LRU of verified, decoded blocks in front of any BlockSource
+// (a pack). Concurrent misses on one block decode it once; sequential readers
+// get the next blocks decoded ahead on worker threads (the read-ahead policy
+// lives here, not in the front ends).
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -24,13 +25,20 @@ struct CacheStats {
 
 class BlockCache : public BlockSource {
  public:
-  // `capacity` bytes of decoded blocks; `workers` prefetch threads (0: none).
-  BlockCache(std::shared_ptr<Pack> pack, uint64_t capacity, unsigned workers = 2);
+  // `capacity` bytes of decoded blocks from `origin`; `workers` prefetch
+  // threads (0: none); `ahead` compressed blocks decoded ahead of a
+  // sequential reader.
+  BlockCache(std::shared_ptr<BlockSource> origin, uint64_t capacity, unsigned workers = 2, unsigned ahead = 2);
   ~BlockCache() override;
   BlockData block(uint32_t id) override;  // throws CorruptError on damage
+  uint32_t block_count() const override { return origin_->block_count(); }
+  bool decodes(uint32_t id) const override { return origin_->decodes(id); }
+  // Queues the next `ahead` blocks that need decoding after chunk `last` of
+  // `f` (raw blocks are read in place, and the kernel's readahead on the
+  // pack file covers them).
+  void read_ahead(const FileLayout& f, size_t last) override;
   void prefetch(uint32_t id);             // queue a background load; never blocks
   CacheStats stats() const;
-  Pack& pack() { return *pack_; }
 
  private:
   struct Pending;
@@ -52,8 +60,11 @@ class BlockCache : public BlockSource {
 
   // Shards cut lock contention between FUSE threads; blocks spread by id.
   static constexpr unsigned kShards = 8;
-  std::shared_ptr<Pack> pack_;
+  // Chunks scanned ahead when looking for the next blocks to decode.
+  static constexpr size_t kAheadScan = 512;
+  std::shared_ptr<BlockSource> origin_;
   uint64_t shard_capacity_;
+  unsigned ahead_;
   Shard shards_[kShards];
   std::atomic<uint64_t> hits_{0}, misses_{0}, prefetched_{0}, evicted_{0}, errors_{0};
 

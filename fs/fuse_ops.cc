@@ -24,8 +24,6 @@ constexpr blksize_t kBlkSize = 128 * 1024;
 constexpr size_t kTableChunks = 1u << 20;
 // Directory entries of recently listed directories kept.
 constexpr size_t kTableDirEntries = 1u << 20;
-// Chunks scanned ahead when looking for the next blocks to prefetch.
-constexpr size_t kPrefetchScan = 512;
 
 FsContext& ctx(fuse_req_t req) { return *static_cast<FsContext*>(fuse_req_userdata(req)); }
 
@@ -126,83 +124,16 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 
-// Queues the compressed blocks after `last_chunk` that a sequential reader
-// needs next (raw blocks are read straight from the pack, and the kernel's
-// readahead on the pack file covers them).
-void prefetch_after(FsContext& c, const FileLayout& f, size_t last_chunk) {
-  uint32_t last_queued = f.chunks[last_chunk].block;
-  unsigned queued = 0;
-  size_t end = std::min(f.chunks.size(), last_chunk + kPrefetchScan);
-  for (size_t i = last_chunk + 1; i < end && queued < c.opts.readahead_blocks; i++) {
-    uint32_t b = f.chunks[i].block;
-    if (b == last_queued || c.pack->block_entry(b).codec == Codec::Raw) continue;
-    c.cache->prefetch(b);
-    last_queued = b;
-    queued++;
-  }
-}
-
-// A run of file bytes that lies contiguously in one block.
-struct Segment {
-  uint32_t block, offset, length;
-};
-
+// Reads go through the reader's one read path; the reply points into the
+// cache's blocks and this thread's page buffers (no copy beyond the read).
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   guarded(req, [&] {
     auto& c = ctx(req);
-    auto of = c.files->get(ino);
-    const FileLayout& f = *of->layout;
-    uint64_t pos = uint64_t(off);
-    if (pos >= f.size || size == 0) return (void)fuse_reply_buf(req, nullptr, 0);
-    uint64_t end = std::min<uint64_t>(pos + size, f.size);
-    // Adjacent chunks stored back to back in one block become one segment.
-    std::vector<Segment> segs;
-    size_t i = f.chunk_at(pos);
-    for (uint64_t p = pos; p < end; i++) {
-      const ChunkRef& ch = f.chunks[i];
-      uint64_t within = p - ch.file_offset;
-      uint32_t n = uint32_t(std::min<uint64_t>(ch.length - within, end - p));
-      uint32_t at = ch.block_offset + uint32_t(within);
-      if (!segs.empty() && segs.back().block == ch.block && segs.back().offset + segs.back().length == at)
-        segs.back().length += n;
-      else
-        segs.push_back({ch.block, at, n});
-      p += n;
-    }
-    // Compressed blocks: iovecs point into cached blocks, kept alive by
-    // `held` until fuse_reply_iov has copied them. Raw blocks: the pages a
-    // segment touches are read and verified into a buffer of its own, and
-    // the iovec points at the asked bytes inside it: no copy beyond the read.
-    std::vector<BlockData> held;
-    // Per-thread buffers keep their capacity between requests (a fresh 1 MiB
-    // buffer would cost an mmap and its page faults every time); sized before
-    // any view into them is taken.
-    thread_local std::vector<std::string> raw;
-    if (raw.size() < segs.size()) raw.resize(segs.size());
-    std::vector<iovec> iov;
-    uint32_t held_block = UINT32_MAX;
-    for (size_t k = 0; k < segs.size(); k++) {
-      const Segment& sg = segs[k];
-      const char* p;
-      if (c.pack->block_entry(sg.block).codec == Codec::Raw) {
-        p = c.pack->raw_range(sg.block, sg.offset, sg.length, raw[k]).data();
-      } else {
-        if (sg.block != held_block) {
-          held.push_back(c.cache->block(sg.block));
-          held_block = sg.block;
-        }
-        const std::string& b = *held.back();
-        if (uint64_t(sg.offset) + sg.length > b.size()) throw CorruptError("block shorter than the index says");
-        p = b.data() + sg.offset;
-      }
-      if (!iov.empty() && static_cast<const char*>(iov.back().iov_base) + iov.back().iov_len == p)
-        iov.back().iov_len += sg.length;
-      else
-        iov.push_back({const_cast<char*>(p), sg.length});
-    }
-    uint64_t expected = of->next_offset.exchange(end);
-    if (expected == uint64_t(off) || off == 0) prefetch_after(c, f, i - 1);
-    fuse_reply_iov(req, iov.data(), int(iov.size()));
+    auto f = c.files->get(ino);
+    thread_local ReadBuffer buf;
+    c.pack->read(*f, uint64_t(off), size, *c.cache, buf);
+    if (buf.size() == 0) return (void)fuse_reply_buf(req, nullptr, 0);
+    fuse_reply_iov(req, buf.iov().data(), int(buf.iov().size()));
   });
 }
 
@@ -303,16 +234,11 @@ fuse_lowlevel_ops make_ops() {
 }  // namespace
 
 void FsContext::start() {
-  auto t = pack->totals();
-  inode_count = t.files + t.dirs + t.symlinks + 1;  // + the root
-  cache = std::make_unique<BlockCache>(pack, opts.cache_size, opts.prefetch_workers);
-  files = std::make_unique<InodeTable<FileState>>(
-      [p = pack](uint64_t ino) {
-        auto st = std::make_shared<FileState>();
-        st->layout = p->layout(ino);
-        return st;
-      },
-      [](const FileState& st) { return st.layout->chunks.size(); }, kTableChunks);
+  inode_count = pack->inode_count();
+  cache = std::make_unique<BlockCache>(pack, opts.cache_size, opts.prefetch_workers, opts.readahead_blocks);
+  files = std::make_unique<InodeTable<const FileLayout>>(
+      [p = pack](uint64_t ino) { return p->layout(ino); }, [](const FileLayout& f) { return f.chunks.size(); },
+      kTableChunks);
   dirs = std::make_unique<InodeTable<DirListing>>(
       [p = pack](uint64_t ino) {
         auto st = p->stat(ino);

@@ -22,13 +22,6 @@ struct FsOptions {
   unsigned readahead_blocks = 2;       // blocks decoded ahead of a sequential reader
 };
 
-// A regular file's read state: its chunk table and where the last read
-// ended (to spot sequential readers).
-struct FileState {
-  std::shared_ptr<const FileLayout> layout;
-  std::atomic<uint64_t> next_offset{0};
-};
-
 // A directory's entries in name order; readdir offsets index into it.
 struct DirListing {
   std::vector<DirEntry> entries;
@@ -38,7 +31,7 @@ struct DirListing {
 struct FsContext {
   std::shared_ptr<Pack> pack;
   std::unique_ptr<BlockCache> cache;
-  std::unique_ptr<InodeTable<FileState>> files;
+  std::unique_ptr<InodeTable<const FileLayout>> files;  // chunk tables of files being read
   std::unique_ptr<InodeTable<DirListing>> dirs;
   FsOptions opts;
   uint64_t inode_count = 0;              // for statfs; the tree never changes

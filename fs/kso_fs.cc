@@ -193,7 +193,8 @@ int kso_fs_main(int argc, char** argv) {
     return 0;
   }
   if (cli.version) {
-    printf("kso-fs (pack format v%u), libfuse %s\n", kFormatVersion, fuse_pkgversion());
+    printf("kso-fs (reads pack formats v%u to v%u), libfuse %s\n", kOldestReadableVersion, kFormatVersion,
+           fuse_pkgversion());
     fuse_opt_free_args(&args);
     return 0;
   }
@@ -211,6 +212,10 @@ int kso_fs_main(int argc, char** argv) {
   FsContext c;
   try {
     if (cli.cache_size) c.opts.cache_size = parse_size(cli.cache_size);
+  } catch (const std::exception& e) {
+    return fail(std::string("-o cache_size: ") + e.what(), 2);
+  }
+  try {
     c.opts.prefetch_workers = cli.prefetch_workers;
     c.opts.readahead_blocks = cli.readahead_blocks;
     char* real = realpath(cli.pack.c_str(), nullptr);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "index/error.h"
+#include "index/hash.h"
 
 namespace kso {
 namespace {
@@ -40,15 +41,25 @@ EncodedBlock encode_block(std::string_view raw, int level) {
       b.page_sums.push_back(xxh3(b.stored.data() + off, std::min<size_t>(kRawPageSize, b.stored.size() - off)));
   }
   b.xxh3 = xxh3(b.stored.data(), b.stored.size());
+  b.sha256 = sha256(b.stored.data(), b.stored.size());
   return b;
 }
 
+namespace {
+CorruptError block_error(uint32_t id, const BlockEntry& e, const std::string& why) {
+  return CorruptError("block " + std::to_string(id) + " at offset " + std::to_string(e.offset) + ": " + why);
+}
+}  // namespace
+
 std::string decode_block(uint32_t id, const BlockEntry& e, std::string&& stored) {
-  auto bad = [&](const std::string& why) {
-    return CorruptError("block " + std::to_string(id) + " at offset " + std::to_string(e.offset) + ": " + why);
-  };
+  if (stored.size() != e.stored_size) throw block_error(id, e, "short read (pack truncated?)");
+  if (xxh3(stored.data(), stored.size()) != e.xxh3) throw block_error(id, e, "checksum mismatch");
+  return decode_stored(id, e, std::move(stored));
+}
+
+std::string decode_stored(uint32_t id, const BlockEntry& e, std::string&& stored) {
+  auto bad = [&](const std::string& why) { return block_error(id, e, why); };
   if (stored.size() != e.stored_size) throw bad("short read (pack truncated?)");
-  if (xxh3(stored.data(), stored.size()) != e.xxh3) throw bad("checksum mismatch");
   if (e.codec == Codec::Raw) {
     if (e.raw_size != e.stored_size) throw bad("raw block size mismatch");
     return std::move(stored);

@@ -17,13 +17,16 @@ struct EncodedBlock {
   std::string stored;  // bytes for the data region
   Codec codec = Codec::Raw;
   uint64_t xxh3 = 0;   // checksum of `stored`
+  Digest sha256{};     // cryptographic digest of `stored`
   std::vector<uint64_t> page_sums;  // raw blocks: XXH3 of each kRawPageSize page
 };
 
 // Compresses `raw` at `level` (level 0: never try) and keeps the smaller form.
 EncodedBlock encode_block(std::string_view raw, int level);
-// Checks `stored` against `e` and returns the raw bytes. Throws CorruptError
-// naming block `id` on a checksum, size or frame mismatch.
+// Checks `stored` against `e` (size, XXH3) and returns the raw bytes. Throws
+// CorruptError naming block `id` on a checksum, size or frame mismatch.
 std::string decode_block(uint32_t id, const BlockEntry& e, std::string&& stored);
+// The same for stored bytes already checked against `e.xxh3`.
+std::string decode_stored(uint32_t id, const BlockEntry& e, std::string&& stored);
 
 }  // namespace kso

@@ -91,7 +91,13 @@ void BlockPipeline::writer() {
         if (n < 0) throw Error(std::string("writing pack: ") + strerror(errno), errno);
         off += size_t(n);
       }
-      BlockEntry e{offset_, uint32_t(s.size()), d.raw_size, d.enc.xxh3, d.enc.codec};
+      BlockEntry e;
+      e.offset = offset_;
+      e.stored_size = uint32_t(s.size());
+      e.raw_size = d.raw_size;
+      e.xxh3 = d.enc.xxh3;
+      e.codec = d.enc.codec;
+      e.sha256 = d.enc.sha256;
       std::lock_guard lk(mu_);
       if (table_.size() <= d.id) {
         table_.resize(d.id + 1);

@@ -22,4 +22,11 @@ class CorruptError : public Error {
   explicit CorruptError(const std::string& what) : Error(what, EIO) {}
 };
 
+// A bad request from the command line (options that cannot go together):
+// the tools exit with their usage code.
+class UsageError : public Error {
+ public:
+  explicit UsageError(const std::string& what) : Error(what, EINVAL) {}
+};
+
 }  // namespace kso

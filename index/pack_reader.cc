@@ -1,10 +1,7 @@
 #include "index/pack_reader.h"
 
-#include <fcntl.h>
 #include <sqlite3.h>
-#include <xxhash.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +10,7 @@
 
 #include "index/block.h"
 #include "index/error.h"
+#include "index/hash.h"
 #include "index/schema.h"
 #include "index/sqlite_vfs.h"
 
@@ -21,16 +19,8 @@ namespace {
 
 std::atomic<uint64_t> g_next_pack_uid{1};
 
-void pread_all(int fd, char* buf, size_t len, uint64_t off, const char* what) {
-  size_t got = 0;
-  while (got < len) {
-    ssize_t n = pread(fd, buf + got, len - got, off_t(off + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw Error(std::string("reading ") + what + ": " + strerror(errno), EIO);
-    if (n == 0) throw CorruptError(std::string("pack is truncated (reading ") + what + ")");
-    got += size_t(n);
-  }
-}
+// Bytes per read when streaming a region through a hash.
+constexpr size_t kStreamChunk = 1u << 20;
 
 // Names from the index become path components: refuse anything that is not one.
 void check_name(const std::string& name) {
@@ -70,6 +60,32 @@ Stat row_stat(sqlite3_stmt* s, int col) {
 
 constexpr const char* kStatCols = "i.ino, i.mode, i.nlink, i.size, i.mtime_ns";
 
+// The schema rows a correct index has: kIndexSchema run on an empty database.
+const std::vector<std::string>& expected_schema() {
+  static const std::vector<std::string> rows = [] {
+    sqlite3* db = nullptr;
+    sqlite3_open(":memory:", &db);
+    sqlite3_exec(db, kIndexSchema, nullptr, nullptr, nullptr);
+    std::vector<std::string> out;
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(db, "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid", -1, &s, nullptr);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      std::string row;
+      for (int i = 0; i < 4; i++) {
+        const char* v = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+        row += std::string(v ? v : "<null>") + '\x1f';
+      }
+      out.push_back(row);
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return out;
+  }();
+  return rows;
+}
+
+uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
 }  // namespace
 
 size_t FileLayout::chunk_at(uint64_t offset) const {
@@ -78,21 +94,74 @@ size_t FileLayout::chunk_at(uint64_t offset) const {
   return size_t(it - chunks.begin()) - 1;
 }
 
-struct Pack::Impl {
-  std::filesystem::path path;
-  int fd = -1;
-  uint64_t size = 0;
+void ReadBuffer::copy_to(char* out) const {
+  for (auto& v : iov_) {
+    memcpy(out, v.iov_base, v.iov_len);
+    out += v.iov_len;
+  }
+}
+
+struct Pack::Impl : IndexPages {
+  std::shared_ptr<ByteSource> src;
+  uint64_t total = 0;  // the pack's size
   uint64_t uid = g_next_pack_uid++;
-  PackHeader header;
-  PackTrailer trailer;
+  PackEnds header, trailer;
+  Superblock sb;
   std::vector<BlockEntry> blocks;
-  std::vector<uint64_t> page_sums;  // raw blocks' page checksums
+  std::vector<uint64_t> page_sums;   // raw blocks' page checksums
+  std::vector<uint64_t> index_sums;  // the index's page checksums
+  uint64_t inode_count = 0;
   std::string uri;
   std::mutex conns_mu;  // guards `conns` only; taken once per thread per pack
   std::vector<std::unique_ptr<Conn>> conns;
 
-  ~Impl() {
-    if (fd >= 0) close(fd);
+  ~Impl() override {
+    conns.clear();  // every connection closed before the VFS forgets us
+    if (!uri.empty()) unregister_index(uri);
+  }
+
+  const std::string& name() const { return src->name(); }
+
+  // Reads [off, off+len) and checks it with `ok`; a source that can refetch
+  // (a cache) gets one more try. Throws CorruptError(`what`()) on damage.
+  template <typename Ok, typename What>
+  void read_checked(uint64_t off, size_t len, char* out, Ok ok, What what) const {
+    src->read(off, len, out);
+    if (ok(out)) return;
+    if (src->drop(off, len)) {
+      src->read(off, len, out);
+      if (ok(out)) return;
+    }
+    throw CorruptError(name() + ": " + what());
+  }
+
+  // IndexPages: database bytes, every page checked against index_sums.
+  uint64_t size() const override { return sb.index_size; }
+  void read(uint64_t off, size_t len, char* out) const override {
+    if (len == 0) return;
+    uint64_t first = off / kIndexPageSize, last = (off + len - 1) / kIndexPageSize;
+    uint64_t bad = 0;
+    auto pages_ok = [&](const char* b, uint64_t from, uint64_t to) {
+      for (uint64_t p = from; p <= to; p++)
+        if (xxh3(b + (p - from) * kIndexPageSize, kIndexPageSize) != index_sums[p]) {
+          bad = p;
+          return false;
+        }
+      return true;
+    };
+    auto what = [&] { return "index page " + std::to_string(bad) + ": checksum mismatch"; };
+    if (off % kIndexPageSize == 0 && len % kIndexPageSize == 0) {  // SQLite's usual read: in place
+      read_checked(sb.index_offset + off, len, out, [&](const char* b) { return pages_ok(b, first, last); }, what);
+      return;
+    }
+    thread_local std::string page;
+    page.resize(kIndexPageSize);
+    for (uint64_t p = first; p <= last; p++) {
+      read_checked(sb.index_offset + p * kIndexPageSize, kIndexPageSize, page.data(),
+                   [&](const char* b) { return pages_ok(b, p, p); }, what);
+      uint64_t from = std::max(off, p * kIndexPageSize), to = std::min(off + len, (p + 1) * kIndexPageSize);
+      memcpy(out + (from - off), page.data() + (from - p * kIndexPageSize), size_t(to - from));
+    }
   }
 
   // This thread's connection: created on first use, no lock after that.
@@ -106,12 +175,16 @@ struct Pack::Impl {
       if (s.uid == uid) return *s.conn;
     auto c = std::make_unique<Conn>();
     if (sqlite3_open_v2(uri.c_str(), &c->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
-                        kRangeVfsName) != SQLITE_OK)
-      throw CorruptError("cannot open the pack's index: " + std::string(sqlite3_errmsg(c->db)));
+                        kIndexVfsName) != SQLITE_OK)
+      throw CorruptError(name() + ": cannot open the pack's index: " + sqlite3_errmsg(c->db) + detail());
+    // The index comes from elsewhere: SQLite's hardening for untrusted databases.
+    sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+    sqlite3_db_config(c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+    sqlite3_exec(c->db, "PRAGMA cell_size_check=ON", nullptr, nullptr, nullptr);
     auto prep = [&](const std::string& sql) {
       sqlite3_stmt* s = nullptr;
       if (sqlite3_prepare_v3(c->db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK)
-        throw CorruptError("the pack's index is not readable: " + std::string(sqlite3_errmsg(c->db)));
+        throw CorruptError(name() + ": the pack's index is not readable: " + sqlite3_errmsg(c->db) + detail());
       return s;
     };
     c->lookup = prep(std::string("SELECT ") + kStatCols +
@@ -121,7 +194,8 @@ struct Pack::Impl {
                       " FROM dirents d JOIN inodes i ON i.ino = d.ino"
                       " WHERE d.parent = ?1 AND d.name > ?2 ORDER BY d.name LIMIT ?3");
     c->content = prep(
-        "SELECT c.size, c.sha256, c.chunks FROM inodes i JOIN contents c ON c.id = i.content WHERE i.ino = ?1");
+        "SELECT i.mode, i.size, c.size, c.sha256, c.chunks FROM inodes i LEFT JOIN contents c ON c.id = i.content "
+        "WHERE i.ino = ?1");
     Conn* raw = c.get();
     {
       std::lock_guard lk(conns_mu);
@@ -131,90 +205,216 @@ struct Pack::Impl {
     return *raw;
   }
 
+  static std::string detail() {
+    std::string e = take_index_error();
+    return e.empty() ? "" : " (" + e + ")";
+  }
+
   int step(Conn& c, sqlite3_stmt* s) {
     int rc = sqlite3_step(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw CorruptError("index query failed: " + std::string(sqlite3_errmsg(c.db)));
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+      throw CorruptError(name() + ": index query failed: " + sqlite3_errmsg(c.db) + detail());
     return rc;
   }
+
+  void load_tables();
+  void check_blocks();
+  void check_index_header(Pack& p);
 };
+
+void Pack::Impl::load_tables() {
+  const uint64_t body_end = total - kTrailerSize;
+  auto bad = [&](const std::string& why) { return CorruptError(name() + ": " + why); };
+  const uint64_t meta = trailer.meta_offset;
+  if (meta < kDataStart || meta > body_end || body_end - meta < kSuperblockSize)
+    throw bad("pack trailer points outside the pack (truncated or damaged)");
+  std::string sbytes(kSuperblockSize, '\0');
+  src->read(meta, sbytes.size(), sbytes.data());
+  try {
+    sb = decode_superblock(sbytes);
+  } catch (const Error& e) {
+    if (typeid(e) == typeid(CorruptError)) throw bad(e.what());
+    throw Error(name() + ": " + e.what(), e.errno_value());
+  }
+  if (sb.version != header.version || sb.version != trailer.version)
+    throw bad("header, superblock and trailer disagree on the format version");
+  // Tables follow the superblock back to back, then zero padding up to the
+  // index, which runs to the trailer. Sizes are checked before any product
+  // can overflow: every count is bounded by the bytes that would hold it.
+  const uint64_t room = body_end - meta - kSuperblockSize;
+  if (sb.block_count > room / kBlockEntrySize || sb.page_count > room / 8 || sb.index_size > room ||
+      sb.index_size % kIndexPageSize != 0 || sb.index_size == 0)
+    throw bad("superblock sizes do not fit the pack (truncated or damaged)");
+  const uint64_t index_pages = sb.index_size / kIndexPageSize;
+  const uint64_t tables = sb.block_count * kBlockEntrySize + sb.page_count * 8 + index_pages * 8;
+  const uint64_t tables_end = meta + kSuperblockSize + tables;
+  if (tables > room || sb.index_offset != align_up(tables_end, kIndexAlign) ||
+      sb.index_offset + sb.index_size != body_end)
+    throw bad("superblock layout is inconsistent (truncated or damaged)");
+  std::string t(size_t(sb.index_offset - (meta + kSuperblockSize)), '\0');
+  src->read(meta + kSuperblockSize, t.size(), t.data());
+  const char* bt = t.data();
+  const char* pt = bt + sb.block_count * kBlockEntrySize;
+  const char* it = pt + sb.page_count * 8;
+  if (xxh3(bt, sb.block_count * kBlockEntrySize) != sb.block_table_xxh3) throw bad("block table checksum mismatch");
+  if (xxh3(pt, sb.page_count * 8) != sb.page_table_xxh3) throw bad("page table checksum mismatch");
+  if (xxh3(it, index_pages * 8) != sb.index_pages_xxh3) throw bad("index page table checksum mismatch");
+  for (const char* z = it + index_pages * 8; z < t.data() + t.size(); z++)
+    if (*z) throw bad("non-zero bytes between the tables and the index");
+  blocks.resize(sb.block_count);
+  for (size_t i = 0; i < blocks.size(); i++) blocks[i] = decode_block_entry(bt + i * kBlockEntrySize);
+  page_sums.resize(sb.page_count);
+  for (size_t i = 0; i < page_sums.size(); i++) page_sums[i] = get_le(pt + 8 * i, 8);
+  index_sums.resize(index_pages);
+  for (size_t i = 0; i < index_sums.size(); i++) index_sums[i] = get_le(it + 8 * i, 8);
+  check_blocks();
+}
+
+// Blocks, in offset order, tile the data region from kDataStart to the
+// metadata region exactly (the writer appends them in the order they are
+// sealed, which is not id order), each with a known codec, and raw blocks own
+// consecutive runs of the page table in id order: what the writer produces,
+// and nothing a reader would have to guess about.
+void Pack::Impl::check_blocks() {
+  uint64_t page = 0;
+  std::vector<std::pair<uint64_t, uint32_t>> by_offset;  // (offset, stored size)
+  by_offset.reserve(blocks.size());
+  for (size_t i = 0; i < blocks.size(); i++) {
+    const BlockEntry& b = blocks[i];
+    auto bad = [&](const std::string& why) {
+      return CorruptError(name() + ": block " + std::to_string(i) + " " + why);
+    };
+    if (uint8_t(b.codec) > kMaxCodec) throw bad("has unknown codec " + std::to_string(unsigned(b.codec)));
+    if (b.filter != 0) throw bad("has unknown filter " + std::to_string(unsigned(b.filter)));
+    if (b.reserved != 0) throw bad("has non-zero reserved bytes");
+    if (b.stored_size == 0 || b.raw_size == 0 || b.raw_size > kMaxBlockSize || b.stored_size > b.raw_size)
+      throw bad("has an impossible size");
+    if (b.codec != Codec::Raw && b.stored_size == b.raw_size) throw bad("is compressed but saves nothing");
+    if (b.codec == Codec::Raw) {
+      if (b.raw_size != b.stored_size) throw bad("is raw but its sizes differ");
+      if (b.first_page != page) throw bad("has misplaced page checksums");
+      page += raw_pages(b.stored_size);
+    } else if (b.first_page != 0) {
+      throw bad("is compressed but names page checksums");
+    }
+    by_offset.emplace_back(b.offset, b.stored_size);
+  }
+  if (page != page_sums.size()) throw CorruptError(name() + ": the page table does not match the raw blocks");
+  std::sort(by_offset.begin(), by_offset.end());
+  uint64_t at = kDataStart;
+  for (auto& [off, n] : by_offset) {
+    if (off != at) throw CorruptError(name() + ": blocks overlap or leave gaps in the data region");
+    at += n;
+  }
+  if (at != trailer.meta_offset) throw CorruptError(name() + ": the data region holds bytes no block owns");
+}
+
+// The index is what this kso writes: its application id, version and exact
+// schema, the build parameters in meta, and a root directory.
+void Pack::Impl::check_index_header(Pack& p) {
+  auto bad = [&](const std::string& why) { return CorruptError(name() + ": index " + why); };
+  auto rows = p.query_rows("PRAGMA application_id", 1);
+  if (rows.size() != 1 || rows[0][0] != std::to_string(kIndexApplicationId)) throw bad("is not a kso index");
+  rows = p.query_rows("PRAGMA user_version", 1);
+  if (rows.size() != 1 || rows[0][0] != std::to_string(sb.version))
+    throw bad("schema version does not match the pack's format version");
+  Conn& c = conn();
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(c.db, "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid", -1, &s,
+                         nullptr) != SQLITE_OK)
+    throw bad(std::string("is not readable: ") + sqlite3_errmsg(c.db) + detail());
+  std::vector<std::string> have;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    std::string row;
+    for (int i = 0; i < 4; i++) {
+      const char* v = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+      row += std::string(v ? v : "<null>") + '\x1f';
+    }
+    have.push_back(row);
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) throw bad(std::string("is not readable: ") + sqlite3_errmsg(c.db) + detail());
+  if (have != expected_schema()) throw bad("schema is not the one this format defines");
+  std::vector<std::pair<std::string, std::string>> meta = p.meta();
+  auto value = [&](const char* k) -> const std::string* {
+    for (auto& [key, v] : meta)
+      if (key == k) return &v;
+    return nullptr;
+  };
+  for (const char* k : kMetaIntegerKeys) {
+    const std::string* v = value(k);
+    if (!v) throw bad(std::string("has no meta key '") + k + "'");
+    char* end = nullptr;
+    errno = 0;
+    (void)strtoll(v->c_str(), &end, 10);
+    if (v->empty() || *end || errno) throw bad(std::string("meta key '") + k + "' is not an integer");
+  }
+  const std::string* order = value(kMetaOrder);
+  if (!order || (*order != "tree" && *order != "similar")) throw bad("meta key 'order' is missing or unknown");
+  auto root = p.stat(kRootIno);
+  if (!root || !S_ISDIR(root->mode)) throw bad("has no root directory");
+  rows = p.query_rows("SELECT ifnull(max(ino), 0) FROM inodes", 1);
+  inode_count = std::stoull(rows.at(0).at(0));
+}
 
 Pack::Pack(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Pack::~Pack() = default;
 
-std::shared_ptr<Pack> Pack::open(const std::filesystem::path& path) {
-  register_range_vfs();
+std::shared_ptr<Pack> Pack::open(const std::filesystem::path& path) { return open(std::make_shared<FileSource>(path)); }
+
+std::shared_ptr<Pack> Pack::open(std::shared_ptr<ByteSource> src) {
   auto m = std::make_unique<Impl>();
-  m->path = path;
-  m->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (m->fd < 0) throw Error("cannot open " + path.string() + ": " + strerror(errno), errno);
-  struct stat st;
-  if (fstat(m->fd, &st) != 0) throw Error("cannot stat " + path.string() + ": " + strerror(errno), errno);
-  if (!S_ISREG(st.st_mode)) throw Error(path.string() + " is not a regular file", EINVAL);
-  m->size = uint64_t(st.st_size);
+  m->src = std::move(src);
+  m->total = m->src->size();
+  const std::string& name = m->src->name();
+  if (m->total < kHeaderSize) throw Error(name + ": not a kso pack (too short)", EINVAL);
+  auto rethrow = [&](const Error& e) {
+    if (typeid(e) == typeid(CorruptError)) throw CorruptError(name + ": " + e.what());
+    throw Error(name + ": " + e.what(), e.errno_value());
+  };
   std::string head(kHeaderSize, '\0');
-  if (m->size < kHeaderSize) throw Error(path.string() + ": not a kso pack (too short)", EINVAL);
-  pread_all(m->fd, head.data(), head.size(), 0, "header");
-  m->header = decode_header(head);
-  if (m->size < kDataStart + kTrailerSize) throw CorruptError(path.string() + ": pack is truncated");
+  m->src->read(0, head.size(), head.data());
+  try {
+    m->header = decode_header(head);
+  } catch (const Error& e) {
+    rethrow(e);
+  }
+  if (m->total < kDataStart + kSuperblockSize + kIndexPageSize + kTrailerSize)
+    throw CorruptError(name + ": pack is truncated");
   std::string tail(kTrailerSize, '\0');
-  pread_all(m->fd, tail.data(), tail.size(), m->size - kTrailerSize, "trailer");
-  auto& t = m->trailer = decode_trailer(tail);
-  const uint64_t body_end = m->size - kTrailerSize;
-  if (t.data_end < kDataStart || t.block_table_offset != t.data_end ||
-      t.block_count > (body_end - t.block_table_offset) / kBlockEntrySize ||
-      t.page_count > (body_end - t.block_table_offset) / 8 ||
-      t.index_offset < t.block_table_offset + t.block_count * kBlockEntrySize + t.page_count * 8 ||
-      t.index_offset + t.index_size != body_end)
-    throw CorruptError(path.string() + ": pack trailer is inconsistent (truncated or damaged)");
-
-  std::string tb(t.block_count * kBlockEntrySize, '\0');
-  pread_all(m->fd, tb.data(), tb.size(), t.block_table_offset, "block table");
-  if (xxh3(tb.data(), tb.size()) != t.block_table_xxh3) throw CorruptError(path.string() + ": block table checksum mismatch");
-  std::string pt(t.page_count * 8, '\0');
-  pread_all(m->fd, pt.data(), pt.size(), t.block_table_offset + tb.size(), "page table");
-  if (xxh3(pt.data(), pt.size()) != t.page_table_xxh3) throw CorruptError(path.string() + ": page table checksum mismatch");
-  m->page_sums.resize(t.page_count);
-  for (size_t i = 0; i < m->page_sums.size(); i++) {
-    uint64_t v = 0;
-    for (int b = 0; b < 8; b++) v |= uint64_t(uint8_t(pt[i * 8 + size_t(b)])) << (8 * b);
-    m->page_sums[i] = v;
+  m->src->read(m->total - kTrailerSize, tail.size(), tail.data());
+  try {
+    m->trailer = decode_trailer(tail);
+  } catch (const Error& e) {
+    rethrow(e);
   }
-  m->blocks.resize(t.block_count);
-  for (size_t i = 0; i < m->blocks.size(); i++) {
-    auto& b = m->blocks[i] = decode_block_entry(&tb[i * kBlockEntrySize]);
-    if (b.offset < kDataStart || b.offset + b.stored_size > t.data_end)
-      throw CorruptError(path.string() + ": block " + std::to_string(i) + " lies outside the data region");
-    if (b.codec == Codec::Raw && uint64_t(b.first_page) + raw_pages(b.stored_size) > t.page_count)
-      throw CorruptError(path.string() + ": block " + std::to_string(i) + " has no page checksums");
-  }
-
-  // The index checksum is verified in 1 MiB steps: cheap next to SQLite's own reads.
-  XXH3_state_t* xs = XXH3_createState();
-  XXH3_64bits_reset(xs);
-  std::string buf(1 << 20, '\0');
-  for (uint64_t off = 0; off < t.index_size; off += buf.size()) {
-    size_t n = size_t(std::min<uint64_t>(buf.size(), t.index_size - off));
-    pread_all(m->fd, buf.data(), n, t.index_offset + off, "index");
-    XXH3_64bits_update(xs, buf.data(), n);
-  }
-  uint64_t sum = XXH3_64bits_digest(xs);
-  XXH3_freeState(xs);
-  if (sum != t.index_xxh3) throw CorruptError(path.string() + ": index checksum mismatch");
-  m->uri = range_vfs_uri(std::filesystem::absolute(path).string(), t.index_offset, t.index_size);
+  if (m->trailer.identity != m->header.identity)
+    throw CorruptError(name + ": header and trailer name different pack identities (damaged or spliced)");
+  m->load_tables();
+  m->uri = register_index(m.get());
   auto pack = std::shared_ptr<Pack>(new Pack(std::move(m)));
-  if (!pack->stat(kRootIno)) throw CorruptError(path.string() + ": index has no root directory");
+  pack->impl_->check_index_header(*pack);
   return pack;
 }
 
-const std::filesystem::path& Pack::path() const { return impl_->path; }
-uint64_t Pack::file_size() const { return impl_->size; }
-const PackHeader& Pack::header() const { return impl_->header; }
+const ByteSource& Pack::source() const { return *impl_->src; }
+const std::string& Pack::name() const { return impl_->name(); }
+uint64_t Pack::file_size() const { return impl_->total; }
+uint32_t Pack::version() const { return impl_->sb.version; }
+const Digest& Pack::identity() const { return impl_->trailer.identity; }
+const Superblock& Pack::superblock() const { return impl_->sb; }
+uint64_t Pack::meta_offset() const { return impl_->trailer.meta_offset; }
+uint64_t Pack::inode_count() const { return impl_->inode_count; }
 uint32_t Pack::block_count() const { return uint32_t(impl_->blocks.size()); }
 
 const BlockEntry& Pack::block_entry(uint32_t id) const {
-  if (id >= impl_->blocks.size()) throw CorruptError("index refers to block " + std::to_string(id) + ", which does not exist");
+  if (id >= impl_->blocks.size())
+    throw CorruptError(name() + ": index refers to block " + std::to_string(id) + ", which does not exist");
   return impl_->blocks[id];
 }
+
+bool Pack::decodes(uint32_t id) const { return block_entry(id).codec != Codec::Raw; }
 
 std::optional<Stat> Pack::lookup(uint64_t parent, std::string_view name) const {
   Conn& c = impl_->conn();
@@ -279,51 +479,122 @@ std::shared_ptr<const FileLayout> Pack::layout(uint64_t ino) const {
   Conn& c = impl_->conn();
   Reset r{c.content};
   sqlite3_bind_int64(c.content, 1, int64_t(ino));
-  if (impl_->step(c, c.content) != SQLITE_ROW) {
-    auto st = stat(ino);
-    if (!st) throw Error("no inode " + std::to_string(ino), ENOENT);
-    if ((st->mode & S_IFMT) == S_IFDIR) throw Error("is a directory", EISDIR);
-    throw Error("not a regular file", EINVAL);
-  }
+  if (impl_->step(c, c.content) != SQLITE_ROW) throw Error("no inode " + std::to_string(ino), ENOENT);
+  uint32_t mode = uint32_t(sqlite3_column_int64(c.content, 0));
+  if (S_ISDIR(mode)) throw Error("is a directory", EISDIR);
+  if (!S_ISREG(mode)) throw Error("not a regular file", EINVAL);
+  auto bad = [&](const std::string& why) {
+    return CorruptError(name() + ": inode " + std::to_string(ino) + ": " + why);
+  };
+  if (sqlite3_column_type(c.content, 2) == SQLITE_NULL) throw bad("regular file without content");
   auto f = std::make_shared<FileLayout>();
-  f->size = uint64_t(sqlite3_column_int64(c.content, 0));
-  if (sqlite3_column_bytes(c.content, 1) != 32) throw CorruptError("index: bad content digest");
-  f->sha256.assign(static_cast<const char*>(sqlite3_column_blob(c.content, 1)), 32);
-  const auto* rec = static_cast<const uint8_t*>(sqlite3_column_blob(c.content, 2));
-  size_t n = size_t(sqlite3_column_bytes(c.content, 2));
-  if (n % kChunkRecordSize) throw CorruptError("index: bad chunk table");
+  f->size = uint64_t(sqlite3_column_int64(c.content, 2));
+  if (uint64_t(sqlite3_column_int64(c.content, 1)) != f->size) throw bad("its size disagrees with its content's");
+  if (sqlite3_column_bytes(c.content, 3) != 32) throw bad("bad content digest");
+  memcpy(f->sha256.data(), sqlite3_column_blob(c.content, 3), 32);
+  const auto* rec = static_cast<const uint8_t*>(sqlite3_column_blob(c.content, 4));
+  size_t n = size_t(sqlite3_column_bytes(c.content, 4));
+  if (n % kChunkRecordSize) throw bad("bad chunk table");
   f->chunks.resize(n / kChunkRecordSize);
   uint64_t off = 0;
   for (size_t i = 0; i < f->chunks.size(); i++, rec += kChunkRecordSize) {
-    auto u32 = [&](int k) {
-      return uint32_t(rec[4 * k]) | uint32_t(rec[4 * k + 1]) << 8 | uint32_t(rec[4 * k + 2]) << 16 |
-             uint32_t(rec[4 * k + 3]) << 24;
-    };
+    auto u32 = [&](int k) { return uint32_t(get_le(reinterpret_cast<const char*>(rec) + 4 * k, 4)); };
     ChunkRef& ch = f->chunks[i];
     ch = ChunkRef{off, u32(0), u32(1), u32(2)};
-    const BlockEntry& b = block_entry(ch.block);
-    if (ch.length == 0 || uint64_t(ch.block_offset) + ch.length > b.raw_size)
-      throw CorruptError("index: chunk outside its block");
+    if (ch.block >= impl_->blocks.size()) throw bad("chunk in a block that does not exist");
+    const BlockEntry& b = impl_->blocks[ch.block];
+    if (ch.length == 0 || uint64_t(ch.block_offset) + ch.length > b.raw_size) throw bad("chunk outside its block");
     off += ch.length;
   }
-  if (off != f->size) throw CorruptError("index: chunk table does not cover the file");
+  if (off != f->size) throw bad("chunk table does not cover the file");
   return f;
 }
 
-size_t Pack::read(const FileLayout& f, uint64_t off, size_t len, char* out, BlockSource& src) const {
-  if (off >= f.size) return 0;
-  len = size_t(std::min<uint64_t>(len, f.size - off));
-  size_t done = 0;
-  for (size_t i = f.chunk_at(off); done < len; i++) {
-    const ChunkRef& c = f.chunks[i];
-    BlockData b = src.block(c.block);
-    uint64_t within = off + done - c.file_offset;
-    size_t n = size_t(std::min<uint64_t>(c.length - within, len - done));
-    if (c.block_offset + within + n > b->size()) throw CorruptError("block shorter than the index says");
-    memcpy(out + done, b->data() + c.block_offset + within, n);
-    done += n;
+namespace {
+// A run of file bytes that lies contiguously in one block.
+struct Segment {
+  uint32_t block, offset, length;
+};
+}  // namespace
+
+void Pack::read(const FileLayout& f, uint64_t off, size_t len, BlockSource& blocks, ReadBuffer& out) const {
+  out.iov_.clear();
+  out.held_.clear();
+  out.size_ = 0;
+  if (off >= f.size || len == 0) return;
+  const uint64_t end = std::min<uint64_t>(off + len, f.size);
+  // Adjacent chunks stored back to back in one block become one segment.
+  thread_local std::vector<Segment> segs;
+  segs.clear();
+  size_t i = f.chunk_at(off);
+  for (uint64_t p = off; p < end; i++) {
+    const ChunkRef& ch = f.chunks[i];
+    uint64_t within = p - ch.file_offset;
+    uint32_t n = uint32_t(std::min<uint64_t>(ch.length - within, end - p));
+    uint32_t at = ch.block_offset + uint32_t(within);
+    if (!segs.empty() && segs.back().block == ch.block && segs.back().offset + segs.back().length == at)
+      segs.back().length += n;
+    else
+      segs.push_back({ch.block, at, n});
+    p += n;
   }
-  return done;
+  // Compressed blocks: iovecs point into decoded blocks, held until the next
+  // read. Raw blocks: the pages a segment touches are read and verified into
+  // a buffer of its own, and the iovec points at the asked bytes inside it.
+  if (out.pages_.size() < segs.size()) out.pages_.resize(segs.size());  // before any view into them
+  uint32_t held_block = UINT32_MAX;
+  for (size_t k = 0; k < segs.size(); k++) {
+    const Segment& sg = segs[k];
+    const BlockEntry& e = block_entry(sg.block);
+    const char* p;
+    if (e.codec == Codec::Raw) {
+      uint32_t first = sg.offset / kRawPageSize, last = (sg.offset + sg.length - 1) / kRawPageSize;
+      uint32_t start = first * kRawPageSize;
+      uint32_t stop = std::min<uint32_t>((last + 1) * kRawPageSize, e.stored_size);
+      std::string& buf = out.pages_[k];
+      buf.resize(stop - start);
+      uint32_t bad = 0;
+      impl_->read_checked(
+          e.offset + start, buf.size(), buf.data(),
+          [&](const char* b) {
+            for (uint32_t pg = first; pg <= last; pg++) {
+              size_t at = size_t(pg - first) * kRawPageSize;
+              if (xxh3(b + at, std::min<size_t>(kRawPageSize, buf.size() - at)) != impl_->page_sums[e.first_page + pg]) {
+                bad = pg;
+                return false;
+              }
+            }
+            return true;
+          },
+          [&] {
+            return "block " + std::to_string(sg.block) + " at offset " + std::to_string(e.offset) +
+                   ": checksum mismatch (page " + std::to_string(bad) + ")";
+          });
+      p = buf.data() + (sg.offset - start);
+    } else {
+      if (sg.block != held_block) {
+        out.held_.push_back(blocks.block(sg.block));
+        held_block = sg.block;
+      }
+      const std::string& b = *out.held_.back();
+      if (uint64_t(sg.offset) + sg.length > b.size()) throw CorruptError(name() + ": block shorter than the index says");
+      p = b.data() + sg.offset;
+    }
+    if (!out.iov_.empty() && static_cast<const char*>(out.iov_.back().iov_base) + out.iov_.back().iov_len == p)
+      out.iov_.back().iov_len += sg.length;
+    else
+      out.iov_.push_back({const_cast<char*>(p), sg.length});
+  }
+  out.size_ = size_t(end - off);
+  uint64_t expected = f.next_offset.exchange(end);
+  if (expected == off || off == 0) blocks.read_ahead(f, i - 1);
+}
+
+size_t Pack::read(const FileLayout& f, uint64_t off, size_t len, char* out, BlockSource& blocks) const {
+  ReadBuffer rb;
+  read(f, off, len, blocks, rb);
+  rb.copy_to(out);
+  return rb.size();
 }
 
 size_t Pack::read(uint64_t ino, uint64_t off, size_t len, char* out) const {
@@ -331,57 +602,58 @@ size_t Pack::read(uint64_t ino, uint64_t off, size_t len, char* out) const {
   return read(*f, off, len, out, const_cast<Pack&>(*this));
 }
 
-std::string Pack::stored_block(uint32_t id) const {
-  const BlockEntry& e = block_entry(id);
-  std::string s(e.stored_size, '\0');
-  pread_all(impl_->fd, s.data(), s.size(), e.offset, "block");
-  if (xxh3(s.data(), s.size()) != e.xxh3)
-    throw CorruptError("block " + std::to_string(id) + " at offset " + std::to_string(e.offset) + ": checksum mismatch");
-  return s;
-}
-
 BlockData Pack::block(uint32_t id) {
   const BlockEntry& e = block_entry(id);
   std::string s(e.stored_size, '\0');
-  pread_all(impl_->fd, s.data(), s.size(), e.offset, "block");
-  return std::make_shared<const std::string>(decode_block(id, e, std::move(s)));
+  impl_->read_checked(
+      e.offset, s.size(), s.data(), [&](const char* b) { return xxh3(b, s.size()) == e.xxh3; },
+      [&] { return "block " + std::to_string(id) + " at offset " + std::to_string(e.offset) + ": checksum mismatch"; });
+  try {
+    return std::make_shared<const std::string>(decode_stored(id, e, std::move(s)));
+  } catch (const CorruptError& err) {
+    throw CorruptError(name() + ": " + err.what());
+  }
 }
 
-std::string_view Pack::raw_range(uint32_t id, uint32_t offset, uint32_t len, std::string& scratch) const {
+void Pack::check_block(uint32_t id) const {
   const BlockEntry& e = block_entry(id);
-  if (e.codec != Codec::Raw) throw Error("raw_range on a compressed block", EINVAL);
-  if (uint64_t(offset) + len > e.stored_size) throw CorruptError("read past the end of block " + std::to_string(id));
-  if (len == 0) return {};
-  uint32_t first = offset / kRawPageSize, last = (offset + len - 1) / kRawPageSize;
-  uint32_t start = first * kRawPageSize;
-  uint32_t end = std::min<uint32_t>((last + 1) * kRawPageSize, e.stored_size);
-  scratch.resize(end - start);
-  pread_all(impl_->fd, scratch.data(), scratch.size(), e.offset + start, "block");
-  for (uint32_t p = first; p <= last; p++) {
-    size_t off = size_t(p - first) * kRawPageSize;
-    size_t n = std::min<size_t>(kRawPageSize, scratch.size() - off);
-    if (xxh3(scratch.data() + off, n) != impl_->page_sums[e.first_page + p])
-      throw CorruptError("block " + std::to_string(id) + " at offset " + std::to_string(e.offset) +
-                         ": checksum mismatch (page " + std::to_string(p) + ")");
+  std::string s(e.stored_size, '\0');
+  impl_->src->read(e.offset, s.size(), s.data());
+  auto bad = [&](const std::string& why) {
+    return CorruptError("block " + std::to_string(id) + " at offset " + std::to_string(e.offset) + ": " + why);
+  };
+  if (xxh3(s.data(), s.size()) != e.xxh3) throw bad("checksum mismatch");
+  if (sha256(s.data(), s.size()) != e.sha256) throw bad("SHA-256 mismatch (the XXH3 matched: tampered?)");
+  if (e.codec == Codec::Raw) {
+    for (uint32_t pg = 0; pg < raw_pages(e.stored_size); pg++) {
+      size_t at = size_t(pg) * kRawPageSize;
+      if (xxh3(s.data() + at, std::min<size_t>(kRawPageSize, s.size() - at)) != impl_->page_sums[e.first_page + pg])
+        throw bad("checksum mismatch (page " + std::to_string(pg) + ")");
+    }
   }
-  return std::string_view(scratch).substr(offset - start, len);
+  (void)decode_stored(id, e, std::move(s));
 }
 
-PackTotals Pack::totals() const {
-  PackTotals t;
-  for (auto& [k, v] : meta()) {
-    uint64_t n = strtoull(v.c_str(), nullptr, 10);
-    if (k == "files") t.files = n;
-    else if (k == "dirs") t.dirs = n;
-    else if (k == "symlinks") t.symlinks = n;
-    else if (k == "hardlinks") t.hardlinks = n;
-    else if (k == "bytes_in") t.bytes_in = n;
-    else if (k == "bytes_unique") t.bytes_unique = n;
-    else if (k == "bytes_stored") t.bytes_stored = n;
-    else if (k == "blocks") t.blocks = n;
-    else if (k == "blocks_raw") t.blocks_raw = n;
+void Pack::check_index() const {
+  std::string buf;
+  for (uint64_t off = 0; off < impl_->sb.index_size; off += kStreamChunk) {
+    size_t n = size_t(std::min<uint64_t>(kStreamChunk, impl_->sb.index_size - off));
+    buf.resize(n);
+    impl_->read(off, n, buf.data());
   }
-  return t;
+}
+
+Digest Pack::compute_identity() const {
+  Sha256 h;
+  std::string buf;
+  const uint64_t from = meta_offset(), to = impl_->total - kTrailerSize;
+  for (uint64_t off = from; off < to; off += kStreamChunk) {
+    size_t n = size_t(std::min<uint64_t>(kStreamChunk, to - off));
+    buf.resize(n);
+    impl_->src->read(off, n, buf.data());
+    h.update(buf.data(), n);
+  }
+  return h.finish();
 }
 
 std::vector<std::pair<std::string, std::string>> Pack::meta() const {
@@ -394,19 +666,21 @@ std::vector<std::vector<std::string>> Pack::query_rows(const std::string& sql, i
   Conn& c = impl_->conn();
   sqlite3_stmt* s = nullptr;
   if (sqlite3_prepare_v2(c.db, sql.c_str(), -1, &s, nullptr) != SQLITE_OK)
-    throw CorruptError("index query failed: " + std::string(sqlite3_errmsg(c.db)));
+    throw CorruptError(name() + ": index query failed: " + sqlite3_errmsg(c.db) + Impl::detail());
   std::vector<std::vector<std::string>> rows;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     std::vector<std::string> row;
     for (int i = 0; i < cols; i++) {
-      const char* v = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
-      row.emplace_back(v ? v : "");
+      const char* v = reinterpret_cast<const char*>(sqlite3_column_blob(s, i));
+      if (sqlite3_column_type(s, i) != SQLITE_BLOB) v = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+      row.emplace_back(v ? std::string(v, size_t(sqlite3_column_bytes(s, i))) : std::string());
     }
     rows.push_back(std::move(row));
   }
+  std::string err = rc == SQLITE_DONE ? "" : sqlite3_errmsg(c.db);
   sqlite3_finalize(s);
-  if (rc != SQLITE_DONE) throw CorruptError("index query failed");
+  if (rc != SQLITE_DONE) throw CorruptError(name() + ": index query failed: " + err + Impl::detail());
   return rows;
 }
 

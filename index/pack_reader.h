@@ -1,6 +1,10 @@
-// Reader library: opens a pack in place and answers tree and content queries.
-// Safe for concurrent use from many threads; kso-fs and the tools use it.
+// Reader library: opens a pack through a ByteSource, validates it once, and
+// answers tree and content queries. Safe for concurrent use from many
+// threads; kso-fs and every tool read through it.
 #pragma once
+#include <sys/uio.h>
+
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -9,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "index/byte_source.h"
 #include "index/format.h"
 
 namespace kso {
@@ -40,39 +45,65 @@ struct ChunkRef {
 // Where a regular file's bytes live; loaded once per open file.
 struct FileLayout {
   uint64_t size = 0;
-  std::string sha256;              // 32 raw bytes
+  Digest sha256{};                 // of the whole file
   std::vector<ChunkRef> chunks;    // sorted by file_offset, contiguous
+  // Where the last read ended: a read starting there is sequential.
+  mutable std::atomic<uint64_t> next_offset{0};
   // Index of the chunk holding byte `offset` (offset < size).
   size_t chunk_at(uint64_t offset) const;
 };
 
-// Verified, decompressed bytes of one block, shared by the cache and replies.
+// Verified, decoded bytes of one block, shared by the cache and replies.
 using BlockData = std::shared_ptr<const std::string>;
 
-// Something that hands out verified block bytes: the pack itself, or a cache.
+// Decoded blocks by id: the pack itself, or a cache in front of it.
 class BlockSource {
  public:
   virtual ~BlockSource() = default;
-  virtual BlockData block(uint32_t id) = 0;  // throws CorruptError on damage
+  virtual BlockData block(uint32_t id) = 0;  // verified; throws CorruptError on damage
+  virtual uint32_t block_count() const = 0;
+  // False for blocks the reader serves in place (raw), which need no decoding.
+  virtual bool decodes(uint32_t id) const = 0;
+  // A sequential reader of `f` has read through chunk `last`: a source that
+  // can decode ahead may start on what comes next.
+  virtual void read_ahead(const FileLayout& f, size_t last) {}
 };
 
-struct PackTotals {
-  uint64_t files = 0, dirs = 0, symlinks = 0, hardlinks = 0;
-  uint64_t bytes_in = 0;      // sum of file sizes (every path counted)
-  uint64_t bytes_unique = 0;  // after whole-file and chunk dedup
-  uint64_t bytes_stored = 0;  // data region on disk
-  uint64_t blocks = 0, blocks_raw = 0;
+// The bytes of one read as iovecs into blocks and page buffers this object
+// holds until the next read into it. Reuse one per thread: its buffers keep
+// their capacity (a fresh 1 MiB buffer costs an mmap and its page faults).
+class ReadBuffer {
+ public:
+  const std::vector<iovec>& iov() const { return iov_; }
+  size_t size() const { return size_; }
+  void copy_to(char* out) const;  // the bytes, contiguous
+
+ private:
+  friend class Pack;
+  std::vector<iovec> iov_;
+  std::vector<BlockData> held_;
+  std::vector<std::string> pages_;
+  size_t size_ = 0;
 };
 
 class Pack : public BlockSource {
  public:
-  // Opens and checks header, trailer, block table and index checksums.
-  // Cost is independent of the data region's size. Throws Error.
-  static std::shared_ptr<Pack> open(const std::filesystem::path& path);
+  // Opens a pack and validates header, trailer, superblock, tables and the
+  // index's schema; cost is independent of the data region's size. Index
+  // pages are verified as they are read, later. Throws Error naming the pack.
+  static std::shared_ptr<Pack> open(std::shared_ptr<ByteSource> src);
+  static std::shared_ptr<Pack> open(const std::filesystem::path& path);  // a FileSource
   ~Pack() override;
 
-  const std::filesystem::path& path() const;
-  uint64_t file_size() const;                  // the pack file's size in bytes
+  const ByteSource& source() const;
+  const std::string& name() const;             // the source's name: path or URL
+  uint64_t file_size() const;                  // the pack's size in bytes
+  uint32_t version() const;                    // its format version
+  const Digest& identity() const;              // as recorded; verify_identity() proves it
+  const Superblock& superblock() const;
+  uint64_t meta_offset() const;                // start of the metadata region
+  uint64_t inode_count() const;                // inodes 1..inode_count, the root included
+
   std::optional<Stat> lookup(uint64_t parent, std::string_view name) const;
   std::optional<Stat> lookup_path(std::string_view path) const;  // "a/b/c", "" or "/" = root
   std::optional<Stat> stat(uint64_t ino) const;
@@ -81,25 +112,30 @@ class Pack : public BlockSource {
   std::string readlink(uint64_t ino) const;    // throws Error(EINVAL) if not a symlink
   std::shared_ptr<const FileLayout> layout(uint64_t ino) const;  // throws Error(EISDIR/...) if not a file
 
-  // Copies file bytes [off, off+len) into out via `src`; returns bytes copied
-  // (short only at end of file).
-  size_t read(const FileLayout& f, uint64_t off, size_t len, char* out, BlockSource& src) const;
-  // The same, straight from the pack with no cache (tools, tests).
-  size_t read(uint64_t ino, uint64_t off, size_t len, char* out) const;
+  // The one read path: bytes [off, off+len) of `f` (short only at end of
+  // file) into `out`, compressed blocks taken from `blocks` (this pack, or a
+  // cache in front of it), raw blocks read and verified page by page.
+  void read(const FileLayout& f, uint64_t off, size_t len, BlockSource& blocks, ReadBuffer& out) const;
+  // The same, copied into `out`; returns the bytes copied (tests, tools).
+  size_t read(const FileLayout& f, uint64_t off, size_t len, char* out, BlockSource& blocks) const;
+  size_t read(uint64_t ino, uint64_t off, size_t len, char* out) const;  // straight from the pack
 
-  uint32_t block_count() const;
+  uint32_t block_count() const override;
+  bool decodes(uint32_t id) const override;
   const BlockEntry& block_entry(uint32_t id) const;
-  BlockData block(uint32_t id) override;       // read, verify, decompress: no caching
-  std::string stored_block(uint32_t id) const; // the on-disk bytes, verified, not decompressed
-  // Bytes [offset, offset+len) of raw block `id`, reading and verifying only
-  // the pages they lie in; the view points into `scratch`. Throws CorruptError.
-  std::string_view raw_range(uint32_t id, uint32_t offset, uint32_t len, std::string& scratch) const;
+  BlockData block(uint32_t id) override;        // read, verify, decode: no caching
+  // Checks block `id` completely: XXH3, SHA-256, page checksums, decoding.
+  // Throws CorruptError saying what is wrong.
+  void check_block(uint32_t id) const;
+  // Reads every index page against its checksum. Throws CorruptError.
+  void check_index() const;
+  // SHA-256 of the metadata region as the pack holds it now (compare with identity()).
+  Digest compute_identity() const;
 
-  PackTotals totals() const;
   std::vector<std::pair<std::string, std::string>> meta() const;  // the index's meta table
-  // Runs a read-only query on the index; each row as `cols` text columns.
+  // Runs a read-only query on the index; each row as `cols` columns (text as
+  // text, blobs as their bytes, numbers in decimal).
   std::vector<std::vector<std::string>> query_rows(const std::string& sql, int cols) const;
-  const PackHeader& header() const;
 
  private:
   struct Impl;

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 #include <map>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -20,6 +21,7 @@
 #include "index/hash.h"
 #include "index/order.h"
 #include "index/schema.h"
+#include "index/time_ns.h"
 
 namespace kso {
 namespace fs = std::filesystem;
@@ -127,6 +129,7 @@ struct PackWriter::Impl {
   int fd = -1;
   bool finished = false;
   int64_t created = 0;
+  std::optional<int64_t> clamp_ns;  // SOURCE_DATE_EPOCH in ns, when set
   std::function<void(const BuildProgress&)> progress_cb;
   BuildProgress progress;
   std::chrono::steady_clock::time_point last_report;
@@ -145,10 +148,6 @@ struct PackWriter::Impl {
   std::unordered_map<Digest, ChunkLoc, DigestHash> chunk_map;
   std::unordered_map<Digest, uint32_t, DigestHash> content_map;
   std::vector<Content> contents;
-  std::map<std::string, std::array<uint64_t, 4>> prefix_stats;  // files, bytes_in, bytes_unique, bytes_stored
-  // Chunk bytes each prefix first stored in each block: a block's stored size
-  // is shared out among prefixes by these to give each prefix a ratio.
-  std::map<std::string, std::unordered_map<uint32_t, uint64_t>> prefix_block_bytes;
 
   ~Impl() { cleanup(); }
 
@@ -192,7 +191,7 @@ struct PackWriter::Impl {
 
   // Reads one file's bytes (from disk or inline), chunks, dedups and stores
   // them; returns the content id.
-  uint32_t ingest(const SourceEntry& e, const std::string& prefix) {
+  uint32_t ingest(const SourceEntry& e) {
     int in = -1;
     if (!e.inline_data) {
       in = open(e.source_file.c_str(), O_RDONLY | O_CLOEXEC);
@@ -233,8 +232,6 @@ struct PackWriter::Impl {
     Stream* stream = nullptr;
     size_t filled = 0, pos = 0;
     bool eof = false;
-    auto& pstats = prefix_stats[prefix];
-    auto& pblocks = prefix_block_bytes[prefix];
     for (;;) {
       if (!eof && (filled - pos) < o.chunk.max_size) {  // top up the window
         memmove(window.data(), window.data() + pos, filled - pos);
@@ -263,8 +260,6 @@ struct PackWriter::Impl {
         loc = append(*stream, p, n);
         chunk_map.emplace(d, loc);
         stats.bytes_unique += n;
-        pstats[2] += n;
-        pblocks[loc.block] += n;
       }
       stats.chunks++;
       c.chunks.push_back(loc);
@@ -304,13 +299,16 @@ struct PackWriter::Impl {
         child->implicit = true;
         child->e.type = EntryType::Dir;
         child->e.mode = 0755;
-        child->e.mtime_ns = created * 1000000000;
+        child->e.mtime_ns = created * kNsPerSec;
         child->e.path = e.path.substr(0, last ? std::string::npos : end);
       } else if (last) {
         if (!(child->implicit && e.type == EntryType::Dir))
           throw Error("duplicate path '" + e.path + "' in the sources", EEXIST);
       }
       if (last) {
+        // Reproducible builds: no mtime later than SOURCE_DATE_EPOCH (sources
+        // that invent times, such as registry entries, use the build time).
+        if (clamp_ns && e.mtime_ns > *clamp_ns) e.mtime_ns = *clamp_ns;
         child->e = std::move(e);
         child->implicit = false;
         return child.get();
@@ -336,11 +334,12 @@ PackWriter::PackWriter(fs::path out, WriterOptions opts) : impl_(std::make_uniqu
   fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
   m.tmp = dir / ("." + out.filename().string() + ".tmp-" + std::to_string(getpid()));
   m.tmp_index = fs::path(m.tmp.string() + "-index");
-  const char* sde = getenv("SOURCE_DATE_EPOCH");  // reproducible builds
-  m.created = sde ? atoll(sde) : int64_t(time(nullptr));
+  auto sde = source_date_epoch();  // reproducible builds
+  m.created = sde ? *sde : int64_t(time(nullptr));
+  if (sde) m.clamp_ns = *sde * kNsPerSec;
   m.root.e.type = EntryType::Dir;
   m.root.e.mode = 0755;
-  m.root.e.mtime_ns = m.created * 1000000000;
+  m.root.e.mtime_ns = m.created * kNsPerSec;
   m.streams[0].level = m.o.level;
   m.streams[0].block_size = m.o.block_size;
   m.streams[1].level = kProbeLevel;
@@ -418,18 +417,15 @@ BuildStats PackWriter::finish() {
 
     m.fd = open(m.tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (m.fd < 0) throw Error("cannot create " + m.tmp.string() + ": " + errno_text(errno), errno);
-    PackHeader hdr;
-    hdr.created_unix = m.created;
-    std::string h = encode_header(hdr);
-    h.resize(kDataStart, '\0');
+    // The header carries the identity, known at the end: zeros until then.
+    std::string h(kDataStart, '\0');
     write_all(m.fd, h.data(), h.size(), 0);
     m.pipe = std::make_unique<BlockPipeline>(m.fd, kDataStart, m.o.threads, m.o.max_pending_blocks);
     for (auto& s : m.streams) s.buf.reserve(s.block_size);
 
     for (size_t i : order) {
       auto& [node, ino] = files[i];
-      std::string prefix = node->e.path.substr(0, node->e.path.find('/'));
-      uint32_t cid = m.ingest(node->e, prefix);
+      uint32_t cid = m.ingest(node->e);
       inodes[ino].content = cid;
       inodes[ino].size = m.contents[cid].size;
       m.progress.files_done++;
@@ -442,50 +438,20 @@ BuildStats PackWriter::finish() {
     m.pipe.reset();
     m.report(true);
 
-    // Per-prefix file counts and logical bytes count every path, each under
-    // its own prefix (a hardlink's paths may lie under different prefixes).
-    for (auto& [dir, name, ino] : dirents) {
-      const InodeRow& r = inodes[ino];
-      if ((r.mode & S_IFMT) != S_IFREG) continue;
-      const std::string& parent = inodes[dir].node->e.path;  // "" for the root
-      auto& ps = m.prefix_stats[parent.empty() ? name : parent.substr(0, parent.find('/'))];
-      ps[0]++;
-      ps[1] += r.size;
-      m.stats.bytes_in += r.size;
-    }
+    // Logical bytes count every path (a hardlink's paths each count).
+    for (auto& [dir, name, ino] : dirents)
+      if ((inodes[ino].mode & S_IFMT) == S_IFREG) m.stats.bytes_in += inodes[ino].size;
 
-    // 3. Block table right after the data.
-    PackTrailer tr;
-    tr.data_end = data_end;
-    tr.block_table_offset = data_end;
-    tr.block_count = table.size();
-    std::string tb(table.size() * kBlockEntrySize, '\0');
-    for (size_t i = 0; i < table.size(); i++) {
-      encode_block_entry(table[i], &tb[i * kBlockEntrySize]);
-      m.stats.bytes_stored += table[i].stored_size;
-      if (table[i].codec == Codec::Raw) m.stats.blocks_raw++;
-    }
-    m.stats.blocks = table.size();
-    for (auto& [prefix, blocks] : m.prefix_block_bytes) {
-      double stored = 0;
-      for (auto& [id, bytes] : blocks)
-        stored += double(bytes) * table[id].stored_size / std::max<uint32_t>(1, table[id].raw_size);
-      m.prefix_stats[prefix][3] = uint64_t(stored + 0.5);
-    }
-    tr.block_table_xxh3 = xxh3(tb.data(), tb.size());
-    write_all(m.fd, tb.data(), tb.size(), data_end);
-    std::string pt(pages.size() * 8, '\0');
-    for (size_t i = 0; i < pages.size(); i++)
-      for (int b = 0; b < 8; b++) pt[i * 8 + size_t(b)] = char(pages[i] >> (8 * b));
-    tr.page_count = pages.size();
-    tr.page_table_xxh3 = xxh3(pt.data(), pt.size());
-    write_all(m.fd, pt.data(), pt.size(), data_end + tb.size());
-
-    // 4. The index, built in a side file and copied in page-aligned.
+    // 3. The index, built in a side file. Rows go in a fixed order (inode,
+    // dirent, content and chunk-digest order) so the same input always gives
+    // the same database bytes.
     {
       unlink(m.tmp_index.c_str());
       Db db(m.tmp_index);
       db.exec(kIndexSchema);
+      db.exec(("PRAGMA application_id=" + std::to_string(kIndexApplicationId) +
+               "; PRAGMA user_version=" + std::to_string(kFormatVersion))
+                  .c_str());
       db.exec("BEGIN");
       sqlite3_stmt* ins_inode = db.prepare("INSERT INTO inodes VALUES(?,?,?,?,?,?,?)");
       for (uint64_t ino = 1; ino < inodes.size(); ino++) {
@@ -516,9 +482,10 @@ BuildStats PackWriter::finish() {
         const auto& c = m.contents[id];
         rec.assign(c.chunks.size() * kChunkRecordSize, '\0');
         for (size_t i = 0; i < c.chunks.size(); i++) {
-          uint32_t v[3] = {c.chunks[i].block, c.chunks[i].offset, c.chunks[i].length};
-          for (int k = 0; k < 3; k++)
-            for (int b = 0; b < 4; b++) rec[i * kChunkRecordSize + 4 * k + b] = char(v[k] >> (8 * b));
+          char* r = &rec[i * kChunkRecordSize];
+          put_le(r, c.chunks[i].block, 4);
+          put_le(r + 4, c.chunks[i].offset, 4);
+          put_le(r + 8, c.chunks[i].length, 4);
         }
         sqlite3_bind_int64(ins_content, 1, int64_t(id));
         sqlite3_bind_int64(ins_content, 2, int64_t(c.size));
@@ -527,36 +494,31 @@ BuildStats PackWriter::finish() {
         db.step(ins_content);
       }
       sqlite3_finalize(ins_content);
-      sqlite3_stmt* ins_prefix = db.prepare("INSERT INTO prefixes VALUES(?,?,?,?,?)");
-      for (auto& [prefix, v] : m.prefix_stats) {
-        sqlite3_bind_text(ins_prefix, 1, prefix.data(), int(prefix.size()), SQLITE_STATIC);
-        for (int k = 0; k < 4; k++) sqlite3_bind_int64(ins_prefix, 2 + k, int64_t(v[k]));
-        db.step(ins_prefix);
+      std::vector<std::pair<Digest, ChunkLoc>> chunks(m.chunk_map.begin(), m.chunk_map.end());
+      std::sort(chunks.begin(), chunks.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      sqlite3_stmt* ins_chunk = db.prepare("INSERT INTO chunks VALUES(?,?,?,?)");
+      for (auto& [d, loc] : chunks) {
+        sqlite3_bind_blob(ins_chunk, 1, d.data(), 32, SQLITE_STATIC);
+        sqlite3_bind_int64(ins_chunk, 2, loc.block);
+        sqlite3_bind_int64(ins_chunk, 3, loc.offset);
+        sqlite3_bind_int64(ins_chunk, 4, loc.length);
+        db.step(ins_chunk);
       }
-      sqlite3_finalize(ins_prefix);
+      sqlite3_finalize(ins_chunk);
       sqlite3_stmt* ins_meta = db.prepare("INSERT INTO meta VALUES(?,?)");
       auto meta = [&](const char* k, const std::string& v) {
         sqlite3_bind_text(ins_meta, 1, k, -1, SQLITE_STATIC);
         sqlite3_bind_text(ins_meta, 2, v.data(), int(v.size()), SQLITE_TRANSIENT);
         db.step(ins_meta);
       };
-      auto& s = m.stats;
-      meta("format_version", std::to_string(kFormatVersion));
-      meta("created_unix", std::to_string(m.created));
-      meta("chunk_sizes", std::to_string(m.o.chunk.min_size) + "/" + std::to_string(m.o.chunk.avg_size) + "/" +
-                              std::to_string(m.o.chunk.max_size));
-      meta("block_size", std::to_string(m.o.block_size));
-      meta("raw_block_size", std::to_string(m.o.raw_block_size));
-      meta("zstd_level", std::to_string(m.o.level));
-      const std::pair<const char*, uint64_t> totals[] = {
-          {"files", s.files},           {"dirs", s.dirs},
-          {"symlinks", s.symlinks},     {"hardlinks", s.hardlinks},
-          {"bytes_in", s.bytes_in},     {"bytes_unique", s.bytes_unique},
-          {"bytes_stored", s.bytes_stored}, {"files_deduped", s.files_deduped},
-          {"chunks", s.chunks},         {"chunks_deduped", s.chunks_deduped},
-          {"blocks", s.blocks},         {"blocks_raw", s.blocks_raw},
-      };
-      for (auto& [k, v] : totals) meta(k, std::to_string(v));
+      meta(kMetaCreated, std::to_string(m.created));
+      meta(kMetaChunkMin, std::to_string(m.o.chunk.min_size));
+      meta(kMetaChunkAvg, std::to_string(m.o.chunk.avg_size));
+      meta(kMetaChunkMax, std::to_string(m.o.chunk.max_size));
+      meta(kMetaBlockSize, std::to_string(m.o.block_size));
+      meta(kMetaRawBlockSize, std::to_string(m.o.raw_block_size));
+      meta(kMetaZstdLevel, std::to_string(m.o.level));
+      meta(kMetaOrder, m.o.similarity_order ? "similar" : "tree");
       sqlite3_finalize(ins_meta);
       db.exec("COMMIT");
       db.close();
@@ -572,14 +534,26 @@ BuildStats PackWriter::finish() {
     }
     close(ifd);
     unlink(m.tmp_index.c_str());
-    uint64_t table_end = data_end + tb.size() + pt.size();
-    tr.index_offset = (table_end + kIndexAlign - 1) / kIndexAlign * kIndexAlign;
-    tr.index_size = idx.size();
-    tr.index_xxh3 = xxh3(idx.data(), idx.size());
-    write_all(m.fd, idx.data(), idx.size(), tr.index_offset);
-    std::string t = encode_trailer(tr);
-    write_all(m.fd, t.data(), t.size(), tr.index_offset + tr.index_size);
-    m.stats.pack_size = tr.index_offset + tr.index_size + t.size();
+
+    // 4. The metadata region: superblock, block table, page table, index
+    // page table, zeros to the next 4 KiB, the index. Its SHA-256 is the
+    // pack's identity, written into the header and the trailer.
+    for (auto& e : table) {
+      m.stats.bytes_stored += e.stored_size;
+      if (e.codec == Codec::Raw) m.stats.blocks_raw++;
+    }
+    m.stats.blocks = table.size();
+    const std::string meta = encode_metadata(data_end, table, pages, idx);
+    PackEnds ends;
+    ends.meta_offset = data_end;
+    ends.identity = sha256(meta.data(), meta.size());
+    write_all(m.fd, meta.data(), meta.size(), data_end);
+    std::string t = encode_trailer(ends);
+    write_all(m.fd, t.data(), t.size(), data_end + meta.size());
+    std::string hd = encode_header(ends);
+    write_all(m.fd, hd.data(), hd.size(), 0);
+    m.stats.pack_size = data_end + meta.size() + t.size();
+    m.stats.identity = ends.identity;
 
     // 5. Durable, then visible under its name.
     if (fsync(m.fd) != 0) throw Error("fsync " + m.tmp.string() + ": " + errno_text(errno), errno);

@@ -9,6 +9,7 @@
 
 #include "index/chunker.h"
 #include "index/entry.h"
+#include "index/pack_stats.h"
 
 namespace kso {
 
@@ -30,14 +31,7 @@ struct BuildProgress {
   uint64_t bytes_stored = 0;                 // bytes written to the data region
 };
 
-struct BuildStats {
-  uint64_t files = 0, dirs = 0, symlinks = 0, hardlinks = 0;
-  uint64_t bytes_in = 0, bytes_unique = 0, bytes_stored = 0;
-  uint64_t files_deduped = 0;   // files whose whole content was stored already
-  uint64_t chunks = 0, chunks_deduped = 0;
-  uint64_t blocks = 0, blocks_raw = 0;
-  uint64_t pack_size = 0;
-};
+using BuildStats = PackStats;
 
 class PackWriter {
  public:

@@ -1,11 +1,30 @@
 // The SQLite schema of a pack's index (docs/FORMAT.md explains each table).
+// A reader compares the index's schema with this text exactly at open.
 #pragma once
+#include <cstddef>
+#include <cstdint>
 
 namespace kso {
 
-// chunks BLOB: one 12-byte record per chunk, little-endian
+// chunks BLOB of `contents`: one 12-byte record per chunk, little-endian
 // {u32 block, u32 offset in block, u32 length}; file offsets are cumulative.
 constexpr size_t kChunkRecordSize = 12;
+
+// PRAGMA application_id of every index ("KSOP") and PRAGMA user_version (the
+// format version whose schema it has).
+constexpr int32_t kIndexApplicationId = 0x4B534F50;
+
+// Build parameters recorded in `meta`, each a decimal integer except `order`.
+constexpr const char* kMetaCreated = "created_unix";      // build time, Unix seconds
+constexpr const char* kMetaChunkMin = "chunk_min";        // FastCDC sizes, bytes
+constexpr const char* kMetaChunkAvg = "chunk_avg";
+constexpr const char* kMetaChunkMax = "chunk_max";
+constexpr const char* kMetaBlockSize = "block_size";      // compressible stream's block size
+constexpr const char* kMetaRawBlockSize = "raw_block_size";  // already-compressed stream's
+constexpr const char* kMetaZstdLevel = "zstd_level";
+constexpr const char* kMetaOrder = "order";               // "tree" or "similar"
+constexpr const char* kMetaIntegerKeys[] = {kMetaCreated,   kMetaChunkMin,     kMetaChunkAvg,  kMetaChunkMax,
+                                            kMetaBlockSize, kMetaRawBlockSize, kMetaZstdLevel};
 
 constexpr const char* kIndexSchema = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -27,15 +46,14 @@ CREATE TABLE dirents(
 CREATE TABLE contents(
   id INTEGER PRIMARY KEY,
   size INTEGER NOT NULL,
-  sha256 BLOB NOT NULL,
-  chunks BLOB NOT NULL
+  sha256 BLOB NOT NULL,          -- of the whole file
+  chunks BLOB NOT NULL           -- kChunkRecordSize-byte records
 );
-CREATE TABLE prefixes(
-  prefix TEXT PRIMARY KEY,       -- first path component
-  files INTEGER NOT NULL,
-  bytes_in INTEGER NOT NULL,     -- sum of file sizes under it
-  bytes_unique INTEGER NOT NULL, -- chunk bytes first stored for it
-  bytes_stored INTEGER NOT NULL  -- its share of the blocks' stored bytes
+CREATE TABLE chunks(
+  sha256 BLOB PRIMARY KEY,       -- of the chunk's bytes
+  block INTEGER NOT NULL,
+  offset INTEGER NOT NULL,       -- in the block's raw bytes
+  length INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql";
 

@@ -111,9 +111,7 @@ TEST(BlockCache, TinyCapacityStillServesEveryBlock) {
     for (uint32_t id = 0; id < p.pk->block_count(); id++) EXPECT_EQ(*c.block(id), *p.pk->block(id));
   EXPECT_LE(c.stats().bytes, 8 * 65536u);
   auto f = p.pk->layout(pack_stat(*p.pk, "data.bin").ino);
-  std::string out(p.data.size(), '\0');
-  EXPECT_EQ(p.pk->read(*f, 0, out.size(), out.data(), c), out.size());
-  EXPECT_TRUE(out == p.data);
+  EXPECT_TRUE(read_through(*p.pk, *f, 0, p.data.size(), c) == p.data);
 }
 
 TEST(BlockCache, ConcurrentMissesShareOneLoad) {

@@ -9,6 +9,7 @@
 
 #include "index/pack_reader.h"
 #include "tests/support/mount_fixture.h"
+#include "tests/support/nginx_conf.h"
 
 namespace kso::test {
 namespace {
@@ -81,32 +82,8 @@ class FsNginx : public ::testing::Test {
     mount_ = std::make_unique<Mount>(tp_->pack, tmp_ / "mnt", Mount::Options{"allow_other", {}});
     port_ = free_port();
     fs::path ng = tmp_ / "nginx";
-    fs::create_directories(ng / "logs");
-    fs::create_directories(ng / "temp");
-    // Stock nginx, everything it writes inside the temp dir. Workers run as
-    // root: the tree has 0600 files that other users may not read.
-    write_file(ng / "nginx.conf",
-               "user root;\n"
-               "worker_processes 2;\n"
-               "pid " + (ng / "nginx.pid").string() + ";\n"
-               "error_log " + (ng / "logs/error.log").string() + " info;\n"
-               "events { worker_connections 256; }\n"
-               "http {\n"
-               "  default_type application/octet-stream;\n"
-               "  access_log " + (ng / "logs/access.log").string() + ";\n"
-               "  client_body_temp_path " + (ng / "temp/body").string() + ";\n"
-               "  proxy_temp_path " + (ng / "temp/proxy").string() + ";\n"
-               "  fastcgi_temp_path " + (ng / "temp/fastcgi").string() + ";\n"
-               "  uwsgi_temp_path " + (ng / "temp/uwsgi").string() + ";\n"
-               "  scgi_temp_path " + (ng / "temp/scgi").string() + ";\n"
-               "  sendfile on;\n"
-               "  tcp_nopush on;\n"
-               "  server {\n"
-               "    listen 127.0.0.1:" + std::to_string(port_) + ";\n"
-               "    root " + mount_->path().string() + ";\n"
-               "    location / { autoindex on; }\n"
-               "  }\n"
-               "}\n");
+    // Stock nginx, everything it writes inside the temp dir.
+    write_nginx_conf(ng, port_, mount_->path());
     nginx_ = std::make_unique<Daemon>("nginx -p " + q(ng) + " -c " + q(ng / "nginx.conf") + " -g 'daemon off;'",
                                       ng / "stderr.log");
     ASSERT_TRUE(wait_for_port(port_)) << read_file(ng / "stderr.log") << read_file(ng / "logs/error.log");

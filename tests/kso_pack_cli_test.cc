@@ -116,25 +116,27 @@ TEST_F(Cli, OptionsAreValidated) {
     std::string args, expect;
     int status;
   } cases[] = {
-      {"--block-size 1K", "must be between 64 KiB and 64 MiB", 1},
-      {"--block-size 65M", "must be between 64 KiB and 64 MiB", 1},
-      {"--raw-block-size 63K", "must be between 64 KiB and 64 MiB", 1},
-      {"--raw-block-size 128M", "must be between 64 KiB and 64 MiB", 1},
-      {"--raw-block-size 5G", "too large", 1},
-      {"--raw-block-size 128K", "must be at least the maximum chunk size", 1},
-      {"--block-size 5G", "too large", 1},
-      {"--block-size abc", "bad size 'abc'", 1},
-      {"--block-size 4X", "bad size unit", 1},
-      {"--block-size 128K", "must be at least the maximum chunk size", 1},
-      {"--chunk 16K/60K/256K", "bad chunk sizes", 1},
-      {"--chunk 16K/64K", "bad --chunk '16K/64K'", 1},
-      {"--chunk 64K/16K/256K", "bad chunk sizes", 1},
-      {"--chunk 32/64/128", "bad chunk sizes", 1},
-      {"--chunk 1K/4K/128M", "bad chunk sizes", 1},
-      {"--chunk a/b/c", "bad size 'a'", 1},
-      {"--level 0", "zstd level must be 1..22", 1},
-      {"--level 23", "zstd level must be 1..22", 1},
-      {"--level -3", "zstd level must be 1..22", 1},
+      {"--block-size 1K", "must be between 64K and 64M", 2},
+      {"--block-size 65M", "must be between 64K and 64M", 2},
+      {"--raw-block-size 63K", "must be between 64K and 64M", 2},
+      {"--raw-block-size 128M", "must be between 64K and 64M", 2},
+      {"--raw-block-size 5G", "must be between 64K and 64M", 2},
+      {"--raw-block-size 128K", "must be at least the maximum chunk size", 2},
+      {"--block-size 5G", "between 64K and 64M", 2},
+      {"--block-size abc", "bad size 'abc'", 2},
+      {"--block-size 4X", "bad size unit", 2},
+      {"--block-size 3X", "bad size unit", 2},
+      {"--raw-block-size 1K", "between 64K and 64M", 2},
+      {"--block-size 128K", "must be at least the maximum chunk size", 2},
+      {"--chunk 16K/60K/256K", "bad chunk sizes", 2},
+      {"--chunk 16K/64K", "bad --chunk '16K/64K'", 2},
+      {"--chunk 64K/16K/256K", "bad chunk sizes", 2},
+      {"--chunk 32/64/128", "bad chunk sizes", 2},
+      {"--chunk 1K/4K/128M", "bad chunk sizes", 2},
+      {"--chunk a/b/c", "bad size 'a'", 2},
+      {"--level 0", "not in range", 2},
+      {"--level 23", "not in range", 2},
+      {"--level -3", "not in range", 2},
       {"--level x", "level", 2},
       {"--order random", "order", 2},
       {"--threads -1", "threads", 2},
@@ -147,7 +149,9 @@ TEST_F(Cli, OptionsAreValidated) {
   auto r = build("--block-size 64K --chunk 1K/4K/16K --level 1 --threads 1 --order path files=" + a.string());
   ASSERT_EQ(r.status, 0) << r.output;
   r = run(bin() + " info " + out.string());
-  EXPECT_NE(r.output.find("settings:      zstd level 1, blocks 65536 B, chunks 1024/4096/16384"), std::string::npos)
+  EXPECT_NE(r.output.find("settings:      zstd level 1, blocks 65536 B (raw 1048576 B), chunks 1024/4096/16384 B, "
+                          "order tree"),
+            std::string::npos)
       << r.output;
 }
 
@@ -159,8 +163,11 @@ TEST_F(Cli, UsageErrorsExit2) {
   r = run(bin() + " build files=" + a.string());  // no -o
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_NE(r.output.find("--output"), std::string::npos) << r.output;
+  // A pack that is not there is a failure naming it, not a usage error.
   r = run(bin() + " cat " + (tmp / "nope.kso").string() + " x");
-  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("cannot open " + (tmp / "nope.kso").string() + ": No such file"), std::string::npos)
+      << r.output;
   ASSERT_EQ(build("files=" + a.string()).status, 0);
   r = run(bin() + " cat " + out.string());  // no path
   EXPECT_EQ(r.status, 2) << r.output;

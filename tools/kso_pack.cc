@@ -46,6 +46,10 @@ int kso_pack_main(const std::vector<std::string>& args) {
   try {
     if (build_cmd->parsed()) return run_build(build);
     return run_inspect(which, inspect);
+  } catch (const UsageError& e) {
+    fprintf(stderr, "kso-pack: error: %s\n", e.what());
+    fprintf(stderr, "Run 'kso-pack --help' for usage.\n");
+    return kExitUsage;
   } catch (const Error& e) {
     fprintf(stderr, "kso-pack: error: %s\n", e.what());
     return kExitFailure;

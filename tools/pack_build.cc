@@ -71,20 +71,52 @@ std::string ratio(uint64_t a, uint64_t b) {
   return buf;
 }
 
+// CLI11 checks, so a malformed value is a usage error (exit 2) found before
+// any work starts.
+std::string check_block_size(const std::string& v) {
+  try {
+    uint64_t n = parse_size(v);
+    if (n < 64 * 1024 || n > (64u << 20)) return "block sizes must be between 64K and 64M: '" + v + "'";
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string check_chunk(const std::string& v) {
+  try {
+    parse_chunk(v);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 }  // namespace
 
 CLI::App* add_build_command(CLI::App& app, BuildCommand& cmd) {
   auto* b = app.add_subcommand("build", "Build a pack from local directories (and other sources)");
   b->add_option("-o,--output", cmd.output, "Pack file to write (written to a temp file, then renamed)")->required();
-  b->add_option("--level", cmd.level, "zstd level for compressible blocks (1-22)")->capture_default_str();
-  b->add_option("--block-size", cmd.block_size, "Uncompressed bytes per block (64K-64M)")->capture_default_str();
-  b->add_option("--raw-block-size", cmd.raw_block_size,
-                "Bytes per block of already-compressed content (gzip, xz, zstd, ...), stored raw")
+  b->add_option("--level", cmd.level, "zstd level for compressible blocks (1-22)")
+      ->check(CLI::Range(1, 22))
       ->capture_default_str();
-  b->add_option("--chunk", cmd.chunk, "Content-defined chunk sizes MIN/AVG/MAX")->capture_default_str();
-  b->add_option("--threads", cmd.threads, "Compression threads (0 = every core)")->capture_default_str();
-  b->add_option("--order", cmd.order, "Content order: 'path' keeps tree order (smallest packs, measured), 'similar' groups files by architecture")
-      ->check(CLI::IsMember({"similar", "path"}))
+  b->add_option("--block-size", cmd.block_size, "Uncompressed bytes per block (64K-64M)")
+      ->check(CLI::Validator(check_block_size, "SIZE"))
+      ->capture_default_str();
+  b->add_option("--raw-block-size", cmd.raw_block_size,
+                "Bytes per block of already-compressed content (gzip, xz, zstd, ...), stored raw (64K-64M)")
+      ->check(CLI::Validator(check_block_size, "SIZE"))
+      ->capture_default_str();
+  b->add_option("--chunk", cmd.chunk, "Content-defined chunk sizes MIN/AVG/MAX")
+      ->check(CLI::Validator(check_chunk, "MIN/AVG/MAX"))
+      ->capture_default_str();
+  b->add_option("--threads", cmd.threads, "Compression threads (0 = every core)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  b->add_option("--order", cmd.order,
+                "Content order: 'tree' (depth-first, names in byte order: smallest packs, measured), 'similar' groups "
+                "files by architecture ('path' is an old name for 'tree')")
+      ->check(CLI::IsMember({"tree", "similar", "path"}))
       ->capture_default_str();
   b->add_option("sources", cmd.dirs, "Local trees as PREFIX=DIR (e.g. files=/opt/k8s/files registry=/var/lib/registry)");
   fetch::add_net_options(*b, cmd.net);
@@ -104,6 +136,10 @@ int run_build(const BuildCommand& cmd) {
   wo.raw_block_size = uint32_t(rbs);
   wo.chunk = parse_chunk(cmd.chunk);
   wo.threads = cmd.threads;
+  for (uint32_t b : {wo.block_size, wo.raw_block_size})
+    if (b < wo.chunk.max_size)
+      throw UsageError("block sizes must be at least the maximum chunk size (" + std::to_string(wo.chunk.max_size) +
+                       " B); raise --block-size/--raw-block-size or lower --chunk");
   wo.similarity_order = cmd.order == "similar";
 
   std::vector<DirSpec> specs;

@@ -17,7 +17,7 @@ struct BuildCommand {
   std::string raw_block_size = "1M";
   std::string chunk = "16K/64K/256K";
   unsigned threads = 0;
-  std::string order = "path";
+  std::string order = "tree";
   std::vector<std::string> dirs;  // PREFIX=DIR
   // Further sources register their options here (files lists, image lists).
   FilesListOptions files;        // files lists: --files-list --checksums --skip-missing --prefix

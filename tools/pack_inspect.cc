@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -16,8 +17,10 @@
 #include "index/error.h"
 #include "index/hash.h"
 #include "index/pack_reader.h"
+#include "index/schema.h"
 #include "index/time_ns.h"
 #include "tools/kso_pack.h"
+#include "tools/pack_report.h"
 #include "tools/progress.h"
 
 namespace kso {
@@ -63,21 +66,22 @@ void write_out(int fd, const char* p, size_t n, const std::string& what) {
   }
 }
 
-// Streams a file's bytes to `fd`, hashing them; returns the SHA-256.
-Digest copy_file(const Pack& p, BlockSource& src, uint64_t ino, int fd, const std::string& what) {
+// Streams a file's bytes to `fd` (or nowhere, -1) through the reader's one
+// read path, hashing them; throws CorruptError if they miss the file's SHA-256.
+void copy_file(const Pack& p, BlockSource& src, uint64_t ino, int fd, const std::string& what) {
   auto f = p.layout(ino);
-  std::string buf(kCopyBuffer, '\0');
+  ReadBuffer buf;
   Sha256 sha;
   for (uint64_t off = 0; off < f->size;) {
-    size_t n = p.read(*f, off, buf.size(), buf.data(), src);
-    sha.update(buf.data(), n);
-    if (fd >= 0) write_out(fd, buf.data(), n, what);
-    off += n;
+    p.read(*f, off, kCopyBuffer, src, buf);
+    if (buf.size() == 0) throw CorruptError(what + ": read ended early");
+    for (auto& v : buf.iov()) {
+      sha.update(v.iov_base, v.iov_len);
+      if (fd >= 0) write_out(fd, static_cast<const char*>(v.iov_base), v.iov_len, what);
+    }
+    off += buf.size();
   }
-  Digest d = sha.finish();
-  if (std::string(reinterpret_cast<const char*>(d.data()), 32) != f->sha256)
-    throw CorruptError(what + ": content does not match its SHA-256");
-  return d;
+  if (sha.finish() != f->sha256) throw CorruptError(what + ": content does not match its SHA-256");
 }
 
 void ls(const Pack& p, const std::string& dir, const Stat& st, const InspectCommand& c) {
@@ -102,46 +106,87 @@ void ls(const Pack& p, const std::string& dir, const Stat& st, const InspectComm
 }
 
 int info(const Pack& p, const InspectCommand& c) {
-  auto t = p.totals();
-  auto rows =
-      p.query_rows("SELECT prefix, files, bytes_in, bytes_unique, bytes_stored FROM prefixes ORDER BY prefix", 5);
+  PackReport r = pack_report(p);
+  const PackStats& t = r.totals;
   auto ratio = [](uint64_t a, uint64_t b) { return b ? double(a) / double(b) : 0.0; };
+  const Superblock& sb = p.superblock();
   if (c.json) {
     nlohmann::json j;
-    for (auto& [k, v] : p.meta()) j["meta"][k] = v;
+    j["pack"] = p.name();
+    j["format_version"] = p.version();
+    j["identity"] = to_hex(p.identity());
     j["pack_bytes"] = p.file_size();
-    for (auto& r : rows)
-      j["prefixes"][r[0]] = {{"files", std::stoull(r[1])},
-                             {"bytes_in", std::stoull(r[2])},
-                             {"bytes_unique", std::stoull(r[3])},
-                             {"bytes_stored", std::stoull(r[4])}};
+    for (auto& [k, v] : p.meta()) j["meta"][k] = v;
+    j["layout"] = {{"data_offset", kDataStart},     {"meta_offset", p.meta_offset()},
+                   {"block_count", sb.block_count}, {"page_count", sb.page_count},
+                   {"index_offset", sb.index_offset}, {"index_size", sb.index_size}};
+    j["totals"] = {{"files", t.files},
+                   {"dirs", t.dirs},
+                   {"symlinks", t.symlinks},
+                   {"hardlinks", t.hardlinks},
+                   {"bytes_in", t.bytes_in},
+                   {"bytes_unique", t.bytes_unique},
+                   {"bytes_stored", t.bytes_stored},
+                   {"files_deduped", t.files_deduped},
+                   {"chunks", t.chunks},
+                   {"chunks_deduped", t.chunks_deduped},
+                   {"blocks", t.blocks},
+                   {"blocks_raw", t.blocks_raw}};
+    j["prefixes"] = nlohmann::json::object();
+    for (auto& ps : r.prefixes)
+      j["prefixes"][ps.prefix] = {{"files", ps.files},
+                                  {"bytes_in", ps.bytes_in},
+                                  {"bytes_unique", ps.bytes_unique},
+                                  {"bytes_stored", ps.bytes_stored}};
     printf("%s\n", j.dump(2).c_str());
     return kExitOk;
   }
   auto meta_rows = p.meta();
   std::map<std::string, std::string> meta(meta_rows.begin(), meta_rows.end());
-  printf("pack:          %s (format v%u)\n", p.path().c_str(), p.header().version);
+  printf("pack:          %s (format v%u)\n", p.name().c_str(), p.version());
+  printf("identity:      %s\n", to_hex(p.identity()).c_str());
   printf("files:         %llu (+%llu hardlinks), %llu dirs, %llu symlinks\n", (unsigned long long)t.files,
          (unsigned long long)t.hardlinks, (unsigned long long)t.dirs, (unsigned long long)t.symlinks);
   printf("bytes in:      %s (%llu)\n", human_bytes(t.bytes_in).c_str(), (unsigned long long)t.bytes_in);
-  printf("after dedup:   %s (saved %s, %.1f%%; %s files and %s chunks deduplicated)\n",
-         human_bytes(t.bytes_unique).c_str(), human_bytes(t.bytes_in - t.bytes_unique).c_str(),
-         100.0 * (1 - ratio(t.bytes_unique, t.bytes_in)), meta["files_deduped"].c_str(), meta["chunks_deduped"].c_str());
+  printf("after dedup:   %s (saved %s, %.1f%%; %llu files and %llu chunks deduplicated)\n",
+         human_bytes(t.bytes_unique).c_str(), human_bytes(t.bytes_in - std::min(t.bytes_in, t.bytes_unique)).c_str(),
+         100.0 * (1 - ratio(t.bytes_unique, t.bytes_in)), (unsigned long long)t.files_deduped,
+         (unsigned long long)t.chunks_deduped);
   printf("stored:        %s in %llu blocks (%llu raw), pack file %s\n", human_bytes(t.bytes_stored).c_str(),
          (unsigned long long)t.blocks, (unsigned long long)t.blocks_raw, human_bytes(p.file_size()).c_str());
   printf("ratio:         %.3f (pack / bytes in)\n", ratio(p.file_size(), t.bytes_in));
-  printf("settings:      zstd level %s, blocks %s B, chunks %s\n", meta["zstd_level"].c_str(),
-         meta["block_size"].c_str(), meta["chunk_sizes"].c_str());
+  printf("settings:      zstd level %s, blocks %s B (raw %s B), chunks %s/%s/%s B, order %s\n",
+         meta[kMetaZstdLevel].c_str(), meta[kMetaBlockSize].c_str(), meta[kMetaRawBlockSize].c_str(),
+         meta[kMetaChunkMin].c_str(), meta[kMetaChunkAvg].c_str(), meta[kMetaChunkMax].c_str(),
+         meta[kMetaOrder].c_str());
   printf("%-20s %10s %14s %14s %8s %14s %7s\n", "prefix", "files", "bytes in", "unique", "unique%", "stored", "ratio");
-  for (auto& r : rows) {
-    uint64_t in = std::stoull(r[2]), uq = std::stoull(r[3]), st = std::stoull(r[4]);
-    printf("%-20s %10s %14s %14s %7.1f%% %14s %7.3f\n", r[0].c_str(), r[1].c_str(), human_bytes(in).c_str(),
-           human_bytes(uq).c_str(), 100.0 * ratio(uq, in), human_bytes(st).c_str(), ratio(st, in));
-  }
+  for (auto& ps : r.prefixes)
+    printf("%-20s %10llu %14s %14s %7.1f%% %14s %7.3f\n", ps.prefix.c_str(), (unsigned long long)ps.files,
+           human_bytes(ps.bytes_in).c_str(), human_bytes(ps.bytes_unique).c_str(),
+           100.0 * ratio(ps.bytes_unique, ps.bytes_in), human_bytes(ps.bytes_stored).c_str(),
+           ratio(ps.bytes_stored, ps.bytes_in));
   return kExitOk;
 }
 
-int verify(Pack& p) {
+// The whole chain a site relies on: the identity is the SHA-256 of the
+// metadata region, which holds every block's SHA-256; then every block, every
+// index page, every chunk digest and every file's SHA-256 through the read path.
+int verify(std::shared_ptr<Pack> pk) {
+  Pack& p = *pk;
+  uint64_t problems = 0;
+  auto report = [&](const std::string& what) {
+    problems++;
+    fprintf(stderr, "damaged: %s\n", what.c_str());
+  };
+  std::string pad(kDataStart - kHeaderSize, '\0');
+  p.source().read(kHeaderSize, pad.size(), pad.data());
+  if (pad.find_first_not_of('\0') != std::string::npos) report("non-zero bytes after the header");
+  if (p.compute_identity() != p.identity()) report("metadata does not hash to the pack identity");
+  try {
+    p.check_index();
+  } catch (const CorruptError& e) {
+    report(e.what());
+  }
   std::set<uint32_t> bad_blocks;
   uint32_t n = p.block_count();
   ProgressLine bar("verifying blocks");
@@ -149,23 +194,38 @@ int verify(Pack& p) {
   for (uint32_t i = 0; i < n; i++) total += p.block_entry(i).stored_size;
   for (uint32_t i = 0; i < n; i++) {
     try {
-      p.block(i);
-      if (p.block_entry(i).codec == Codec::Raw) {  // and the per-page checksums
-        std::string scratch;
-        p.raw_range(i, 0, p.block_entry(i).stored_size, scratch);
-      }
+      p.check_block(i);
     } catch (const CorruptError& e) {
       bad_blocks.insert(i);
       bar.finish();
-      fprintf(stderr, "damaged: %s\n", e.what());
+      report(e.what());
     }
     stored += p.block_entry(i).stored_size;
     bar.update(stored, total, i + 1, n);
   }
   bar.finish();
+  // Chunk digests: what a delta build will trust to find chunks here.
+  BlockCache cache(pk, kToolCacheBytes, 0);
+  uint64_t chunks = 0, bad_chunks = 0;
+  for (auto& row : p.query_rows("SELECT sha256, block, offset, length FROM chunks ORDER BY block, offset", 4)) {
+    chunks++;
+    uint32_t block = uint32_t(std::stoul(row[1]));
+    uint64_t off = std::stoull(row[2]), len = std::stoull(row[3]);
+    if (bad_blocks.count(block)) continue;
+    try {
+      if (block >= n) throw CorruptError("chunk in block " + row[1] + ", which does not exist");
+      BlockData b = cache.block(block);
+      if (off > b->size() || len > b->size() - off || len == 0) throw CorruptError("chunk outside block " + row[1]);
+      Digest d = sha256(b->data() + off, size_t(len));
+      if (row[0].size() != 32 || memcmp(d.data(), row[0].data(), 32) != 0)
+        throw CorruptError("chunk at block " + row[1] + " offset " + row[2] + " does not match its SHA-256");
+    } catch (const CorruptError& e) {
+      bad_chunks++;
+      report(e.what());
+    }
+  }
   // Every file: its blocks, and its bytes against its SHA-256.
   uint64_t files = 0, bad_files = 0;
-  BlockCache cache(std::shared_ptr<Pack>(&p, [](Pack*) {}), kToolCacheBytes, 0);
   std::vector<std::pair<std::string, Stat>> todo{{"", *p.stat(kRootIno)}};
   while (!todo.empty()) {
     auto [dir, st] = todo.back();
@@ -183,16 +243,19 @@ int verify(Pack& p) {
         copy_file(p, cache, e.st.ino, -1, path);
       } catch (const Error& err) {
         bad_files++;
+        problems++;
         fprintf(stderr, "damaged file: %s: %s\n", path.c_str(), err.what());
       }
     }
   }
-  if (bad_blocks.empty() && bad_files == 0) {
-    printf("ok: %u blocks and %llu files verified\n", n, (unsigned long long)files);
+  if (problems == 0) {
+    printf("ok: %s: %u blocks, %llu chunks and %llu files verified; identity %s\n", p.name().c_str(), n,
+           (unsigned long long)chunks, (unsigned long long)files, to_hex(p.identity()).c_str());
     return kExitOk;
   }
-  printf("DAMAGED: %zu of %u blocks, %llu of %llu files\n", bad_blocks.size(), n, (unsigned long long)bad_files,
-         (unsigned long long)files);
+  printf("DAMAGED: %s: %zu of %u blocks, %llu of %llu chunks, %llu of %llu files\n", p.name().c_str(),
+         bad_blocks.size(), n, (unsigned long long)bad_chunks, (unsigned long long)chunks,
+         (unsigned long long)bad_files, (unsigned long long)files);
   return kExitFailure;
 }
 
@@ -255,7 +318,7 @@ struct Extractor {
 }  // namespace
 
 void add_inspect_commands(CLI::App& app, InspectCommand& cmd, std::string& which) {
-  auto pack_opt = [&](CLI::App* s) { s->add_option("pack", cmd.pack, "Pack file")->required()->check(CLI::ExistingFile); };
+  auto pack_opt = [&](CLI::App* s) { s->add_option("pack", cmd.pack, "Pack file")->required(); };
   auto* ls = app.add_subcommand("ls", "List a directory (or a file) of a pack");
   pack_opt(ls);
   ls->add_option("path", cmd.paths, "Path inside the pack (default: the root)")->expected(0, 1);
@@ -290,7 +353,7 @@ int run_inspect(const std::string& which, const InspectCommand& c) {
     return kExitOk;
   }
   if (which == "info") return info(*p, c);
-  if (which == "verify") return verify(*p);
+  if (which == "verify") return verify(p);
   // extract [PATH] DIR
   std::string path = c.paths.size() == 2 ? c.paths[0] : "";
   std::string out = c.paths.back();

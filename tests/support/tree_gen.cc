@@ -13,6 +13,7 @@
 
 #include "tests/support/testutil.h"
 #include "tools/dir_source.h"
+#include "tools/pack_report.h"
 
 namespace kso::test {
 
@@ -272,10 +273,57 @@ void xor_byte(const fs::path& f, uint64_t off, uint8_t mask) {
   close(fd);
 }
 
-PackTrailer read_trailer(const fs::path& f) {
-  std::string all = read_file(f);
-  if (all.size() < kTrailerSize) throw std::runtime_error("too short for a trailer");
-  return decode_trailer(std::string_view(all).substr(all.size() - kTrailerSize));
+std::vector<std::vector<std::string>> prefix_rows(const Pack& p) {
+  std::vector<std::vector<std::string>> rows;
+  for (auto& ps : pack_report(p).prefixes)
+    rows.push_back({ps.prefix, std::to_string(ps.files), std::to_string(ps.bytes_in), std::to_string(ps.bytes_unique),
+                    std::to_string(ps.bytes_stored)});
+  return rows;
+}
+
+namespace {
+std::string listing_line(uint32_t mode, uint64_t size, int64_t mtime_ns, const std::string& target,
+                         const std::string& sha) {
+  char buf[96];
+  snprintf(buf, sizeof buf, "%07o %llu %lld", mode, (unsigned long long)size, (long long)mtime_ns);
+  return std::string(buf) + (target.empty() ? "" : " -> " + target) + (sha.empty() ? "" : " " + sha);
+}
+}  // namespace
+
+Listing tree_listing(const fs::path& root) {
+  Listing out;
+  for (auto& [rel, n] : scan_tree(root, true))
+    out[rel] = rel.empty() ? "root" : listing_line(n.mode, S_ISDIR(n.mode) ? 0 : n.size, n.mtime_ns, n.target,
+                                                   S_ISREG(n.mode) ? n.sha256 : "");
+  return out;
+}
+
+Listing pack_listing(const Pack& p) {
+  Listing out;
+  std::vector<std::pair<std::string, uint64_t>> todo{{"", kRootIno}};
+  out[""] = "root";
+  while (!todo.empty()) {
+    auto [dir, ino] = todo.back();
+    todo.pop_back();
+    for (auto& e : p.readdir(ino)) {
+      std::string path = dir.empty() ? e.name : dir + "/" + e.name;
+      std::string target = S_ISLNK(e.st.mode) ? p.readlink(e.st.ino) : "";
+      std::string sha = S_ISREG(e.st.mode) ? sha256_hex(pack_read_all(p, e.st.ino)) : "";
+      out[path] = listing_line(e.st.mode, e.st.size, e.st.mtime_ns, target, sha);
+      if (S_ISDIR(e.st.mode)) todo.emplace_back(path, e.st.ino);
+    }
+  }
+  return out;
+}
+
+uint64_t data_end(const fs::path& f) { return Pack::open(f)->meta_offset(); }
+
+std::string read_through(const Pack& p, const FileLayout& f, uint64_t off, size_t len, BlockSource& src) {
+  ReadBuffer b;
+  p.read(f, off, len, src, b);
+  std::string out(b.size(), '\0');
+  b.copy_to(out.data());
+  return out;
 }
 
 }  // namespace kso::test

@@ -67,7 +67,17 @@ std::string pack_read_all(const Pack& p, uint64_t ino);
 Stat pack_stat(const Pack& p, const std::string& path);
 // XORs byte `off` of file `f` with `mask` in place.
 void xor_byte(const fs::path& f, uint64_t off, uint8_t mask);
-// The trailer of the pack file `f`, decoded.
-PackTrailer read_trailer(const fs::path& f);
+// `kso-pack info`'s per-prefix rows: {prefix, files, bytes_in, bytes_unique, bytes_stored}.
+std::vector<std::vector<std::string>> prefix_rows(const Pack& p);
+// One line per path ("" = the root) describing what a reader must reproduce:
+// mode, size, mtime, symlink target, content SHA-256 (the root: type only,
+// since the writer makes its own root). Equal listings: equal trees.
+using Listing = std::map<std::string, std::string>;
+Listing tree_listing(const fs::path& root);
+Listing pack_listing(const Pack& p);  // reads every file through the read path
+// Where the data region of pack file `f` ends (its metadata region starts).
+uint64_t data_end(const fs::path& f);
+// Bytes [off, off+len) of `f` through the reader's read path with `src`.
+std::string read_through(const Pack& p, const FileLayout& f, uint64_t off, size_t len, BlockSource& src);
 
 }  // namespace kso::test

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "index/error.h"
+#include "index/time_ns.h"
 #include "tools/fetch/http.h"
 #include "tools/fetch/progress.h"
 #include "tools/images/auth.h"
@@ -90,7 +91,7 @@ std::string local_name(const ImageRef& r, bool keep_host) {
 }
 
 int64_t build_mtime_ns() {
-  if (const char* s = getenv("SOURCE_DATE_EPOCH"); s && *s) return int64_t(std::strtoll(s, nullptr, 10)) * 1000000000;
+  if (auto sde = source_date_epoch()) return *sde * kNsPerSec;
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }

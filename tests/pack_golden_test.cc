@@ -1,0 +1,304 @@
+// The format is a contract: a fixed tree built with fixed settings gives
+// pinned bytes; fixed input gives pinned chunk boundaries; builds are
+// reproducible whatever the thread count; the v2 pack kept in tests/data is
+// read by this and every later kso; and docs/FORMAT.md matches the code's
+// field tables, constants, schema and meta keys.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "index/chunker.h"
+#include "index/format.h"
+#include "index/hash.h"
+#include "index/pack_reader.h"
+#include "index/schema.h"
+#include "index/time_ns.h"
+#include "tests/support/testutil.h"
+#include "tests/support/tree_gen.h"
+
+namespace kso {
+namespace {
+
+using namespace kso::test;
+
+constexpr int64_t kGoldenEpoch = 1700000000;  // SOURCE_DATE_EPOCH of the golden builds
+
+// The pinned bytes, per library versions that write them (docs/FORMAT.md,
+// "Reproducible builds"). A format change must fail here; a new SQLite or
+// zstd may too, and then gets a pin of its own once checked.
+struct Pin {
+  int sqlite;              // SQLITE_VERSION_NUMBER
+  unsigned zstd;           // ZSTD_versionNumber()
+  const char* pack_sha256; // of the whole pack file
+  const char* identity;
+};
+constexpr Pin kPins[] = {
+    {3040001, 10504, "7d2a049866bb0d5dd63dba8c2e81b36ef704dd79e1a0c61afb9d0c8aba95ce57",
+     "132cab8b8cb0ebcd1e7e5c0a3e3cd48fb2ddb368959a36cd05650e41e832781a"},  // Debian 12
+};
+// The v2 fixture (tests/data/v2/golden.kso) is this pack as kso wrote it when
+// v2 was new (KSO_GOLDEN_OUT=FILE makes the test copy the pack it builds to
+// FILE); it is never rewritten: a v3 adds a fixture of its own. Its identity:
+constexpr const char* kFixtureIdentity = "132cab8b8cb0ebcd1e7e5c0a3e3cd48fb2ddb368959a36cd05650e41e832781a";
+
+fs::path golden_src() { return fs::path(KSO_SOURCE_DIR) / "tests" / "data" / "golden"; }
+fs::path v2_fixture() { return fs::path(KSO_SOURCE_DIR) / "tests" / "data" / "v2" / "golden.kso"; }
+
+// Sets SOURCE_DATE_EPOCH for one scope.
+struct Epoch {
+  explicit Epoch(int64_t v) { setenv("SOURCE_DATE_EPOCH", std::to_string(v).c_str(), 1); }
+  ~Epoch() { unsetenv("SOURCE_DATE_EPOCH"); }
+};
+
+// The golden tree: tests/data/golden plus generated files (random bytes, an
+// empty dir, a hardlink: what git cannot hold), with modes and mtimes set so
+// no checkout or umask changes them.
+void make_golden_tree(const fs::path& dir) {
+  fs::copy(golden_src(), dir, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  write_file(dir / "gen" / "random.bin", random_bytes(150000, 7));
+  std::string text;
+  for (int i = 0; text.size() < 100000; i++) text += "line " + std::to_string(i % 97) + " of generated text\n";
+  write_file(dir / "gen" / "text.txt", text);
+  fs::create_directories(dir / "gen" / "empty");
+  if (link((dir / "gen" / "text.txt").c_str(), (dir / "gen" / "hardlink").c_str()) != 0)
+    throw std::runtime_error("link");
+  auto tree = scan_tree(dir, false);
+  int64_t i = 0;
+  for (auto it = tree.rbegin(); it != tree.rend(); ++it, i++) {  // children before parents
+    fs::path p = it->first.empty() ? dir : dir / it->first;
+    uint32_t mode = it->second.mode;
+    if (!S_ISLNK(mode)) chmod(p.c_str(), S_ISDIR(mode) ? 0755 : it->first == "bin/run.sh" ? 0755 : 0644);
+    set_mtime_ns(p, (1600000000 + i) * kNsPerSec + i * 1000);
+  }
+}
+
+WriterOptions golden_options(unsigned threads, size_t pending) {
+  WriterOptions o;
+  o.level = 3;
+  o.block_size = 64 * 1024;
+  o.raw_block_size = 64 * 1024;
+  o.chunk = small_chunks();
+  o.threads = threads;
+  o.max_pending_blocks = pending;
+  return o;
+}
+
+TEST(PackGolden, FixedTreeGivesPinnedBytes) {
+  TempDir tmp("kso-golden");
+  make_golden_tree(tmp / "tree");
+  Epoch e(kGoldenEpoch);
+  BuildStats s = build_pack(tmp / "p.kso", {{".", tmp / "tree"}}, golden_options(1, 1));
+  const std::string sha = sha256_file_hex(tmp / "p.kso"), id = to_hex(s.identity);
+  if (const char* out = getenv("KSO_GOLDEN_OUT")) fs::copy_file(tmp / "p.kso", out, fs::copy_options::overwrite_existing);
+  const Pin* pin = nullptr;
+  for (auto& p : kPins)
+    if (p.sqlite == sqlite3_libversion_number() && p.zstd == ZSTD_versionNumber()) pin = &p;
+  ASSERT_NE(pin, nullptr) << "no golden pin for SQLite " << sqlite3_libversion() << " / zstd " << ZSTD_versionString()
+                          << ": this pack is sha256 " << sha << ", identity " << id
+                          << ". Check nothing but the library changed (FORMAT.md, 'Reproducible builds'), then add "
+                             "a pin.";
+  EXPECT_EQ(sha, pin->pack_sha256) << "the pack's bytes moved: bump the format version, update docs/FORMAT.md and "
+                                      "the pins together (identity now "
+                                   << id << ")";
+  EXPECT_EQ(id, pin->identity);
+  // The tree it holds is the tree it was given.
+  auto pk = Pack::open(tmp / "p.kso");
+  EXPECT_EQ(pack_listing(*pk), tree_listing(tmp / "tree"));
+  EXPECT_GT(s.blocks_raw, 0u);  // both codecs and both streams are pinned
+  EXPECT_LT(s.blocks_raw, s.blocks);
+  EXPECT_GT(s.files_deduped, 0u);
+}
+
+TEST(PackGolden, BuildsAreReproducibleWhateverTheThreads) {
+  TempDir tmp("kso-repro");
+  make_golden_tree(tmp / "tree");
+  // Bigger than the golden tree so several blocks are in flight at once.
+  write_file(tmp / "tree" / "gen" / "more.bin", random_bytes(3u << 20, 8) + std::string(1u << 20, 'z'));
+  set_mtime_ns(tmp / "tree" / "gen" / "more.bin", 1650000000 * kNsPerSec);
+  Epoch e(kGoldenEpoch);
+  build_pack(tmp / "a.kso", {{".", tmp / "tree"}}, golden_options(1, 1));
+  build_pack(tmp / "b.kso", {{".", tmp / "tree"}}, golden_options(4, 16));
+  EXPECT_TRUE(read_file(tmp / "a.kso") == read_file(tmp / "b.kso")) << "thread count changed the bytes";
+  // Through the tool, as a site would rebuild: the same bytes again.
+  const std::string bin = kso_pack_bin().string();
+  for (auto [name, threads] : {std::pair{"c.kso", 1}, std::pair{"d.kso", 3}}) {
+    auto r = run("SOURCE_DATE_EPOCH=" + std::to_string(kGoldenEpoch) + " " + bin + " -q build --threads " +
+                 std::to_string(threads) + " -o " + (tmp / name).string() + " x=" + (tmp / "tree").string());
+    ASSERT_EQ(r.status, 0) << r.output;
+  }
+  EXPECT_TRUE(read_file(tmp / "c.kso") == read_file(tmp / "d.kso"));
+  // mtimes after SOURCE_DATE_EPOCH are clamped to it; earlier ones kept.
+  set_mtime_ns(tmp / "tree" / "gen" / "more.bin", (kGoldenEpoch + 1000) * kNsPerSec);
+  build_pack(tmp / "e.kso", {{".", tmp / "tree"}}, golden_options(2, 4));
+  auto pk = Pack::open(tmp / "e.kso");
+  EXPECT_EQ(pack_stat(*pk, "gen/more.bin").mtime_ns, kGoldenEpoch * kNsPerSec);
+  EXPECT_EQ(pack_stat(*pk, "README.md").mtime_ns, Pack::open(tmp / "a.kso")->lookup_path("README.md")->mtime_ns);
+  auto meta = pk->meta();
+  std::map<std::string, std::string> m(meta.begin(), meta.end());
+  EXPECT_EQ(m[kMetaCreated], std::to_string(kGoldenEpoch));
+}
+
+// Cut points depend on the gear table, the masks and the sizes only: pinned.
+TEST(PackGolden, ChunkBoundariesArePinned) {
+  auto cuts = [](const ChunkerParams& p, const std::string& data) {
+    std::vector<size_t> v;
+    const auto* d = reinterpret_cast<const uint8_t*>(data.data());
+    for (size_t pos = 0; pos < data.size();) {
+      size_t n = find_chunk_boundary(p, d + pos, data.size() - pos, true);
+      pos += n;
+      v.push_back(pos);
+    }
+    return v;
+  };
+  auto digest = [](const std::vector<size_t>& v) {
+    std::string s;
+    for (size_t x : v) s += std::to_string(x) + ",";
+    return sha256_hex(s).substr(0, 16);
+  };
+  const std::string data = random_bytes(2u << 20, 42);
+  auto def = cuts(ChunkerParams{}, data);
+  auto small = cuts(small_chunks(), data.substr(0, 256 * 1024));
+  ASSERT_GE(def.size(), 5u);
+  ASSERT_GE(small.size(), 5u);
+  EXPECT_EQ(std::vector<size_t>(def.begin(), def.begin() + 5),
+            (std::vector<size_t>{78154, 144905, 211400, 284832, 375275}));
+  EXPECT_EQ(def.size(), 33u);
+  EXPECT_EQ(digest(def), "f888c98a26de3c4e");  // of every cut offset
+  EXPECT_EQ(std::vector<size_t>(small.begin(), small.begin() + 5), (std::vector<size_t>{5223, 10539, 14711, 19312, 24084}));
+  EXPECT_EQ(small.size(), 57u);
+  EXPECT_EQ(digest(small), "83531e9834b92823");
+}
+
+// Packs live at sites for years: the v2 pack written when v2 was new still
+// opens, verifies, and holds exactly the golden tree.
+TEST(PackGolden, V2FixtureIsReadForever) {
+  ASSERT_TRUE(fs::exists(v2_fixture())) << v2_fixture();
+  TempDir tmp("kso-v2fix");
+  make_golden_tree(tmp / "tree");
+  auto pk = Pack::open(v2_fixture());
+  EXPECT_EQ(pk->version(), 2u);
+  EXPECT_EQ(to_hex(pk->identity()), kFixtureIdentity);
+  EXPECT_EQ(pk->compute_identity(), pk->identity());
+  EXPECT_EQ(pack_listing(*pk), tree_listing(tmp / "tree"));
+  auto r = run(kso_pack_bin().string() + " verify " + v2_fixture().string());
+  EXPECT_EQ(r.status, 0) << r.output;
+  r = run(kso_pack_bin().string() + " extract " + v2_fixture().string() + " " + (tmp / "out").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(compare_trees(tmp / "tree", tmp / "out").empty());
+}
+
+// ---- docs/FORMAT.md against the code ----
+
+struct DocRow {
+  std::vector<std::string> cells;
+};
+
+std::string trim(std::string s) {
+  while (!s.empty() && isspace((unsigned char)s.back())) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && isspace((unsigned char)s[i])) i++;
+  return s.substr(i);
+}
+
+// The rows of the first table after the heading that starts with `heading`.
+std::vector<DocRow> doc_table(const std::string& doc, const std::string& heading) {
+  std::istringstream in(doc);
+  std::vector<DocRow> rows;
+  bool found = false, in_table = false;
+  int row = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (!found) {
+      found = line.rfind(heading, 0) == 0;
+      continue;
+    }
+    if (line.rfind("|", 0) != 0) {
+      if (in_table) break;
+      if (line.rfind("#", 0) == 0) break;  // next section, no table
+      continue;
+    }
+    in_table = true;
+    if (row++ < 2) continue;  // header and separator
+    DocRow r;
+    std::string cell;
+    std::istringstream cells(line.substr(1));
+    while (std::getline(cells, cell, '|')) r.cells.push_back(trim(cell));
+    rows.push_back(r);
+  }
+  EXPECT_TRUE(found) << "FORMAT.md has no heading '" << heading << "'";
+  return rows;
+}
+
+std::string ticked(const std::string& cell) {  // the first `code` in a cell
+  size_t a = cell.find('`'), b = cell.find('`', a + 1);
+  return a == std::string::npos || b == std::string::npos ? "" : cell.substr(a + 1, b - a - 1);
+}
+
+std::string format_doc() { return read_file(fs::path(KSO_SOURCE_DIR) / "docs" / "FORMAT.md"); }
+
+template <size_t N>
+void expect_fields(const std::string& doc, const std::string& heading, const Field (&fields)[N], size_t total) {
+  SCOPED_TRACE(heading);
+  auto rows = doc_table(doc, heading);
+  ASSERT_EQ(rows.size(), N);
+  uint32_t at = 0;
+  for (size_t i = 0; i < N; i++) {
+    ASSERT_GE(rows[i].cells.size(), 3u);
+    EXPECT_EQ(rows[i].cells[0], std::to_string(fields[i].offset)) << fields[i].name;
+    EXPECT_EQ(rows[i].cells[1], std::to_string(fields[i].size)) << fields[i].name;
+    EXPECT_EQ(ticked(rows[i].cells[2]), fields[i].name);
+    EXPECT_EQ(fields[i].offset, at) << fields[i].name << ": fields must tile the structure";
+    at += fields[i].size;
+  }
+  EXPECT_EQ(at, total);
+}
+
+TEST(PackGolden, FormatDocMatchesTheCode) {
+  const std::string doc = format_doc();
+  expect_fields(doc, "## Header", hdr::all, kHeaderSize);
+  expect_fields(doc, "## Trailer", trl::all, kTrailerSize);
+  expect_fields(doc, "## Superblock", sb::all, kSuperblockSize);
+  expect_fields(doc, "## Block table entry", blk::all, kBlockEntrySize);
+
+  const std::map<std::string, uint64_t> constants = {
+      {"kFormatVersion", kFormatVersion}, {"kOldestReadableVersion", kOldestReadableVersion},
+      {"kHeaderSize", kHeaderSize},       {"kTrailerSize", kTrailerSize},
+      {"kSuperblockSize", kSuperblockSize}, {"kBlockEntrySize", kBlockEntrySize},
+      {"kDataStart", kDataStart},         {"kIndexAlign", kIndexAlign},
+      {"kIndexPageSize", kIndexPageSize}, {"kRawPageSize", kRawPageSize},
+      {"kMaxBlockSize", kMaxBlockSize},   {"kChunkRecordSize", kChunkRecordSize},
+  };
+  auto rows = doc_table(doc, "## Constants");
+  std::map<std::string, uint64_t> documented;
+  for (auto& r : rows) documented[ticked(r.cells.at(0))] = std::stoull(r.cells.at(1));
+  EXPECT_EQ(documented, constants);
+
+  // The schema, to the byte.
+  size_t at = doc.find("```sql\n");
+  ASSERT_NE(at, std::string::npos);
+  size_t end = doc.find("```", at + 7);
+  EXPECT_EQ(doc.substr(at + 7, end - at - 7), std::string(kIndexSchema).substr(1));
+
+  // Every meta key with its type.
+  std::map<std::string, std::string> keys;
+  for (auto& r : doc_table(doc, "### meta")) keys[ticked(r.cells.at(0))] = r.cells.at(1);
+  std::map<std::string, std::string> want{{kMetaOrder, "text"}};
+  for (const char* k : kMetaIntegerKeys) want[k] = "integer";
+  EXPECT_EQ(keys, want);
+  // The identity marks of the index.
+  char id[16];
+  snprintf(id, sizeof id, "0x%08X", unsigned(kIndexApplicationId));
+  EXPECT_NE(doc.find(id), std::string::npos) << id;
+}
+
+}  // namespace
+}  // namespace kso

@@ -1,0 +1,60 @@
+#include "tests/support/pack_surgery.h"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+#include "index/hash.h"
+#include "tests/support/testutil.h"
+
+namespace kso::test {
+
+PackParts split_pack(const fs::path& pack) {
+  std::string all = read_file(pack);
+  if (all.size() < kDataStart + kTrailerSize) throw std::runtime_error("not a pack: " + pack.string());
+  PackEnds t = decode_trailer(std::string_view(all).substr(all.size() - kTrailerSize));
+  Superblock s = decode_superblock(std::string_view(all).substr(t.meta_offset, kSuperblockSize));
+  PackParts p;
+  p.data = all.substr(kDataStart, t.meta_offset - kDataStart);
+  const char* bt = all.data() + t.meta_offset + kSuperblockSize;
+  for (uint64_t i = 0; i < s.block_count; i++) p.blocks.push_back(decode_block_entry(bt + i * kBlockEntrySize));
+  const char* pt = bt + s.block_count * kBlockEntrySize;
+  for (uint64_t i = 0; i < s.page_count; i++) p.pages.push_back(get_le(pt + 8 * i, 8));
+  p.index = all.substr(s.index_offset, s.index_size);
+  return p;
+}
+
+void write_pack(const fs::path& pack, const PackParts& parts, const Digest* stale_identity) {
+  const uint64_t meta_offset = kDataStart + parts.data.size();
+  std::string meta = encode_metadata(meta_offset, parts.blocks, parts.pages, parts.index);
+  PackEnds ends;
+  ends.meta_offset = meta_offset;
+  ends.identity = stale_identity ? *stale_identity : sha256(meta.data(), meta.size());
+  std::string head = encode_header(ends);
+  head.resize(kDataStart, '\0');
+  write_file(pack, head + parts.data + meta + encode_trailer(ends));
+}
+
+void rewrite_index(const fs::path& pack, const std::string& sql) {
+  PackParts p = split_pack(pack);
+  fs::path db = pack.string() + ".index-edit";
+  write_file(db, p.index);
+  sqlite3* h = nullptr;
+  if (sqlite3_open(db.c_str(), &h) != SQLITE_OK) throw std::runtime_error("cannot open index copy");
+  char* err = nullptr;
+  int rc = sqlite3_exec(h, ("PRAGMA writable_schema=ON; " + sql).c_str(), nullptr, nullptr, &err);
+  std::string msg = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(h);
+  if (rc != SQLITE_OK) {
+    unlink(db.c_str());
+    throw std::runtime_error("index edit failed: " + msg);
+  }
+  p.index = read_file(db);
+  unlink(db.c_str());
+  if (p.index.size() % kIndexPageSize) p.index.resize((p.index.size() / kIndexPageSize + 1) * kIndexPageSize, '\0');
+  write_pack(pack, p);
+}
+
+}  // namespace kso::test

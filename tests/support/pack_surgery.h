@@ -1,0 +1,31 @@
+// Rewriting pack files the way a crafted (hostile) pack would be made: edit
+// blocks, tables or the index, then recompute every checksum and the identity
+// so only the reader's own validation stands between the edit and a reader.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "index/format.h"
+
+namespace kso::test {
+
+namespace fs = std::filesystem;
+
+// A pack split into its editable parts.
+struct PackParts {
+  std::string data;                // bytes [kDataStart, meta_offset): the blocks
+  std::vector<BlockEntry> blocks;  // the block table
+  std::vector<uint64_t> pages;     // raw blocks' page checksums
+  std::string index;               // the SQLite database
+};
+
+PackParts split_pack(const fs::path& pack);  // throws std::runtime_error on a non-pack
+// Writes `parts` to `pack` with tables, checksums and identity recomputed.
+// With `stale_identity`, header and trailer keep `old` instead (a pack whose
+// metadata changed after its identity was taken).
+void write_pack(const fs::path& pack, const PackParts& parts, const Digest* stale_identity = nullptr);
+// Runs `sql` on the pack's index (in a temp copy) and writes the pack back.
+void rewrite_index(const fs::path& pack, const std::string& sql);
+
+}  // namespace kso::test
