@@ -105,8 +105,19 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   });
 }
 
+// A symlink that points outside the pack is not resolved: a server following
+// it (nginx, a registry) would serve the host's files.
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
-  guarded(req, [&] { fuse_reply_readlink(req, ctx(req).pack->readlink(ino).c_str()); });
+  guarded(req, [&] {
+    auto& c = ctx(req);
+    std::string target = c.pack->readlink(ino);
+    if (!c.opts.allow_escaping_symlinks && c.pack->escaping_symlink(ino)) {
+      c.warn_once("inode " + std::to_string(ino) + " is a symlink to '" + target +
+                   "', outside the pack: not resolved (-o allow_escaping_symlinks resolves it)");
+      return (void)fuse_reply_err(req, EACCES);
+    }
+    fuse_reply_readlink(req, target.c_str());
+  });
 }
 
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -261,6 +272,11 @@ void FsContext::apply_read_ahead() {
     return;
   }
   spdlog::debug("readahead {} KiB via {}", read_ahead.kb, read_ahead.sysfs_path);
+}
+
+void FsContext::warn_once(const std::string& what) {
+  std::lock_guard lk(damage_mu);
+  if (damage_logged.insert(what).second) spdlog::warn("{}", what);
 }
 
 void FsContext::log_damage(const std::string& what) {

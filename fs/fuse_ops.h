@@ -20,6 +20,7 @@ struct FsOptions {
   uint64_t cache_size = 256ull << 20;  // bytes of decoded blocks kept
   unsigned prefetch_workers = 2;       // threads decoding ahead of sequential readers
   unsigned readahead_blocks = 2;       // blocks decoded ahead of a sequential reader
+  bool allow_escaping_symlinks = false;  // resolve symlinks that point outside the pack
 };
 
 // A directory's entries in name order; readdir offsets index into it.
@@ -46,8 +47,9 @@ struct FsContext {
   std::once_flag read_ahead_once;
   void apply_read_ahead();
   std::mutex damage_mu;
-  std::set<std::string> damage_logged;  // each damaged block is logged once
+  std::set<std::string> damage_logged;  // each damaged block (or warning) is logged once
   void log_damage(const std::string& what);
+  void warn_once(const std::string& what);  // other things worth one log line per mount
 };
 
 // The operation table handed to fuse_session_new().

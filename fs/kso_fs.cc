@@ -34,6 +34,7 @@ struct Cli {
   char* cache_size = nullptr;
   unsigned read_ahead_kb = kReadAheadKb;
   unsigned prefetch_workers = 2;
+  int allow_escaping_symlinks = 0;
   unsigned readahead_blocks = 2;
   bool help = false, version = false;
 };
@@ -48,6 +49,7 @@ constexpr unsigned kMaxThreadsCap = 100000;  // libfuse's own upper bound
 const fuse_opt kOpts[] = {
     {"cache_size=%s", offsetof(Cli, cache_size), 0},
     {"prefetch_workers=%u", offsetof(Cli, prefetch_workers), 0},
+    {"allow_escaping_symlinks", offsetof(Cli, allow_escaping_symlinks), 1},
     {"readahead_blocks=%u", offsetof(Cli, readahead_blocks), 0},
     {"read_ahead_kb=%u", offsetof(Cli, read_ahead_kb), 0},
     FUSE_OPT_KEY("-h", kKeyHelp),
@@ -104,6 +106,8 @@ void usage() {
       "    -o readahead_blocks=N    blocks decoded ahead of sequential readers (default 2)\n"
       "    -o read_ahead_kb=N       kernel readahead of the mount (default 1024; 0 keeps the kernel's)\n"
       "    -o allow_other           let other users (e.g. nginx, registry containers) read it\n"
+      "    -o allow_escaping_symlinks  resolve symlinks that point outside the pack (default:\n"
+      "                             EACCES, so no server can follow one into the host)\n"
       "    -o debug, -d             log every FUSE request (implies -f)\n"
       "\n");
   fuse_cmdline_help();
@@ -217,6 +221,7 @@ int kso_fs_main(int argc, char** argv) {
   }
   try {
     c.opts.prefetch_workers = cli.prefetch_workers;
+    c.opts.allow_escaping_symlinks = cli.allow_escaping_symlinks != 0;
     c.opts.readahead_blocks = cli.readahead_blocks;
     char* real = realpath(cli.pack.c_str(), nullptr);
     if (!real) throw Error("cannot open " + cli.pack + ": " + strerror(errno), errno);

@@ -21,4 +21,23 @@ void validate_pack_path(const std::string& path) {
     if (c == '\0') throw bad("NUL byte");
 }
 
+bool symlink_escapes(std::string_view target, size_t depth) {
+  if (target.empty() || target.front() == '/') return true;
+  size_t up = 0;
+  bool descended = false;
+  for (size_t start = 0; start <= target.size();) {
+    size_t end = target.find('/', start);
+    if (end == std::string_view::npos) end = target.size();
+    std::string_view seg = target.substr(start, end - start);
+    start = end + 1;
+    if (seg.empty() || seg == ".") continue;
+    if (seg == "..") {
+      if (descended || ++up > depth) return true;
+    } else {
+      descended = true;
+    }
+  }
+  return false;
+}
+
 }  // namespace kso

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kso {
@@ -30,5 +31,13 @@ struct SourceEntry {
 // Checks a pack path: relative, '/'-separated, no empty, "." or ".." segment,
 // no NUL. Throws kso::Error naming the path when it is not.
 void validate_pack_path(const std::string& path);
+
+// True if a symlink with `target`, in a directory `depth` levels below the
+// pack root (0: in the root), could resolve outside the pack: an absolute
+// target, or a relative one whose ".." components are not all at its start
+// or climb above the root. (Leading ".."s climb real directories; after them
+// only descending components, so whatever symlinks they cross, resolution
+// stays inside as long as every symlink of the pack passes this check.)
+bool symlink_escapes(std::string_view target, size_t depth);
 
 }  // namespace kso

@@ -7,8 +7,10 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <unordered_map>
 
 #include "index/block.h"
+#include "index/entry.h"
 #include "index/error.h"
 #include "index/hash.h"
 #include "index/schema.h"
@@ -220,6 +222,11 @@ struct Pack::Impl : IndexPages {
   void load_tables();
   void check_blocks();
   void check_index_header(Pack& p);
+  void check_tree();
+
+  // Symlinks that could resolve outside the pack (symlink_escapes()), found
+  // at open; sorted.
+  std::vector<uint64_t> escaping;
 };
 
 void Pack::Impl::load_tables() {
@@ -354,8 +361,116 @@ void Pack::Impl::check_index_header(Pack& p) {
   if (!order || (*order != "tree" && *order != "similar")) throw bad("meta key 'order' is missing or unknown");
   auto root = p.stat(kRootIno);
   if (!root || !S_ISDIR(root->mode)) throw bad("has no root directory");
-  rows = p.query_rows("SELECT ifnull(max(ino), 0) FROM inodes", 1);
-  inode_count = std::stoull(rows.at(0).at(0));
+  check_tree();
+}
+
+// The tree is what a writer produces, checked in two scans: inodes numbered
+// 1..N with consistent kinds, sizes and link counts; dirents unique and in
+// order, every name a name, every directory linked exactly once and below
+// its parent in numbering (so no cycles), every inode reachable. What
+// `extract`, `ls -R`, `verify` and the mount rely on, checked once here.
+void Pack::Impl::check_tree() {
+  Conn& c = conn();
+  auto fail = [&](const std::string& why) { return CorruptError(name() + ": index: " + why); };
+  auto prep = [&](const char* sql) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(c.db, sql, -1, &s, nullptr) != SQLITE_OK)
+      throw fail(std::string("cannot read the tree: ") + sqlite3_errmsg(c.db) + detail());
+    return std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)>(s, sqlite3_finalize);
+  };
+  enum Kind : uint8_t { kNone, kDir, kFile, kLink };
+  std::vector<uint8_t> kind(1, kNone);
+  std::vector<uint32_t> nlink(1, 0), links(1, 0), subdirs(1, 0);
+  std::unordered_map<uint64_t, std::string> targets;
+  {
+    auto s = prep(
+        "SELECT i.ino, i.mode, i.nlink, i.size, i.content, c.size, i.target FROM inodes i "
+        "LEFT JOIN contents c ON c.id = i.content ORDER BY i.ino");
+    int rc;
+    uint64_t want = 1;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      sqlite3_stmt* r = s.get();
+      uint64_t ino = uint64_t(sqlite3_column_int64(r, 0));
+      auto bad = [&](const std::string& why) { return fail("inode " + std::to_string(ino) + " " + why); };
+      if (ino != want++) throw fail("inode numbers are not 1.." + std::to_string(want - 1) + " without gaps");
+      int64_t mode = sqlite3_column_int64(r, 1), size = sqlite3_column_int64(r, 3);
+      int64_t nl = sqlite3_column_int64(r, 2);
+      bool has_content = sqlite3_column_type(r, 4) != SQLITE_NULL, has_target = sqlite3_column_type(r, 6) != SQLITE_NULL;
+      if (mode < 0 || (mode & ~int64_t(S_IFMT | 07777)) || nl < 1 || nl > UINT32_MAX || size < 0)
+        throw bad("has an impossible mode, size or link count");
+      uint8_t k = S_ISDIR(mode) ? kDir : S_ISREG(mode) ? kFile : S_ISLNK(mode) ? kLink : kNone;
+      if (k == kNone) throw bad("is neither a directory, a regular file nor a symlink");
+      if (k == kFile) {
+        if (!has_content || has_target) throw bad("is a file without content");
+        if (sqlite3_column_type(r, 5) == SQLITE_NULL) throw bad("names content that does not exist");
+        if (sqlite3_column_int64(r, 5) != size) throw bad("has a size that disagrees with its content's");
+      } else if (k == kDir) {
+        if (has_content || has_target || size != 0) throw bad("is a directory with content");
+      } else {
+        int n = sqlite3_column_bytes(r, 6);
+        if (has_content || !has_target || n == 0 || size != n) throw bad("is a symlink without a proper target");
+        targets.emplace(ino, std::string(static_cast<const char*>(sqlite3_column_blob(r, 6)), size_t(n)));
+      }
+      kind.push_back(k);
+      nlink.push_back(uint32_t(nl));
+    }
+    if (rc != SQLITE_DONE) throw fail(std::string("cannot read the inodes: ") + sqlite3_errmsg(c.db) + detail());
+  }
+  inode_count = kind.size() - 1;
+  if (inode_count == 0 || kind[kRootIno] != kDir) throw fail("has no root directory");
+  links.assign(kind.size(), 0);
+  subdirs.assign(kind.size(), 0);
+  std::vector<uint32_t> depth(kind.size(), 0);
+  std::vector<std::pair<uint64_t, std::string>> up(kind.size());  // directory -> (parent, name), for messages
+  auto path_of = [&](uint64_t dir) {
+    std::string p;
+    for (uint64_t d = dir; d != kRootIno && d != 0; d = up[d].first) p = "/" + up[d].second + p;
+    return p.empty() ? std::string("/") : p.substr(1);
+  };
+  {
+    auto s = prep("SELECT parent, name, ino FROM dirents");  // primary key order: (parent, name)
+    int rc;
+    uint64_t last_parent = 0;
+    std::string last_name, name_buf;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      sqlite3_stmt* r = s.get();
+      uint64_t parent = uint64_t(sqlite3_column_int64(r, 0)), ino = uint64_t(sqlite3_column_int64(r, 2));
+      const char* nm = static_cast<const char*>(sqlite3_column_blob(r, 1));
+      name_buf.assign(nm ? nm : "", size_t(sqlite3_column_bytes(r, 1)));
+      if (parent == 0 || parent > inode_count || kind[parent] != kDir)
+        throw fail("entry '" + name_buf + "' lies in inode " + std::to_string(parent) + ", which is not a directory");
+      auto where = [&] { return "'" + name_buf + "' in directory '" + path_of(parent) + "'"; };
+      if (name_buf.empty() || name_buf == "." || name_buf == ".." || name_buf.find('/') != std::string::npos ||
+          name_buf.find('\0') != std::string::npos)
+        throw fail("invalid file name " + where());
+      // Byte order of (parent, name), as SQLite compares BLOBs.
+      if (parent < last_parent || (parent == last_parent && name_buf <= last_name))
+        throw fail((parent == last_parent && name_buf == last_name ? "duplicate name " : "names out of order at ") +
+                   where());
+      last_parent = parent;
+      last_name = name_buf;
+      if (ino <= kRootIno || ino > inode_count) throw fail("entry " + where() + " names no inode");
+      links[ino]++;
+      if (kind[ino] == kDir) {
+        if (ino <= parent) throw fail("directory " + where() + " would make a cycle");
+        if (links[ino] > 1) throw fail("directory " + where() + " is linked more than once");
+        subdirs[parent]++;
+        depth[ino] = depth[parent] + 1;
+        up[ino] = {parent, name_buf};
+      } else if (kind[ino] == kLink && symlink_escapes(targets[ino], depth[parent])) {
+        escaping.push_back(ino);
+      }
+    }
+    if (rc != SQLITE_DONE) throw fail(std::string("cannot read the entries: ") + sqlite3_errmsg(c.db) + detail());
+  }
+  for (uint64_t ino = 1; ino <= inode_count; ino++) {
+    if (ino != kRootIno && links[ino] == 0) throw fail("inode " + std::to_string(ino) + " is in no directory");
+    uint32_t want = kind[ino] == kDir ? 2 + subdirs[ino] : links[ino];
+    if (nlink[ino] != want)
+      throw fail("inode " + std::to_string(ino) + " has link count " + std::to_string(nlink[ino]) + ", not " +
+                 std::to_string(want));
+  }
+  std::sort(escaping.begin(), escaping.end());
 }
 
 Pack::Pack(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -473,6 +588,10 @@ std::string Pack::readlink(uint64_t ino) const {
   if (impl_->step(c, c.stat) != SQLITE_ROW) throw Error("no inode " + std::to_string(ino), ENOENT);
   if ((uint32_t(sqlite3_column_int64(c.stat, 1)) & S_IFMT) != S_IFLNK) throw Error("not a symlink", EINVAL);
   return std::string(static_cast<const char*>(sqlite3_column_blob(c.stat, 5)), size_t(sqlite3_column_bytes(c.stat, 5)));
+}
+
+bool Pack::escaping_symlink(uint64_t ino) const {
+  return std::binary_search(impl_->escaping.begin(), impl_->escaping.end(), ino);
 }
 
 std::shared_ptr<const FileLayout> Pack::layout(uint64_t ino) const {

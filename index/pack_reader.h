@@ -110,6 +110,9 @@ class Pack : public BlockSource {
   // Up to `limit` entries of `dir` whose names sort after `after` (byte order).
   std::vector<DirEntry> readdir(uint64_t dir, std::string_view after = {}, size_t limit = SIZE_MAX) const;
   std::string readlink(uint64_t ino) const;    // throws Error(EINVAL) if not a symlink
+  // True for a symlink that could resolve outside the pack (symlink_escapes()
+  // in index/entry.h): front ends refuse to resolve it unless told otherwise.
+  bool escaping_symlink(uint64_t ino) const;
   std::shared_ptr<const FileLayout> layout(uint64_t ino) const;  // throws Error(EISDIR/...) if not a file
 
   // The one read path: bytes [off, off+len) of `f` (short only at end of

@@ -198,6 +198,9 @@ struct PackWriter::Impl {
       if (in < 0) throw Error("cannot read " + e.source_file.string() + ": " + errno_text(errno), errno);
       posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
     }
+    struct stat before {};
+    if (in >= 0 && fstat(in, &before) != 0)
+      throw Error("cannot stat " + e.source_file.string() + ": " + errno_text(errno), errno);
     struct Closer {
       int fd;
       ~Closer() {
@@ -269,6 +272,18 @@ struct PackWriter::Impl {
       report(false);
     }
     c.sha = file_sha.finish();
+    if (in >= 0) {  // a file written to while it was read: what was packed is no snapshot of it
+      struct stat after {};
+      bool changed = fstat(in, &after) != 0 || after.st_size != before.st_size || uint64_t(before.st_size) != c.size ||
+                     after.st_mtim.tv_sec != before.st_mtim.tv_sec || after.st_mtim.tv_nsec != before.st_mtim.tv_nsec;
+      if (changed) {
+        std::string msg = e.source_file.string() + " changed while it was packed (" + std::to_string(before.st_size) +
+                          " bytes when opened, " + std::to_string(c.size) + " read, " +
+                          std::to_string(after.st_size) + " now)";
+        if (o.strict) throw Error(msg + "; --strict refuses it", EAGAIN);
+        spdlog::warn("{}; packed the {} bytes read", msg, c.size);
+      }
+    }
     if (!e.expect_sha256.empty() && to_hex(c.sha) != e.expect_sha256)
       throw Error("content for " + e.path + " (" + (inl ? std::string("inline") : e.source_file.string()) +
                   ") has sha256 " + to_hex(c.sha) + " but " + e.expect_sha256 +
@@ -384,6 +399,12 @@ BuildStats PackWriter::finish() {
         m.stats.files++;
       } else if (e.type == EntryType::Symlink) {
         if (e.symlink_target.empty()) throw Error("symlink '" + e.path + "' has an empty target", EINVAL);
+        size_t depth = size_t(std::count(e.path.begin(), e.path.end(), '/'));
+        if (!m.o.allow_escaping_symlinks && symlink_escapes(e.symlink_target, depth))
+          throw Error("symlink '" + e.path + "' -> '" + e.symlink_target +
+                          "' points outside the pack (absolute, or above its root); a mount would let servers "
+                          "follow it into the host. Make it relative and inside, or pass --allow-escaping-symlinks",
+                      EINVAL);
         m.stats.symlinks++;
       } else {
         m.stats.dirs++;

@@ -23,6 +23,13 @@ struct WriterOptions {
   unsigned threads = 0;                  // compression threads; 0 = every core
   size_t max_pending_blocks = 0;         // blocks queued for compression; 0 = 2 x threads
   bool similarity_order = false;         // group files by architecture (measured: tree order packs smaller)
+  // Symlinks that could resolve outside the pack (absolute, or climbing above
+  // its root) are refused unless this is set: a mount that served them would
+  // let nginx follow them into the host (symlink_escapes() in index/entry.h).
+  bool allow_escaping_symlinks = false;
+  // A source file whose size changes while it is read fails the build
+  // (default: a warning naming it; the bytes read are packed).
+  bool strict = false;
 };
 
 struct BuildProgress {

@@ -3,6 +3,9 @@
 // kso-pack builds it (files/<host>/<path>, registry/docker/registry/v2), the
 // way kubespray's offline.yml addresses it.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include "tests/support/mount_fixture.h"
 #include "tests/support/registry_fixture.h"
@@ -50,10 +53,27 @@ TEST(FsDeploy, ShippedNginxAndRegistryConfigsServeAMountedPack) {
     }
     pushed = push_image(img, up, tmp / "scratch");
   }
+  // A pack from elsewhere may hold symlinks into the host; one that stays
+  // inside is refused by the shipped nginx config too (it follows no links).
+  ASSERT_EQ(symlink("/etc/passwd", (tmp / "files" / "passwd").c_str()), 0);
+  ASSERT_EQ(symlink("dl.k8s.io", (tmp / "files" / "latest").c_str()), 0);
   fs::path pack = tmp / "k8s.kso";
-  pack_dirs(pack, {"files=" + (tmp / "files").string(), "registry=" + (tmp / "upstream/storage").string()});
-  // The fstab / mount unit options.
-  Mount m(pack, tmp / "kso", {"allow_other,ro,cache_size=64M", {}});
+  auto built = run(q(kso_pack_bin()) + " -q build -o " + q(pack) + " files=" + q(tmp / "files") +
+                   " registry=" + q(tmp / "upstream/storage"));
+  EXPECT_EQ(built.status, 1) << "a symlink to /etc/passwd was packed without being asked";
+  EXPECT_NE(built.output.find("files/passwd"), std::string::npos) << built.output;
+  pack_dirs(pack, {"files=" + (tmp / "files").string(), "registry=" + (tmp / "upstream/storage").string()},
+            "--level 3 --allow-escaping-symlinks");
+  // The fstab / mount unit options; kso-fs's default for links that leave the pack.
+  Mount m(pack, tmp / "kso", {"allow_other,ro,cache_size=64M", {}, false});
+  {
+    std::error_code ec;
+    EXPECT_FALSE(fs::exists(m / "files/passwd", ec) && read_file(m / "files/passwd").find("root:") != std::string::npos);
+    char buf[64];
+    EXPECT_EQ(readlink((m / "files/passwd").c_str(), buf, sizeof buf), -1);
+    EXPECT_EQ(errno, EACCES);
+    EXPECT_EQ(fs::read_symlink(m / "files/latest"), "dl.k8s.io");  // inside the pack: resolved
+  }
 
   // deploy/nginx.conf inside a minimal main config, as the nginx image's
   // /etc/nginx/nginx.conf includes conf.d/default.conf.
@@ -83,6 +103,12 @@ TEST(FsDeploy, ShippedNginxAndRegistryConfigsServeAMountedPack) {
   EXPECT_TRUE(r.output == kubelet.substr(4194300, 101));
   r = run("curl -sS --fail " + files_repo + "/github.com/containerd/nerdctl/releases/download/v1.7.7/");
   EXPECT_NE(r.output.find("nerdctl-1.7.7-linux-arm64.tar.gz"), std::string::npos) << r.output;  // autoindex
+  for (auto* link : {"/files/passwd", "/files/latest/release/v1.29.10/bin/linux/amd64/kubelet"}) {
+    r = run("curl -s -o " + q(tmp / "via-link") + " -w '%{http_code}' " + "http://127.0.0.1:" +
+            std::to_string(http_port) + link);
+    EXPECT_NE(r.output, "200") << link;
+    EXPECT_EQ(read_file(tmp / "via-link").find("root:"), std::string::npos) << link << ": served the host's file";
+  }
   r = run("curl -s -o /dev/null -w '%{http_code} %{redirect_url}' http://127.0.0.1:" + std::to_string(http_port) + "/");
   EXPECT_EQ(r.output.substr(0, 3), "302") << r.output;
   r = run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:" + std::to_string(http_port) +

@@ -487,7 +487,7 @@ TEST_F(FsMount, MountCommandThroughMountFuse3) {
   // -> `kso-fs PACK MNT -o ...`. mount(8) resets PATH for its helpers to the
   // standard one (/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin),
   // so that only works here when kso-fs is installed there.
-  auto r = run(path + "mount -t fuse.kso-fs " + q(pack()) + " " + q(mnt) + " -o allow_other,cache_size=64M,nofail");
+  auto r = run(path + "mount -t fuse.kso-fs " + q(pack()) + " " + q(mnt) + " -o allow_other,cache_size=64M,nofail,allow_escaping_symlinks");
   if (r.status == 0) {
     check_and_umount("mount -t fuse.kso-fs");
   } else {
@@ -497,11 +497,11 @@ TEST_F(FsMount, MountCommandThroughMountFuse3) {
   }
   // mount(8) -> mount.fuse with the program named in the source (fuse type, PROG#SOURCE).
   r = run("mount -t fuse " + q(kso_fs_bin().string() + "#" + pack().string()) + " " + q(mnt) +
-          " -o allow_other,cache_size=64M,nofail");
+          " -o allow_other,cache_size=64M,nofail,allow_escaping_symlinks");
   ASSERT_EQ(r.status, 0) << r.output;
   check_and_umount("mount -t fuse PROG#PACK");
   // mount.fuse3 directly, finding kso-fs on PATH.
-  r = run(path + "mount.fuse3 " + q(pack()) + " " + q(mnt) + " -t kso-fs -o allow_other,cache_size=64M,nofail,ro");
+  r = run(path + "mount.fuse3 " + q(pack()) + " " + q(mnt) + " -t kso-fs -o allow_other,cache_size=64M,nofail,ro,allow_escaping_symlinks");
   ASSERT_EQ(r.status, 0) << r.output;
   check_and_umount("mount.fuse3 PACK MNT -t kso-fs");
 }

@@ -172,7 +172,7 @@ const SmallPack& small_pack() {
   fs::create_directories(p.tree / "empty-dir");
   fs::create_symlink("../d1/sub1/f001.txt", p.tree / "big/link-rel");
   fs::create_symlink("/nonexistent/target", p.tree / "big/link-abs");
-  pack_dirs(p.pack, {"files=" + p.tree.string()});
+  pack_dirs(p.pack, {"files=" + p.tree.string()}, "--level 3 --allow-escaping-symlinks");
   sp = p;
   dir = std::move(d);
   return sp;

@@ -108,6 +108,7 @@ TEST_F(Cli, MissingOutputDirFails) {
   for (auto& l : lines_of(r.output)) errors += l.rfind("kso-pack: error: ", 0) == 0;
   EXPECT_EQ(errors, 1) << r.output;
   EXPECT_NE(r.output.find((tmp / "no" / "such" / "dir").string()), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("entries from"), std::string::npos) << "sources were read first: " << r.output;
   EXPECT_FALSE(fs::exists(tmp / "no"));
 }
 

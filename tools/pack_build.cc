@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 
 #include "index/error.h"
 #include "index/pack_writer.h"
@@ -17,6 +18,7 @@
 #include "index/size_arg.h"
 
 namespace kso {
+namespace fs = std::filesystem;
 namespace {
 
 // Temp files of the build under way, removed by the signal handler: an
@@ -118,6 +120,10 @@ CLI::App* add_build_command(CLI::App& app, BuildCommand& cmd) {
                 "files by architecture ('path' is an old name for 'tree')")
       ->check(CLI::IsMember({"tree", "similar", "path"}))
       ->capture_default_str();
+  b->add_flag("--allow-escaping-symlinks", cmd.allow_escaping_symlinks,
+              "Pack symlinks that point outside the pack (absolute, or above its root); kso-fs still refuses to "
+              "resolve them unless mounted with -o allow_escaping_symlinks");
+  b->add_flag("--strict", cmd.strict, "Fail when a source file changes while it is packed (default: a warning)");
   b->add_option("sources", cmd.dirs, "Local trees as PREFIX=DIR (e.g. files=/opt/k8s/files registry=/var/lib/registry)");
   fetch::add_net_options(*b, cmd.net);
   add_files_list_options(*b, cmd.files);
@@ -141,6 +147,19 @@ int run_build(const BuildCommand& cmd) {
       throw UsageError("block sizes must be at least the maximum chunk size (" + std::to_string(wo.chunk.max_size) +
                        " B); raise --block-size/--raw-block-size or lower --chunk");
   wo.similarity_order = cmd.order == "similar";
+  wo.allow_escaping_symlinks = cmd.allow_escaping_symlinks;
+  wo.strict = cmd.strict;
+  // The output's directory must exist before any download or packing starts.
+  {
+    fs::path out(cmd.output);
+    fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec))
+      throw Error("cannot write " + cmd.output + ": directory " + dir.string() + " does not exist", ENOENT);
+    if (access(dir.c_str(), W_OK) != 0)
+      throw Error("cannot write " + cmd.output + ": directory " + dir.string() + " is not writable", EACCES);
+    if (fs::is_directory(out, ec)) throw Error("cannot write " + cmd.output + ": it is a directory", EISDIR);
+  }
 
   std::vector<DirSpec> specs;
   for (auto& d : cmd.dirs) specs.push_back(parse_dir_spec(d));

@@ -18,6 +18,8 @@ struct BuildCommand {
   std::string chunk = "16K/64K/256K";
   unsigned threads = 0;
   std::string order = "tree";
+  bool allow_escaping_symlinks = false;
+  bool strict = false;             // a source that changes while read fails the build
   std::vector<std::string> dirs;  // PREFIX=DIR
   // Further sources register their options here (files lists, image lists).
   FilesListOptions files;        // files lists: --files-list --checksums --skip-missing --prefix

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cctype>
 #include <cstring>
 #include <ctime>
 #include <map>
@@ -20,6 +21,7 @@
 #include "index/schema.h"
 #include "index/time_ns.h"
 #include "tools/kso_pack.h"
+#include "tools/pack_extract.h"
 #include "tools/pack_report.h"
 #include "tools/progress.h"
 
@@ -29,8 +31,6 @@ namespace {
 // Decoded blocks the tools keep while streaming files out: a few blocks are
 // enough because they read files front to back.
 constexpr uint64_t kToolCacheBytes = 64u << 20;
-// Bytes per read() when copying a file out of a pack.
-constexpr size_t kCopyBuffer = 1u << 20;
 
 Stat must_find(const Pack& p, const std::string& path) {
   auto st = p.lookup_path(path);
@@ -38,11 +38,61 @@ Stat must_find(const Pack& p, const std::string& path) {
   return *st;
 }
 
+// As ls -l shows it, setuid, setgid and sticky bits included.
 std::string mode_string(uint32_t m) {
   std::string s = S_ISDIR(m) ? "d" : S_ISLNK(m) ? "l" : "-";
   const char* rwx = "rwxrwxrwx";
   for (int i = 0; i < 9; i++) s += (m & (0400 >> i)) ? rwx[i] : '-';
+  auto special = [&](size_t at, uint32_t bit, char set) {
+    if (m & bit) s[at] = s[at] == 'x' ? set : char(toupper(set));
+  };
+  special(3, S_ISUID, 's');
+  special(6, S_ISGID, 's');
+  special(9, S_ISVTX, 't');
   return s;
+}
+
+// A name from a pack made safe for a terminal: control characters (C0, DEL,
+// C1) and bytes that are not UTF-8 become \xNN, a backslash \\; valid UTF-8
+// is kept as it is.
+std::string printable(const std::string& name) {
+  std::string out;
+  static const char* hex = "0123456789abcdef";
+  auto esc = [&](unsigned char c) {
+    out += "\\x";
+    out += hex[c >> 4];
+    out += hex[c & 15];
+  };
+  for (size_t i = 0; i < name.size();) {
+    unsigned char c = (unsigned char)name[i];
+    if (c == '\\') {
+      out += "\\\\";
+      i++;
+      continue;
+    }
+    if (c < 0x20 || c == 0x7f) {
+      esc(c);
+      i++;
+      continue;
+    }
+    if (c < 0x80) {
+      out += char(c);
+      i++;
+      continue;
+    }
+    size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+    bool ok = n && i + n <= name.size();
+    for (size_t k = 1; ok && k < n; k++) ok = ((unsigned char)name[i + k] & 0xc0) == 0x80;
+    if (ok && n == 2 && c == 0xc2 && (unsigned char)name[i + 1] < 0xa0) ok = false;  // C1 controls
+    if (!ok) {
+      esc(c);
+      i++;
+      continue;
+    }
+    out.append(name, i, n);
+    i += n;
+  }
+  return out;
 }
 
 std::string time_string(int64_t ns) {
@@ -56,43 +106,15 @@ std::string time_string(int64_t ns) {
 
 std::string join(const std::string& dir, const std::string& name) { return dir.empty() ? name : dir + "/" + name; }
 
-void write_out(int fd, const char* p, size_t n, const std::string& what) {
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) throw Error("writing " + what + ": " + strerror(errno), errno);
-    p += w;
-    n -= size_t(w);
-  }
-}
-
-// Streams a file's bytes to `fd` (or nowhere, -1) through the reader's one
-// read path, hashing them; throws CorruptError if they miss the file's SHA-256.
-void copy_file(const Pack& p, BlockSource& src, uint64_t ino, int fd, const std::string& what) {
-  auto f = p.layout(ino);
-  ReadBuffer buf;
-  Sha256 sha;
-  for (uint64_t off = 0; off < f->size;) {
-    p.read(*f, off, kCopyBuffer, src, buf);
-    if (buf.size() == 0) throw CorruptError(what + ": read ended early");
-    for (auto& v : buf.iov()) {
-      sha.update(v.iov_base, v.iov_len);
-      if (fd >= 0) write_out(fd, static_cast<const char*>(v.iov_base), v.iov_len, what);
-    }
-    off += buf.size();
-  }
-  if (sha.finish() != f->sha256) throw CorruptError(what + ": content does not match its SHA-256");
-}
-
 void ls(const Pack& p, const std::string& dir, const Stat& st, const InspectCommand& c) {
   auto line = [&](const std::string& path, const Stat& s) {
     if (!c.long_format) {
-      printf("%s\n", path.c_str());
+      printf("%s\n", printable(path).c_str());
       return;
     }
-    std::string target = S_ISLNK(s.mode) ? " -> " + p.readlink(s.ino) : "";
+    std::string target = S_ISLNK(s.mode) ? " -> " + printable(p.readlink(s.ino)) : "";
     printf("%s %3u %12llu %s %s%s\n", mode_string(s.mode).c_str(), s.nlink, (unsigned long long)s.size,
-           time_string(s.mtime_ns).c_str(), path.c_str(), target.c_str());
+           time_string(s.mtime_ns).c_str(), printable(path).c_str(), target.c_str());
   };
   if (!S_ISDIR(st.mode)) {
     line(dir, st);
@@ -161,7 +183,7 @@ int info(const Pack& p, const InspectCommand& c) {
          meta[kMetaOrder].c_str());
   printf("%-20s %10s %14s %14s %8s %14s %7s\n", "prefix", "files", "bytes in", "unique", "unique%", "stored", "ratio");
   for (auto& ps : r.prefixes)
-    printf("%-20s %10llu %14s %14s %7.1f%% %14s %7.3f\n", ps.prefix.c_str(), (unsigned long long)ps.files,
+    printf("%-20s %10llu %14s %14s %7.1f%% %14s %7.3f\n", printable(ps.prefix).c_str(), (unsigned long long)ps.files,
            human_bytes(ps.bytes_in).c_str(), human_bytes(ps.bytes_unique).c_str(),
            100.0 * ratio(ps.bytes_unique, ps.bytes_in), human_bytes(ps.bytes_stored).c_str(),
            ratio(ps.bytes_stored, ps.bytes_in));
@@ -244,7 +266,7 @@ int verify(std::shared_ptr<Pack> pk) {
       } catch (const Error& err) {
         bad_files++;
         problems++;
-        fprintf(stderr, "damaged file: %s: %s\n", path.c_str(), err.what());
+        fprintf(stderr, "damaged file: %s: %s\n", printable(path).c_str(), err.what());
       }
     }
   }
@@ -258,62 +280,6 @@ int verify(std::shared_ptr<Pack> pk) {
          (unsigned long long)bad_files, (unsigned long long)files);
   return kExitFailure;
 }
-
-struct Extractor {
-  const Pack& p;
-  BlockSource& src;
-  std::unordered_map<uint64_t, std::string> linked;  // ino -> first extracted path
-  std::vector<std::pair<std::string, Stat>> dirs;     // modes and mtimes set last
-
-  void set_mtime(const std::string& path, int64_t ns, bool nofollow) {
-    struct timespec ts[2] = {to_timespec(ns), to_timespec(ns)};
-    if (utimensat(AT_FDCWD, path.c_str(), ts, nofollow ? AT_SYMLINK_NOFOLLOW : 0) != 0)
-      throw Error("cannot set times on " + path + ": " + strerror(errno), errno);
-  }
-
-  void entry(const std::string& out, const Stat& st) {
-    if (S_ISDIR(st.mode)) {
-      if (mkdir(out.c_str(), 0700) != 0 && errno != EEXIST)
-        throw Error("cannot create " + out + ": " + strerror(errno), errno);
-      for (auto& e : p.readdir(st.ino)) entry(out + "/" + e.name, e.st);
-      dirs.emplace_back(out, st);
-    } else if (S_ISLNK(st.mode)) {
-      unlink(out.c_str());
-      if (symlink(p.readlink(st.ino).c_str(), out.c_str()) != 0)
-        throw Error("cannot create symlink " + out + ": " + strerror(errno), errno);
-      set_mtime(out, st.mtime_ns, true);
-    } else {
-      unlink(out.c_str());
-      if (st.nlink > 1) {
-        auto it = linked.find(st.ino);
-        if (it != linked.end()) {
-          if (link(it->second.c_str(), out.c_str()) != 0)
-            throw Error("cannot link " + out + ": " + strerror(errno), errno);
-          return;
-        }
-        linked.emplace(st.ino, out);
-      }
-      int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-      if (fd < 0) throw Error("cannot create " + out + ": " + strerror(errno), errno);
-      try {
-        copy_file(p, src, st.ino, fd, out);
-      } catch (...) {
-        close(fd);
-        throw;
-      }
-      if (fchmod(fd, st.mode & 07777) != 0 || close(fd) != 0)
-        throw Error("cannot finish " + out + ": " + strerror(errno), errno);
-      set_mtime(out, st.mtime_ns, false);
-    }
-  }
-
-  void finish() {
-    for (auto& [path, st] : dirs) {  // children before parents: mode may drop write access
-      if (chmod(path.c_str(), st.mode & 07777) != 0) throw Error("cannot chmod " + path + ": " + strerror(errno), errno);
-      set_mtime(path, st.mtime_ns, false);
-    }
-  }
-};
 
 }  // namespace
 
@@ -335,6 +301,8 @@ void add_inspect_commands(CLI::App& app, InspectCommand& cmd, std::string& which
   auto* extract = app.add_subcommand("extract", "Write the pack's tree (or a subtree) to a directory");
   pack_opt(extract);
   extract->add_option("args", cmd.paths, "[PATH] DIR")->required()->expected(1, 2);
+  extract->add_flag("--allow-escaping-symlinks", cmd.allow_escaping_symlinks,
+                    "Write symlinks that point outside the pack too (default: skip them and fail)");
   for (auto* s : {ls, cat, info, verify, extract}) s->callback([&which, s] { which = s->get_name(); });
 }
 
@@ -359,17 +327,16 @@ int run_inspect(const std::string& which, const InspectCommand& c) {
   std::string out = c.paths.back();
   Stat st = must_find(*p, path);
   BlockCache cache(p, kToolCacheBytes, 1);
-  Extractor x{*p, cache, {}, {}};
-  if (S_ISDIR(st.mode)) {
-    if (mkdir(out.c_str(), 0755) != 0 && errno != EEXIST) throw Error("cannot create " + out + ": " + strerror(errno), errno);
-    for (auto& e : p->readdir(st.ino)) x.entry(out + "/" + e.name, e.st);
-    x.dirs.emplace_back(out, st);
-  } else {
-    std::string name = path.substr(path.rfind('/') + 1);
-    if (mkdir(out.c_str(), 0755) != 0 && errno != EEXIST) throw Error("cannot create " + out + ": " + strerror(errno), errno);
-    x.entry(out + "/" + name, st);
+  ExtractOptions xo;
+  xo.allow_escaping_symlinks = c.allow_escaping_symlinks;
+  ExtractResult r = extract(*p, cache, path, st, out, xo);
+  if (!r.failed.empty()) {
+    fprintf(stderr, "kso-pack: error: %s: %zu entries not extracted (listed above); the other %llu files are in %s\n",
+            p->name().c_str(), r.failed.size(), (unsigned long long)(r.files + r.hardlinks), out.c_str());
+    return kExitFailure;
   }
-  x.finish();
+  spdlog::info("extracted {} files ({}), {} hardlinks, {} symlinks, {} directories into {}", r.files,
+               human_bytes(r.bytes), r.hardlinks, r.symlinks, r.dirs, out);
   return kExitOk;
 }
 

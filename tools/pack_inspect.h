@@ -12,6 +12,7 @@ struct InspectCommand {
   bool long_format = false;        // ls -l
   bool recursive = false;          // ls -R
   bool json = false;               // info --json
+  bool allow_escaping_symlinks = false;  // extract
 };
 
 // Registers ls, cat, info, verify and extract on `app`; each sets `which`.

@@ -73,7 +73,9 @@ Mount::Mount(const fs::path& pack, const fs::path& mnt, Options o) : mnt_(mnt) {
   fs::create_directories(mnt_);
   log_ = o.log.empty() ? fs::path(mnt_.string() + ".log") : o.log;
   std::string cmd = q(kso_fs_bin()) + " -f " + q(pack) + " " + q(mnt_);
-  if (!o.opts.empty()) cmd += " -o " + q(o.opts);
+  std::string opts = o.opts;
+  if (o.allow_escaping_symlinks) opts += std::string(opts.empty() ? "" : ",") + "allow_escaping_symlinks";
+  if (!opts.empty()) cmd += " -o " + q(opts);
   daemon_ = std::make_unique<Daemon>(cmd, log_);
   for (int i = 0; i < 300; i++) {
     if (is_mounted(mnt_)) return;
@@ -255,7 +257,7 @@ const TreePack& shared_tree_pack() {
     auto d = std::make_unique<TempDir>("kso-fs-tree");
     TreePack t{d->path() / "tree", d->path() / "tree.kso"};
     make_mount_tree(t.tree);
-    pack_dirs(t.pack, {"data=" + t.tree.string()});
+    pack_dirs(t.pack, {"data=" + t.tree.string()}, "--level 3 --allow-escaping-symlinks");
     tp = t;
     dir = std::move(d);
   }

@@ -38,6 +38,9 @@ class Mount {
   struct Options {
     std::string opts;    // -o value, e.g. "allow_other,cache_size=16M"; may be empty
     fs::path log;        // daemon's stdout+stderr; default: MNT + ".log"
+    // -o allow_escaping_symlinks: the shared tree holds an absolute symlink
+    // on purpose, which a default mount refuses to resolve.
+    bool allow_escaping_symlinks = true;
   };
   // Creates MNT if missing, starts kso-fs and waits (up to 15 s) for the
   // mount. Throws std::runtime_error with the daemon's log if it fails.

@@ -227,6 +227,12 @@ WriterOptions small_writer_options() {
   return o;
 }
 
+WriterOptions edge_writer_options() {
+  WriterOptions o = small_writer_options();
+  o.allow_escaping_symlinks = true;
+  return o;
+}
+
 ChunkerParams small_chunks() {
   ChunkerParams p;
   p.min_size = 1024;

@@ -53,6 +53,9 @@ std::vector<std::string> compare_trees(const fs::path& a, const fs::path& b, boo
 
 // Writer options that keep test packs small and fast: 2 threads, level 3.
 WriterOptions small_writer_options();
+// The same, allowing symlinks that point outside the pack: the edge tree
+// holds an absolute one on purpose.
+WriterOptions edge_writer_options();
 
 // Chunk sizes small enough that KiB-sized test files span many chunks.
 ChunkerParams small_chunks();  // 1K/4K/16K
