@@ -222,12 +222,67 @@ struct Pack::Impl : IndexPages {
   void load_tables();
   void check_blocks();
   void check_index_header(Pack& p);
-  void check_tree();
+  // The tree is checked as it is read, not in a scan at open (a scan of
+  // 100k entries costs more than the whole rest of a mount): every Stat the
+  // reader returns has a sane mode, every listing has valid names in strictly
+  // increasing order, every directory lies below its parent in numbering (no
+  // cycles) and under one parent only. What was learned is kept: each
+  // directory's parent, name and depth, and each symlink's depth.
+  struct Seen {
+    uint64_t parent;
+    uint32_t depth;  // kUnknownDepth when the parent was never seen
+    std::string name;
+  };
+  static constexpr uint32_t kUnknownDepth = UINT32_MAX;
+  mutable std::mutex tree_mu;
+  mutable std::unordered_map<uint64_t, Seen> dirs_seen{{kRootIno, Seen{0, 0, ""}}};
+  mutable std::unordered_map<uint64_t, uint32_t> link_depth;
 
-  // Symlinks that could resolve outside the pack (symlink_escapes()), found
-  // at open; sorted.
-  std::vector<uint64_t> escaping;
+  void check_stat(const Stat& st) const;
+  void saw_child(uint64_t parent, std::string_view name, const Stat& child) const;
+  std::string path_of(uint64_t dir) const;  // caller holds tree_mu
 };
+
+void Pack::Impl::check_stat(const Stat& st) const {
+  auto bad = [&](const std::string& why) {
+    return CorruptError(name() + ": index: inode " + std::to_string(st.ino) + " " + why);
+  };
+  if (st.ino == 0 || st.ino > inode_count) throw bad("does not exist");
+  if (st.mode & ~uint32_t(S_IFMT | 07777)) throw bad("has an impossible mode");
+  if (!S_ISDIR(st.mode) && !S_ISREG(st.mode) && !S_ISLNK(st.mode))
+    throw bad("is neither a directory, a regular file nor a symlink");
+  if (st.nlink == 0) throw bad("has no links");
+  if (S_ISDIR(st.mode) && st.size != 0) throw bad("is a directory with a size");
+}
+
+std::string Pack::Impl::path_of(uint64_t dir) const {
+  std::string p;
+  for (uint64_t d = dir; d != kRootIno;) {
+    auto it = dirs_seen.find(d);
+    if (it == dirs_seen.end()) return "inode " + std::to_string(dir);
+    p = "/" + it->second.name + p;
+    d = it->second.parent;
+  }
+  return p.empty() ? std::string("/") : p.substr(1);
+}
+
+void Pack::Impl::saw_child(uint64_t parent, std::string_view nm, const Stat& child) const {
+  check_stat(child);
+  if (!S_ISDIR(child.mode) && !S_ISLNK(child.mode)) return;
+  std::lock_guard lk(tree_mu);
+  auto where = [&] { return "'" + std::string(nm) + "' in directory '" + path_of(parent) + "'"; };
+  auto pit = dirs_seen.find(parent);
+  uint32_t depth = pit == dirs_seen.end() || pit->second.depth == kUnknownDepth ? kUnknownDepth : pit->second.depth;
+  if (S_ISLNK(child.mode)) {
+    link_depth[child.ino] = depth;
+    return;
+  }
+  if (child.ino <= parent) throw CorruptError(name() + ": index: directory " + where() + " would make a cycle");
+  auto [it, fresh] = dirs_seen.emplace(child.ino, Seen{parent, depth == kUnknownDepth ? depth : depth + 1, std::string(nm)});
+  if (!fresh && (it->second.parent != parent || it->second.name != nm))
+    throw CorruptError(name() + ": index: directory " + where() + " is linked more than once (also as '" +
+                       path_of(child.ino) + "')");
+}
 
 void Pack::Impl::load_tables() {
   const uint64_t body_end = total - kTrailerSize;
@@ -359,118 +414,10 @@ void Pack::Impl::check_index_header(Pack& p) {
   }
   const std::string* order = value(kMetaOrder);
   if (!order || (*order != "tree" && *order != "similar")) throw bad("meta key 'order' is missing or unknown");
+  rows = p.query_rows("SELECT ifnull(max(ino), 0) FROM inodes", 1);
+  inode_count = std::stoull(rows.at(0).at(0));
   auto root = p.stat(kRootIno);
   if (!root || !S_ISDIR(root->mode)) throw bad("has no root directory");
-  check_tree();
-}
-
-// The tree is what a writer produces, checked in two scans: inodes numbered
-// 1..N with consistent kinds, sizes and link counts; dirents unique and in
-// order, every name a name, every directory linked exactly once and below
-// its parent in numbering (so no cycles), every inode reachable. What
-// `extract`, `ls -R`, `verify` and the mount rely on, checked once here.
-void Pack::Impl::check_tree() {
-  Conn& c = conn();
-  auto fail = [&](const std::string& why) { return CorruptError(name() + ": index: " + why); };
-  auto prep = [&](const char* sql) {
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(c.db, sql, -1, &s, nullptr) != SQLITE_OK)
-      throw fail(std::string("cannot read the tree: ") + sqlite3_errmsg(c.db) + detail());
-    return std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)>(s, sqlite3_finalize);
-  };
-  enum Kind : uint8_t { kNone, kDir, kFile, kLink };
-  std::vector<uint8_t> kind(1, kNone);
-  std::vector<uint32_t> nlink(1, 0), links(1, 0), subdirs(1, 0);
-  std::unordered_map<uint64_t, std::string> targets;
-  {
-    auto s = prep(
-        "SELECT i.ino, i.mode, i.nlink, i.size, i.content, c.size, i.target FROM inodes i "
-        "LEFT JOIN contents c ON c.id = i.content ORDER BY i.ino");
-    int rc;
-    uint64_t want = 1;
-    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-      sqlite3_stmt* r = s.get();
-      uint64_t ino = uint64_t(sqlite3_column_int64(r, 0));
-      auto bad = [&](const std::string& why) { return fail("inode " + std::to_string(ino) + " " + why); };
-      if (ino != want++) throw fail("inode numbers are not 1.." + std::to_string(want - 1) + " without gaps");
-      int64_t mode = sqlite3_column_int64(r, 1), size = sqlite3_column_int64(r, 3);
-      int64_t nl = sqlite3_column_int64(r, 2);
-      bool has_content = sqlite3_column_type(r, 4) != SQLITE_NULL, has_target = sqlite3_column_type(r, 6) != SQLITE_NULL;
-      if (mode < 0 || (mode & ~int64_t(S_IFMT | 07777)) || nl < 1 || nl > UINT32_MAX || size < 0)
-        throw bad("has an impossible mode, size or link count");
-      uint8_t k = S_ISDIR(mode) ? kDir : S_ISREG(mode) ? kFile : S_ISLNK(mode) ? kLink : kNone;
-      if (k == kNone) throw bad("is neither a directory, a regular file nor a symlink");
-      if (k == kFile) {
-        if (!has_content || has_target) throw bad("is a file without content");
-        if (sqlite3_column_type(r, 5) == SQLITE_NULL) throw bad("names content that does not exist");
-        if (sqlite3_column_int64(r, 5) != size) throw bad("has a size that disagrees with its content's");
-      } else if (k == kDir) {
-        if (has_content || has_target || size != 0) throw bad("is a directory with content");
-      } else {
-        int n = sqlite3_column_bytes(r, 6);
-        if (has_content || !has_target || n == 0 || size != n) throw bad("is a symlink without a proper target");
-        targets.emplace(ino, std::string(static_cast<const char*>(sqlite3_column_blob(r, 6)), size_t(n)));
-      }
-      kind.push_back(k);
-      nlink.push_back(uint32_t(nl));
-    }
-    if (rc != SQLITE_DONE) throw fail(std::string("cannot read the inodes: ") + sqlite3_errmsg(c.db) + detail());
-  }
-  inode_count = kind.size() - 1;
-  if (inode_count == 0 || kind[kRootIno] != kDir) throw fail("has no root directory");
-  links.assign(kind.size(), 0);
-  subdirs.assign(kind.size(), 0);
-  std::vector<uint32_t> depth(kind.size(), 0);
-  std::vector<std::pair<uint64_t, std::string>> up(kind.size());  // directory -> (parent, name), for messages
-  auto path_of = [&](uint64_t dir) {
-    std::string p;
-    for (uint64_t d = dir; d != kRootIno && d != 0; d = up[d].first) p = "/" + up[d].second + p;
-    return p.empty() ? std::string("/") : p.substr(1);
-  };
-  {
-    auto s = prep("SELECT parent, name, ino FROM dirents");  // primary key order: (parent, name)
-    int rc;
-    uint64_t last_parent = 0;
-    std::string last_name, name_buf;
-    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-      sqlite3_stmt* r = s.get();
-      uint64_t parent = uint64_t(sqlite3_column_int64(r, 0)), ino = uint64_t(sqlite3_column_int64(r, 2));
-      const char* nm = static_cast<const char*>(sqlite3_column_blob(r, 1));
-      name_buf.assign(nm ? nm : "", size_t(sqlite3_column_bytes(r, 1)));
-      if (parent == 0 || parent > inode_count || kind[parent] != kDir)
-        throw fail("entry '" + name_buf + "' lies in inode " + std::to_string(parent) + ", which is not a directory");
-      auto where = [&] { return "'" + name_buf + "' in directory '" + path_of(parent) + "'"; };
-      if (name_buf.empty() || name_buf == "." || name_buf == ".." || name_buf.find('/') != std::string::npos ||
-          name_buf.find('\0') != std::string::npos)
-        throw fail("invalid file name " + where());
-      // Byte order of (parent, name), as SQLite compares BLOBs.
-      if (parent < last_parent || (parent == last_parent && name_buf <= last_name))
-        throw fail((parent == last_parent && name_buf == last_name ? "duplicate name " : "names out of order at ") +
-                   where());
-      last_parent = parent;
-      last_name = name_buf;
-      if (ino <= kRootIno || ino > inode_count) throw fail("entry " + where() + " names no inode");
-      links[ino]++;
-      if (kind[ino] == kDir) {
-        if (ino <= parent) throw fail("directory " + where() + " would make a cycle");
-        if (links[ino] > 1) throw fail("directory " + where() + " is linked more than once");
-        subdirs[parent]++;
-        depth[ino] = depth[parent] + 1;
-        up[ino] = {parent, name_buf};
-      } else if (kind[ino] == kLink && symlink_escapes(targets[ino], depth[parent])) {
-        escaping.push_back(ino);
-      }
-    }
-    if (rc != SQLITE_DONE) throw fail(std::string("cannot read the entries: ") + sqlite3_errmsg(c.db) + detail());
-  }
-  for (uint64_t ino = 1; ino <= inode_count; ino++) {
-    if (ino != kRootIno && links[ino] == 0) throw fail("inode " + std::to_string(ino) + " is in no directory");
-    uint32_t want = kind[ino] == kDir ? 2 + subdirs[ino] : links[ino];
-    if (nlink[ino] != want)
-      throw fail("inode " + std::to_string(ino) + " has link count " + std::to_string(nlink[ino]) + ", not " +
-                 std::to_string(want));
-  }
-  std::sort(escaping.begin(), escaping.end());
 }
 
 Pack::Pack(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -537,7 +484,9 @@ std::optional<Stat> Pack::lookup(uint64_t parent, std::string_view name) const {
   sqlite3_bind_int64(c.lookup, 1, int64_t(parent));
   sqlite3_bind_blob(c.lookup, 2, name.data(), int(name.size()), SQLITE_STATIC);
   if (impl_->step(c, c.lookup) != SQLITE_ROW) return std::nullopt;
-  return row_stat(c.lookup, 0);
+  Stat st = row_stat(c.lookup, 0);
+  impl_->saw_child(parent, name, st);
+  return st;
 }
 
 std::optional<Stat> Pack::lookup_path(std::string_view path) const {
@@ -560,7 +509,9 @@ std::optional<Stat> Pack::stat(uint64_t ino) const {
   Reset r{c.stat};
   sqlite3_bind_int64(c.stat, 1, int64_t(ino));
   if (impl_->step(c, c.stat) != SQLITE_ROW) return std::nullopt;
-  return row_stat(c.stat, 0);
+  Stat st = row_stat(c.stat, 0);
+  impl_->check_stat(st);
+  return st;
 }
 
 std::vector<DirEntry> Pack::readdir(uint64_t dir, std::string_view after, size_t limit) const {
@@ -571,11 +522,26 @@ std::vector<DirEntry> Pack::readdir(uint64_t dir, std::string_view after, size_t
   else sqlite3_bind_blob(c.readdir, 2, after.data(), int(after.size()), SQLITE_STATIC);
   sqlite3_bind_int64(c.readdir, 3, limit > size_t(INT64_MAX) ? INT64_MAX : int64_t(limit));
   std::vector<DirEntry> out;
+  std::string prev(after);
   while (impl_->step(c, c.readdir) == SQLITE_ROW) {
     DirEntry e;
-    e.name.assign(static_cast<const char*>(sqlite3_column_blob(c.readdir, 0)), size_t(sqlite3_column_bytes(c.readdir, 0)));
-    check_name(e.name);
+    const char* nm = static_cast<const char*>(sqlite3_column_blob(c.readdir, 0));
+    e.name.assign(nm ? nm : "", size_t(sqlite3_column_bytes(c.readdir, 0)));
     e.st = row_stat(c.readdir, 1);
+    auto bad = [&](const std::string& why) {
+      std::lock_guard lk(impl_->tree_mu);
+      return CorruptError(name() + ": index: " + why + " '" + e.name + "' in directory '" + impl_->path_of(dir) + "'");
+    };
+    try {
+      check_name(e.name);
+    } catch (const CorruptError&) {
+      throw bad("invalid file name");
+    }
+    // Byte order, as SQLite compares BLOBs (and as char_traits<char> compares).
+    if ((!out.empty() || !after.empty()) && e.name <= prev)
+      throw bad(e.name == prev ? "duplicate name" : "names out of order at");
+    impl_->saw_child(dir, e.name, e.st);
+    prev = e.name;
     out.push_back(std::move(e));
   }
   return out;
@@ -587,11 +553,22 @@ std::string Pack::readlink(uint64_t ino) const {
   sqlite3_bind_int64(c.stat, 1, int64_t(ino));
   if (impl_->step(c, c.stat) != SQLITE_ROW) throw Error("no inode " + std::to_string(ino), ENOENT);
   if ((uint32_t(sqlite3_column_int64(c.stat, 1)) & S_IFMT) != S_IFLNK) throw Error("not a symlink", EINVAL);
-  return std::string(static_cast<const char*>(sqlite3_column_blob(c.stat, 5)), size_t(sqlite3_column_bytes(c.stat, 5)));
+  const char* t = static_cast<const char*>(sqlite3_column_blob(c.stat, 5));
+  size_t n = size_t(sqlite3_column_bytes(c.stat, 5));
+  if (!t || n == 0 || uint64_t(sqlite3_column_int64(c.stat, 3)) != n)
+    throw CorruptError(name() + ": index: symlink inode " + std::to_string(ino) + " has no proper target");
+  return std::string(t, n);
 }
 
 bool Pack::escaping_symlink(uint64_t ino) const {
-  return std::binary_search(impl_->escaping.begin(), impl_->escaping.end(), ino);
+  std::string target = readlink(ino);
+  uint32_t depth = 0;  // not seen in a listing or lookup yet: assume the strictest (the root)
+  {
+    std::lock_guard lk(impl_->tree_mu);
+    auto it = impl_->link_depth.find(ino);
+    if (it != impl_->link_depth.end() && it->second != Impl::kUnknownDepth) depth = it->second;
+  }
+  return symlink_escapes(target, depth);
 }
 
 std::shared_ptr<const FileLayout> Pack::layout(uint64_t ino) const {

@@ -62,10 +62,21 @@ struct HostileDir {
   fs::path src = tmp / "src", pack = tmp / "p.kso", out = tmp / "out", outside = tmp / "outside";
 };
 
+// The error a full walk of the tree (what extract, verify and ls -R do) meets.
+std::string walk_error(const fs::path& p) {
+  try {
+    pack_listing(*Pack::open(p));
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 // Defect 1: two root entries named `a`, the first a symlink to a directory
-// outside DIR, the second a directory holding a setuid `evil`. Refused at
-// open; extract writes nothing anywhere, and no mount comes up.
-TEST(PackHostile, DuplicateNamesAreRefusedAtOpen) {
+// outside DIR, the second a directory holding a setuid `evil`. Refused as
+// soon as the directory is listed; extract writes nothing anywhere (its
+// pre-flight walk lists everything first); the mount answers EIO.
+TEST(PackHostile, DuplicateNamesAreRefused) {
   for (std::string target : {"", "../outside"}) {
     HostileDir h;
     SCOPED_TRACE(target.empty() ? "absolute target" : target);
@@ -79,7 +90,7 @@ TEST(PackHostile, DuplicateNamesAreRefusedAtOpen) {
     o.allow_escaping_symlinks = true;
     build_pack(h.pack, {{".", h.src}}, o);
     duplicate_root_name(h.pack, "0link", "a");
-    std::string err = open_error(h.pack);
+    std::string err = walk_error(h.pack);
     EXPECT_NE(err.find("duplicate name 'a' in directory '/'"), std::string::npos) << err;
     auto r = run(bin() + " extract " + q(h.pack) + " " + q(h.out));
     EXPECT_EQ(r.status, 1) << r.output;
@@ -91,10 +102,11 @@ TEST(PackHostile, DuplicateNamesAreRefusedAtOpen) {
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.output.find("duplicate name 'a'"), std::string::npos) << r.output;
     if (fuse_unavailable_reason().empty()) {
-      fs::create_directories(h.tmp / "mnt");
-      r = run(q(kso_fs_bin()) + " " + q(h.pack) + " " + q(h.tmp / "mnt"));
-      EXPECT_EQ(r.status, 1) << r.output;
-      EXPECT_FALSE(is_mounted(h.tmp / "mnt"));
+      Mount m(h.pack, h.tmp / "mnt", {"", {}, false});
+      r = run("ls " + q(m.path()));
+      EXPECT_NE(r.status, 0) << r.output;
+      EXPECT_NE(r.output.find("Input/output error"), std::string::npos) << r.output;
+      EXPECT_NE(m.log().find("duplicate name 'a'"), std::string::npos) << m.log();
     }
   }
 }
@@ -172,8 +184,8 @@ TEST(PackHostile, DamagedFileIsSkippedAndTheRestExtracted) {
     EXPECT_EQ(e.path().filename().string().find(".kso-extract-"), std::string::npos) << "temp file left behind";
 }
 
-// Defect 5: a directory cycle is refused at open, so ls -R, verify and
-// extract end at once instead of looping or nesting.
+// Defect 5: a directory cycle is refused where it is listed, so ls -R,
+// verify and extract end at once instead of looping or nesting.
 TEST(PackHostile, DirectoryCyclesAreRefused) {
   HostileDir h;
   write_file(h.src / "x" / "y" / "z" / "f", "f\n");
@@ -181,8 +193,8 @@ TEST(PackHostile, DirectoryCyclesAreRefused) {
   const uint64_t x = ino_of(h.pack, "x"), z = ino_of(h.pack, "x/y/z");
   rewrite_index(h.pack, "INSERT INTO dirents VALUES(" + std::to_string(z) + ", CAST('loop' AS BLOB), " +
                             std::to_string(x) + ")");
-  EXPECT_NE(open_error(h.pack).find("directory 'loop' in directory 'x/y/z' would make a cycle"), std::string::npos)
-      << open_error(h.pack);
+  EXPECT_NE(walk_error(h.pack).find("directory 'loop' in directory 'x/y/z' would make a cycle"), std::string::npos)
+      << walk_error(h.pack);
   for (std::string cmd : {"ls -R", "verify", "extract"}) {
     auto r = run("timeout 20 " + bin() + " " + cmd + " " + q(h.pack) + (cmd == "extract" ? " " + q(h.out) : ""));
     EXPECT_EQ(r.status, 1) << cmd << ": " << r.output;
@@ -192,11 +204,12 @@ TEST(PackHostile, DirectoryCyclesAreRefused) {
   build_pack(h.pack, {{".", h.src}});
   const uint64_t y = ino_of(h.pack, "x/y");
   rewrite_index(h.pack, "INSERT INTO dirents VALUES(1, CAST('again' AS BLOB), " + std::to_string(y) + ")");
-  EXPECT_NE(open_error(h.pack).find("is linked more than once"), std::string::npos) << open_error(h.pack);
+  EXPECT_NE(walk_error(h.pack).find("is linked more than once"), std::string::npos) << walk_error(h.pack);
 }
 
-// Defect 6: an inode whose size disagrees with its chunks is refused at
-// open (the mount would serve 10 bytes of a 300 KB file, verify said ok).
+// Defect 6: an inode whose size disagrees with its content or chunks is
+// refused before any byte of it is served (the mount served 10 bytes of a
+// 300 KB file while verify said ok).
 TEST(PackHostile, SizesThatDisagreeWithContentAreRefused) {
   HostileDir h;
   write_file(h.src / "big", random_bytes(303076, 3));
@@ -207,10 +220,22 @@ TEST(PackHostile, SizesThatDisagreeWithContentAreRefused) {
                           "UPDATE contents SET size = 10 WHERE size = 303076"}) {
     write_file(h.pack, good);
     rewrite_index(h.pack, sql);
-    std::string err = open_error(h.pack);
-    EXPECT_NE(err.find("size that disagrees"), std::string::npos) << sql << ": " << err;
+    auto pk = Pack::open(h.pack);
+    try {
+      pk->layout(pack_stat(*pk, "big").ino);
+      ADD_FAILURE() << sql << ": layout accepted";
+    } catch (const CorruptError& e) {
+      EXPECT_NE(std::string(e.what()).find("size disagrees"), std::string::npos) << sql << ": " << e.what();
+    }
     auto r = run(bin() + " verify " + q(h.pack));
     EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("damaged file: big"), std::string::npos) << r.output;
+    if (fuse_unavailable_reason().empty()) {
+      Mount m(h.pack, h.tmp / "mnt", {"", {}, false});
+      std::string got;
+      r = run("cat " + q(m / "big") + " > /dev/null");
+      EXPECT_NE(r.status, 0) << sql << ": a file whose size lies was served";
+    }
   }
   // Sizes that agree with each other but not with the chunk table: refused when read.
   write_file(h.pack, good);
