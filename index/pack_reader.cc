@@ -62,26 +62,37 @@ Stat row_stat(sqlite3_stmt* s, int col) {
 
 constexpr const char* kStatCols = "i.ino, i.mode, i.nlink, i.size, i.mtime_ns";
 
+// The rows of a database's sqlite_schema, one string each; nullopt if they
+// cannot be read.
+std::optional<std::vector<std::string>> schema_rows(sqlite3* db) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid", -1, &s, nullptr) !=
+      SQLITE_OK)
+    return std::nullopt;
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    std::string row;
+    for (int i = 0; i < 4; i++) {
+      const char* v = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+      row += std::string(v ? v : "<null>") + '\x1f';
+    }
+    out.push_back(row);
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) return std::nullopt;
+  return out;
+}
+
 // The schema rows a correct index has: kIndexSchema run on an empty database.
 const std::vector<std::string>& expected_schema() {
   static const std::vector<std::string> rows = [] {
     sqlite3* db = nullptr;
     sqlite3_open(":memory:", &db);
     sqlite3_exec(db, kIndexSchema, nullptr, nullptr, nullptr);
-    std::vector<std::string> out;
-    sqlite3_stmt* s = nullptr;
-    sqlite3_prepare_v2(db, "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid", -1, &s, nullptr);
-    while (sqlite3_step(s) == SQLITE_ROW) {
-      std::string row;
-      for (int i = 0; i < 4; i++) {
-        const char* v = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
-        row += std::string(v ? v : "<null>") + '\x1f';
-      }
-      out.push_back(row);
-    }
-    sqlite3_finalize(s);
+    auto r = schema_rows(db);
     sqlite3_close(db);
-    return out;
+    return r.value_or(std::vector<std::string>{});
   }();
   return rows;
 }
@@ -381,23 +392,9 @@ void Pack::Impl::check_index_header(Pack& p) {
   if (rows.size() != 1 || rows[0][0] != std::to_string(sb.version))
     throw bad("schema version does not match the pack's format version");
   Conn& c = conn();
-  sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(c.db, "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid", -1, &s,
-                         nullptr) != SQLITE_OK)
-    throw bad(std::string("is not readable: ") + sqlite3_errmsg(c.db) + detail());
-  std::vector<std::string> have;
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    std::string row;
-    for (int i = 0; i < 4; i++) {
-      const char* v = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
-      row += std::string(v ? v : "<null>") + '\x1f';
-    }
-    have.push_back(row);
-  }
-  sqlite3_finalize(s);
-  if (rc != SQLITE_DONE) throw bad(std::string("is not readable: ") + sqlite3_errmsg(c.db) + detail());
-  if (have != expected_schema()) throw bad("schema is not the one this format defines");
+  auto have = schema_rows(c.db);
+  if (!have) throw bad(std::string("is not readable: ") + sqlite3_errmsg(c.db) + detail());
+  if (*have != expected_schema()) throw bad("schema is not the one this format defines");
   std::vector<std::pair<std::string, std::string>> meta = p.meta();
   auto value = [&](const char* k) -> const std::string* {
     for (auto& [key, v] : meta)
