@@ -115,7 +115,7 @@ replay() {
   for f in "${inputs[@]}"; do
     if ! "$bin" -runs=1 "$f" > "$dir/replay.log" 2>&1; then
       echo "fuzz: $t: committed crash input still crashes: $f (log: $dir/replay.log)" >&2
-      grep -E "BUG:|^SUMMARY:|ERROR: |runtime error" "$dir/replay.log" | head -3 | sed 's/^/fuzz:   /' >&2 || true
+      grep -E "BUG:|^SUMMARY:|ERROR: |runtime error" "$dir/replay.log" | head -3 | cut -c1-300 | sed 's/^/fuzz:   /' >&2 || true
       rc=1
     fi
   done
@@ -147,7 +147,7 @@ run_one() {
     local unit
     unit=$(sed -n 's/.*Test unit written to //p' "$dir/log" | tail -1)
     echo "fuzz: $t: FAILED (exit $rc) after ${execs:-?} runs; input: ${unit:-none written}; log: $dir/log" >&2
-    grep -E "BUG:|^SUMMARY:|==ERROR: |runtime error|ALARM|out-of-memory" "$dir/log" | head -4 | sed 's/^/fuzz:   /' >&2 || true
+    grep -E "BUG:|^SUMMARY:|==ERROR: |runtime error|ALARM|out-of-memory" "$dir/log" | head -4 | cut -c1-300 | sed 's/^/fuzz:   /' >&2 || true
   fi
 }
 
