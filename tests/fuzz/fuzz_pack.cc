@@ -85,7 +85,7 @@ void visit(const Pack& pack, BlockSource& blocks, uint64_t parent, const DirEntr
   (void)pack.lookup_path(path);
   switch (e.st.mode & S_IFMT) {
     case S_IFLNK:
-      g_sink = g_sink + pack.readlink(e.st.ino).size();
+      g_sink = g_sink + pack.readlink(e.st.ino).size() + pack.escaping_symlink(e.st.ino);
       break;
     case S_IFREG: {
       auto f = pack.layout(e.st.ino);
