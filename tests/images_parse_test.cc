@@ -45,11 +45,12 @@ TEST(ImagesRef, DigestsAndPorts) {
   EXPECT_EQ(r.registry, "127.0.0.1:5000");
   EXPECT_EQ(r.repository, "calico/node");
   EXPECT_EQ(r.tag, "v1");
-  EXPECT_EQ(r.digest, "sha256:" + hex);
+  EXPECT_EQ(r.digest, kso::fetch::OciDigest::parse("sha256:" + hex));
   EXPECT_EQ(r.manifest_ref(), "sha256:" + hex);
   r = parse_image_ref("localhost/pause@sha256:" + hex);
   EXPECT_EQ(r.registry, "localhost");
   EXPECT_TRUE(r.tag.empty());
+  EXPECT_EQ(r.str(), "localhost/pause@sha256:" + hex);
   EXPECT_TRUE(is_loopback_host("127.0.0.1:5000"));
   EXPECT_TRUE(is_loopback_host("localhost"));
   EXPECT_TRUE(is_loopback_host("[::1]:5000"));
@@ -110,7 +111,8 @@ TEST(ImagesManifest, IndexAndImage) {
                     R"(","size":3},"layers":[{"mediaType":"y","digest":")" + d2 + R"(","size":4}]})";
   m = parse_manifest(img, "application/vnd.docker.distribution.manifest.v2+json");
   EXPECT_FALSE(m.is_index());
-  EXPECT_EQ(m.config.digest, d1);
+  ASSERT_TRUE(m.config);
+  EXPECT_EQ(m.config->digest, kso::fetch::OciDigest::parse(d1));
   ASSERT_EQ(m.layers.size(), 1u);
   m = parse_manifest(img, "");  // OCI without mediaType: inferred
   EXPECT_EQ(m.media_type, "application/vnd.oci.image.manifest.v1+json");
@@ -169,8 +171,9 @@ TEST(ImagesAuth, CredentialsSources) {
 }
 
 TEST(ImagesLayout, RegistryTree) {
-  std::string idx = "sha256:" + std::string(64, 'a'), m = "sha256:" + std::string(64, 'b'),
-              l = "sha256:" + std::string(64, 'c');
+  using kso::fetch::OciDigest;
+  OciDigest idx = OciDigest::parse("sha256:" + std::string(64, 'a')), m = OciDigest::parse("sha256:" + std::string(64, 'b')),
+            l = OciDigest::parse("sha256:" + std::string(64, 'c'));
   RegistryLayout lay("registry", 42);
   lay.add_blob(idx, "/cache/a");
   lay.add_blob(l, "/cache/c");
@@ -188,10 +191,10 @@ TEST(ImagesLayout, RegistryTree) {
   }
   std::string root = "registry/docker/registry/v2/";
   EXPECT_EQ(got.size(), 7u);
-  EXPECT_EQ(got[root + "blobs/sha256/aa/" + idx.substr(7) + "/data"], "file:/cache/a");
-  EXPECT_EQ(got[root + "repositories/calico/node/_manifests/tags/v1/current/link"], idx);
-  EXPECT_EQ(got[root + "repositories/calico/node/_manifests/tags/v1/index/sha256/" + idx.substr(7) + "/link"], idx);
-  EXPECT_EQ(got[root + "repositories/calico/node/_manifests/revisions/sha256/" + m.substr(7) + "/link"], m);
-  EXPECT_EQ(got[root + "repositories/calico/node/_layers/sha256/" + l.substr(7) + "/link"], l);
+  EXPECT_EQ(got[root + "blobs/sha256/aa/" + idx.hex() + "/data"], "file:/cache/a");
+  EXPECT_EQ(got[root + "repositories/calico/node/_manifests/tags/v1/current/link"], idx.str());
+  EXPECT_EQ(got[root + "repositories/calico/node/_manifests/tags/v1/index/sha256/" + idx.hex() + "/link"], idx.str());
+  EXPECT_EQ(got[root + "repositories/calico/node/_manifests/revisions/sha256/" + m.hex() + "/link"], m.str());
+  EXPECT_EQ(got[root + "repositories/calico/node/_layers/sha256/" + l.hex() + "/link"], l.str());
   EXPECT_EQ(lay.repository_count(), 1u);
 }

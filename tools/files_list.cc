@@ -164,9 +164,9 @@ std::vector<FilesListLine> parse_files_list(const std::string& text, const std::
       l.where = where;
       l.path = url_to_path(tok[0], &l.url);
       for (size_t i = 1; i < tok.size(); i++) {
-        if (tok[i].compare(0, 7, "sha256:") != 0 || !l.sha256.empty())
+        if (tok[i].compare(0, 7, "sha256:") != 0 || l.digest)
           throw Error("unexpected '" + tok[i] + "' after the URL (only one sha256:HEX allowed)");
-        l.sha256 = fetch::normalize_sha256(tok[i]);
+        l.digest = fetch::OciDigest::parse(lower(tok[i]));  // lists may write the hex in upper case
       }
       out.push_back(std::move(l));
     } catch (const Error& e) {
@@ -208,11 +208,11 @@ std::vector<FilesListLine> read_files_lists(const std::vector<fs::path>& lists) 
       continue;
     }
     auto& first = out[it->second];
-    if (!l.sha256.empty() && !first.sha256.empty() && l.sha256 != first.sha256)
-      throw Error(l.where + ": sha256:" + l.sha256 + " for " + l.url + " contradicts " + first.where + " (sha256:" +
-                      first.sha256 + ")",
+    if (l.digest && first.digest && l.digest != first.digest)
+      throw Error(l.where + ": " + l.digest->str() + " for " + l.url + " contradicts " + first.where + " (" +
+                      first.digest->str() + ")",
                   EINVAL);
-    if (first.sha256.empty()) first.sha256 = l.sha256;
+    if (!first.digest) first.digest = l.digest;
     if (l.url != first.url) spdlog::warn("{}: {} maps to the same path as {} ({}); using the first", l.where, l.url,
                                          first.url, first.where);
   }
@@ -274,7 +274,7 @@ struct Item {
   FilesListLine line;
   fs::path content, meta;
   nlohmann::json cached;     // the .meta record, when the content is there and complete
-  std::string expect;        // digest the download must match (list or side file)
+  std::optional<fetch::OciDigest> expect;  // digest the download must match (list or side file)
   std::string verified_by;   // "list", "sidecar" or ""
   bool done = false, missing = false;
   std::string error;
@@ -306,16 +306,12 @@ void write_meta(const Item& it, const nlohmann::json& j) {
   fs::rename(tmp, it.meta);
 }
 
-// First token of a .sha256 side file ("HEX" or "HEX  name"), or "" if it is not one.
-std::string parse_sidecar(const std::string& body) {
+// First token of a .sha256 side file ("HEX" or "HEX  name", any case), or nullopt if it is not one.
+std::optional<fetch::OciDigest> parse_sidecar(const std::string& body) {
   std::istringstream in(body);
   std::string tok;
   in >> tok;
-  try {
-    return fetch::normalize_sha256(tok);
-  } catch (const Error&) {
-    return "";
-  }
+  return fetch::OciDigest::try_parse("sha256:" + lower(tok));
 }
 
 bool ends_with(const std::string& s, const std::string& suf) {
@@ -332,10 +328,10 @@ class Fetcher {
   void plan(Item& it) {
     if (auto m = read_meta(it)) {
       std::string have = m->value("sha256", "");
-      if (!it.line.sha256.empty() && have != it.line.sha256) {
+      if (it.line.digest && have != it.line.digest->hex()) {
         spdlog::info("{}: cached copy has sha256 {}, the list wants {}: downloading again", it.line.url, have,
-                     it.line.sha256);
-      } else if (!it.line.sha256.empty() || m->value("sidecar_checked", false) || !want_sidecar(it)) {
+                     it.line.digest->hex());
+      } else if (it.line.digest || m->value("sidecar_checked", false) || !want_sidecar(it)) {
         from_cache(it, *m);
         return;
       } else {
@@ -345,8 +341,8 @@ class Fetcher {
     if (want_sidecar(it)) {
       fetch_sidecar(it);
     } else {
-      it.expect = it.line.sha256;
-      it.verified_by = it.expect.empty() ? "" : "list";
+      it.expect = it.line.digest;
+      it.verified_by = it.expect ? "list" : "";
       fetch_main(it);
     }
   }
@@ -355,7 +351,7 @@ class Fetcher {
 
  private:
   bool want_sidecar(const Item& it) const {
-    return opts_.checksums == "auto" && it.line.sha256.empty() && !ends_with(it.line.url, ".sha256");
+    return opts_.checksums == "auto" && !it.line.digest && !ends_with(it.line.url, ".sha256");
   }
 
   void from_cache(Item& it, const nlohmann::json& m) {
@@ -375,17 +371,17 @@ class Fetcher {
     req.url = it.line.url + ".sha256";
     req.max_body = 64 << 10;
     client_.add(req, [this, &it](fetch::Response& r) {
-      std::string digest;
+      std::optional<fetch::OciDigest> digest;
       if (r.ok()) {
         digest = parse_sidecar(r.body);
-        if (digest.empty()) spdlog::warn("{}: not a sha256 file; {} is not verified", r.url, it.line.url);
+        if (!digest) spdlog::warn("{}: not a sha256 file; {} is not verified", r.url, it.line.url);
       } else if (!r.error.empty() || r.status >= 500) {
         return fail(it, r.error.empty() ? r.url + ": HTTP " + std::to_string(r.status) : r.error);
       }  // any 4xx: no side file published
       if (!it.cached.is_null()) {
-        if (digest.empty() || it.cached.value("sha256", "") == digest) {
+        if (!digest || it.cached.value("sha256", "") == digest->hex()) {
           it.cached["sidecar_checked"] = true;
-          if (!digest.empty()) it.cached["verified_by"] = "sidecar";
+          if (digest) it.cached["verified_by"] = "sidecar";
           write_meta(it, it.cached);
           return from_cache(it, it.cached);
         }
@@ -393,7 +389,7 @@ class Fetcher {
         it.cached = nullptr;
       }
       it.expect = digest;
-      it.verified_by = digest.empty() ? "" : "sidecar";
+      it.verified_by = digest ? "sidecar" : "";
       fetch_main(it);
     });
   }
@@ -402,7 +398,7 @@ class Fetcher {
     fetch::Request req;
     req.url = it.line.url;
     req.dest = it.content;
-    req.expect_sha256 = it.expect;
+    req.expect_digest = it.expect;
     client_.add(req, [this, &it](fetch::Response& r) {
       if (r.ok()) {
         nlohmann::json m = {{"url", it.line.url},

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "index/entry.h"
+#include "tools/fetch/digest.h"
 #include "tools/fetch/net_options.h"
 
 namespace CLI {
@@ -26,7 +27,7 @@ struct FilesListOptions {
 struct FilesListLine {
   std::string url;     // canonical: lower-case scheme and host, default port and fragment dropped
   std::string path;    // wget -x layout without prefix: "dl.k8s.io/release/v1.29.10/bin/linux/amd64/kubelet"
-  std::string sha256;  // from a "sha256:HEX" field, lower-case hex; empty if none
+  std::optional<fetch::OciDigest> digest;  // from a "sha256:HEX" field (any case in the list)
   std::string where;   // "LIST:LINE" for messages
 };
 

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "tools/fetch/digest.h"
+
 namespace kso::test {
 
 namespace fs = std::filesystem;
@@ -56,8 +58,8 @@ int free_port();                                        // an unused TCP port on
 bool wait_for_port(int port, std::chrono::milliseconds timeout = std::chrono::seconds(15));
 void write_file(const fs::path& p, const std::string& data);  // creates parent dirs
 std::string read_file(const fs::path& p);
-std::string sha256_hex(const std::string& data);
-std::string sha256_file_hex(const fs::path& p);
+using fetch::sha256_hex;                                // lower-case hex SHA-256 of bytes
+inline std::string sha256_file_hex(const fs::path& p) { return fetch::sha256_file(p); }  // ... of a file
 std::string random_bytes(size_t n, uint64_t seed);      // deterministic pseudo-random data
 fs::path build_dir();                                   // where kso-pack and kso-fs were built
 fs::path kso_pack_bin();

@@ -2,7 +2,6 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include <thread>
 
 #include "index/error.h"
+#include "index/hash.h"
 #include "tools/fetch/progress.h"
 
 namespace kso::fetch {
@@ -29,16 +29,6 @@ constexpr int kMaxBackoffMs = 30000;        // cap of the doubling retry delay
 constexpr int kMaxRetryAfterMs = 60000;     // a server's Retry-After is honoured up to this
 constexpr size_t kMaxErrorBody = 64 << 10;  // error bodies of file requests kept for messages
 
-std::string hex(const unsigned char* d, size_t n) {
-  static const char* x = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < n; i++) {
-    s += x[d[i] >> 4];
-    s += x[d[i] & 15];
-  }
-  return s;
-}
-
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() &&
          std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return tolower(x) == tolower(y); });
@@ -49,23 +39,8 @@ void global_init() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-// Streaming SHA-256.
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) { reset(); }
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-  void reset() { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
-  void update(const void* p, size_t n) { EVP_DigestUpdate(ctx_, p, n); }
-  std::string hex_digest() {
-    unsigned char md[32];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_, md, &len);
-    return hex(md, len);
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
+// Starts a streaming hash over (finish() leaves the context fresh).
+void reset_hash(Sha256& sha) { (void)sha.finish(); }
 
 // curl errors worth another attempt: the network or the server hiccuped.
 bool transient(CURLcode c) {
@@ -127,36 +102,6 @@ struct Transfer {
 };
 
 }  // namespace
-
-std::string normalize_sha256(std::string_view s) {
-  if (s.substr(0, 7) == "sha256:") s.remove_prefix(7);
-  std::string out;
-  for (char c : s) {
-    if (!isxdigit((unsigned char)c)) throw Error("bad sha256 '" + std::string(s) + "': not hex");
-    out += char(tolower(c));
-  }
-  if (out.size() != 64) throw Error("bad sha256 '" + std::string(s) + "': want 64 hex digits");
-  return out;
-}
-
-std::string sha256_hex(std::string_view data) {
-  Sha256 sha;
-  sha.update(data.data(), data.size());
-  return sha.hex_digest();
-}
-
-std::string sha256_file(const std::filesystem::path& p) {
-  int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error("cannot open " + p.string() + ": " + strerror(errno));
-  Sha256 sha;
-  std::string buf(1 << 20, '\0');
-  ssize_t n;
-  while ((n = read(fd, buf.data(), buf.size())) > 0) sha.update(buf.data(), size_t(n));
-  int err = errno;
-  close(fd);
-  if (n < 0) throw Error("cannot read " + p.string() + ": " + strerror(err));
-  return sha.hex_digest();
-}
 
 std::optional<std::string> Response::header(std::string_view name) const {
   for (auto it = headers.rbegin(); it != headers.rend(); ++it)
@@ -262,7 +207,7 @@ size_t Engine::on_body(char* p, size_t sz, size_t n, void* ud) {
         if (ftruncate(t->fd, 0) != 0 || lseek(t->fd, 0, SEEK_SET) != 0) return 0;
         t->offset = 0;
         t->size = 0;
-        t->sha.reset();
+        reset_hash(t->sha);
         t->resp.resumed = false;
         std::string v;
         if (auto etag = t->resp.header("ETag"); etag && etag->compare(0, 2, "W/") != 0) v = *etag;
@@ -305,7 +250,7 @@ bool Engine::start(Transfer& t) {
   t.resp.status = 0;
   t.body_started = t.to_file = t.abort_restart = false;
   t.errbuf[0] = 0;
-  t.sha.reset();
+  reset_hash(t.sha);
   t.size = 0;
   t.offset = 0;
   t.resp.resumed = false;
@@ -503,30 +448,21 @@ void Engine::finished(Transfer* t, CURLcode code) {
     // 2xx with an empty body: the write callback never ran.
     if (t->offset > 0 && status != 206) {
       (void)!ftruncate(t->fd, 0);
-      t->sha.reset();
+      reset_hash(t->sha);
       t->size = 0;
       t->resp.resumed = false;
     }
     t->to_file = true;
   }
   t->resp.size = t->fd >= 0 ? t->size : t->resp.body.size();
-  if (t->fd >= 0) {
-    t->resp.sha256 = t->sha.hex_digest();
-  } else {
-    Sha256 s;
-    s.update(t->resp.body.data(), t->resp.body.size());
-    t->resp.sha256 = s.hex_digest();
-  }
+  t->resp.sha256 = to_hex(t->fd >= 0 ? t->sha.finish() : sha256(t->resp.body.data(), t->resp.body.size()));
 
   std::string bad;
   if (t->req.expect_size && *t->req.expect_size != t->resp.size)
     bad = t->req.url + ": size mismatch: expected " + std::to_string(*t->req.expect_size) + " bytes, got " +
           std::to_string(t->resp.size);
-  if (bad.empty() && !t->req.expect_sha256.empty()) {
-    std::string want = normalize_sha256(t->req.expect_sha256);
-    if (want != t->resp.sha256)
-      bad = t->req.url + ": sha256 mismatch: expected " + want + ", got " + t->resp.sha256;
-  }
+  if (bad.empty() && t->req.expect_digest && t->req.expect_digest->hex() != t->resp.sha256)
+    bad = t->req.url + ": sha256 mismatch: expected " + t->req.expect_digest->hex() + ", got " + t->resp.sha256;
   if (!bad.empty()) {
     bool resumed = t->resp.resumed;
     cleanup(*t, false);

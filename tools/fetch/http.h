@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "tools/fetch/digest.h"
 #include "tools/fetch/net_options.h"
 
 namespace kso::fetch {
@@ -33,7 +34,7 @@ struct Request {
   // Unset: the body is kept in memory, up to max_body bytes.
   std::filesystem::path dest;
   size_t max_body = 64u << 20;        // memory bodies only; more is an error
-  std::string expect_sha256;          // hex, "sha256:" prefix allowed; empty = don't check
+  std::optional<OciDigest> expect_digest;  // the body must have this digest; unset = don't check
   std::optional<uint64_t> expect_size;  // when known (image blobs): checked too
   bool keep_partial = true;           // file bodies: keep a .part after a failure for resume
 };
@@ -85,12 +86,5 @@ class Client {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Lower-case hex SHA-256 of bytes.
-std::string sha256_hex(std::string_view data);
-// Lower-case hex SHA-256 of a file's content; throws Error if unreadable.
-std::string sha256_file(const std::filesystem::path& p);
-// "sha256:ABC" or "ABC" -> "abc"; throws Error unless 64 hex digits remain.
-std::string normalize_sha256(std::string_view s);
 
 }  // namespace kso::fetch

@@ -1,0 +1,93 @@
+// The small helpers every source shares (no network): content digests,
+// base64, pack prefixes, shell quoting in the tests.
+#include <gtest/gtest.h>
+
+#include "index/error.h"
+#include "index/hash.h"
+#include "tools/fetch/digest.h"
+#include "tools/images/manifest.h"
+#include "tools/images/reference.h"
+
+namespace kso {
+namespace {
+
+using fetch::OciDigest;
+
+const std::string kHex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+TEST(OciDigest, AcceptsOnlySha256AndLowerCaseHex) {
+  struct Case {
+    std::string in;
+    bool ok;
+    const char* why;  // part of the refusal message
+  } cases[] = {
+      {"sha256:" + kHex, true, ""},
+      {"sha256:" + std::string(64, 'f'), true, ""},
+      {"sha256:" + std::string(64, '0'), true, ""},
+      {"", false, "no 'sha256:'"},
+      {kHex, false, "no 'sha256:'"},
+      {":" + kHex, false, "no 'sha256:'"},
+      {"sha256" + kHex, false, "no 'sha256:'"},
+      {"SHA256:" + kHex, false, "unsupported digest algorithm"},
+      {"sha512:" + kHex + kHex, false, "unsupported digest algorithm"},
+      {"md5:0123", false, "unsupported digest algorithm"},
+      {"sha256:", false, "64 hex digits"},
+      {"sha256:" + kHex.substr(1), false, "64 hex digits"},
+      {"sha256:" + kHex + "0", false, "64 hex digits"},
+      {"sha256:" + kHex + "\n", false, "64 hex digits"},
+      {" sha256:" + kHex, false, "unsupported digest algorithm ' sha256'"},
+      {"sha256:" + std::string(64, 'F'), false, "lower-case hex"},
+      {"sha256:" + kHex.substr(0, 63) + "A", false, "lower-case hex"},
+      {"sha256:" + kHex.substr(0, 63) + "g", false, "lower-case hex"},
+      {"sha256:" + kHex.substr(0, 63) + " ", false, "lower-case hex"},
+      {"sha256:" + kHex.substr(0, 32) + std::string(1, '\0') + kHex.substr(33), false, "lower-case hex"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(OciDigest::try_parse(c.in).has_value(), c.ok) << c.in;
+    if (c.ok) {
+      auto d = OciDigest::parse(c.in);
+      EXPECT_EQ(d.str(), c.in);
+      EXPECT_EQ(d.hex(), c.in.substr(7));
+      continue;
+    }
+    try {
+      OciDigest::parse(c.in);
+      ADD_FAILURE() << "accepted " << c.in;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(c.why), std::string::npos) << c.in << ": " << e.what();
+    }
+  }
+}
+
+TEST(OciDigest, OfContentAndOrdering) {
+  std::string data = "hello\n";
+  auto d = OciDigest::of(sha256(data.data(), data.size()));
+  EXPECT_EQ(d.str(), "sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
+  EXPECT_EQ(d.hex(), fetch::sha256_hex(data));
+  EXPECT_TRUE(d == d.str());
+  EXPECT_LT(OciDigest::parse("sha256:" + std::string(64, '0')), d);
+}
+
+// Every place a digest comes in applies that one rule.
+TEST(OciDigest, EverySourceUsesTheOneRule) {
+  std::string upper = "sha256:" + std::string(64, 'A');
+  EXPECT_THROW(images::parse_image_ref("nginx@" + upper), Error);
+  EXPECT_THROW(images::parse_image_ref("nginx@sha256:" + kHex.substr(1)), Error);
+  EXPECT_EQ(images::parse_image_ref("nginx@sha256:" + kHex).digest->hex(), kHex);
+  auto manifest = [](const std::string& digest) {
+    return R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"digest":")" +
+           digest + R"(","size":1}]})";
+  };
+  EXPECT_NO_THROW(images::parse_manifest(manifest("sha256:" + kHex), ""));
+  for (const std::string& bad : {upper, "sha256:" + kHex.substr(1), kHex, std::string("sha512:aa")}) {
+    try {
+      images::parse_manifest(manifest(bad), "");
+      ADD_FAILURE() << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("in index entry"), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kso
