@@ -7,6 +7,7 @@
 #include "tools/fetch/digest.h"
 #include "tools/images/manifest.h"
 #include "tools/images/reference.h"
+#include "tools/text.h"
 
 namespace kso {
 namespace {
@@ -87,6 +88,42 @@ TEST(OciDigest, EverySourceUsesTheOneRule) {
       EXPECT_NE(std::string(e.what()).find("in index entry"), std::string::npos) << e.what();
     }
   }
+}
+
+TEST(Base64, EncodesLikeRfc4648) {
+  struct Case {
+    std::string data, std, url;
+  } cases[] = {
+      {"", "", ""},
+      {"f", "Zg==", "Zg"},
+      {"fo", "Zm8=", "Zm8"},
+      {"foo", "Zm9v", "Zm9v"},
+      {"foob", "Zm9vYg==", "Zm9vYg"},
+      {"fooba", "Zm9vYmE=", "Zm9vYmE"},
+      {"foobar", "Zm9vYmFy", "Zm9vYmFy"},
+      {"\xfb\xff\xbf", "+/+/", "-_-_"},
+      {std::string("a\0b", 3), "YQBi", "YQBi"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(base64_encode(c.data), c.std) << c.data;
+    EXPECT_EQ(base64url_encode(c.data), c.url) << c.data;
+    EXPECT_EQ(base64_decode(c.std), c.data) << c.std;
+  }
+  EXPECT_EQ(base64_decode("a3NvOmtzby1zZWNyZXQ="), "kso:kso-secret");
+}
+
+TEST(Base64, DecodingIsStrict) {
+  for (const char* bad : {"Zg", "Zg=", "Zm8", "Zg===", "Z===", "====", "=Zg=", "Z=g=", "Zg=a", "Zm=v",  // shape
+                          "Zh==", "Zm9=", "Zm/=",                 // leftover bits set: not the one encoding
+                          " Zg==", "Zg== ", "Zg==\n", "Zm\n9v",  // blanks anywhere
+                          "Zm9v-_", "Zm9v-_==", "Zm.v", "Zm9v\x80" "AAA"}) {
+    EXPECT_THROW(base64_decode(bad), Error) << bad;
+  }
+}
+
+TEST(Text, LowerIsAscii) {
+  EXPECT_EQ(lower("HTTPS://Dl.K8s.IO"), "https://dl.k8s.io");
+  EXPECT_EQ(lower("\xC3\x89t\xC3\xA9"), "\xC3\x89t\xC3\xA9");  // bytes above ASCII stay
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "tools/images/manifest.h"
 #include "tools/images/platform.h"
 #include "tools/images/reference.h"
+#include "tools/text.h"
 
 using namespace kso::images;
 
@@ -150,7 +151,7 @@ TEST(ImagesAuth, Challenges) {
 TEST(ImagesAuth, CredentialsSources) {
   kso::test::TempDir d;
   kso::test::write_file(d / "config.json", R"({"auths":{"https://index.docker.io/v1/":{"auth":")" +
-                                               base64_encode("hub:pw") + R"("},
+                                               kso::base64_encode("hub:pw") + R"("},
       "127.0.0.1:5000":{"username":"u","password":"p:w"}},"credsStore":"desktop"})");
   Credentials c;
   c.load_auth_file(d / "config.json");
@@ -166,8 +167,6 @@ TEST(ImagesAuth, CredentialsSources) {
   c.add_spec("any:one");
   EXPECT_EQ(c.find("ghcr.io")->user, "any");
   EXPECT_THROW(c.add_spec("nocolon"), kso::Error);
-  EXPECT_EQ(base64_decode(base64_encode("ab")), "ab");
-  EXPECT_EQ(base64_encode("abcd"), "YWJjZA==");
 }
 
 TEST(ImagesLayout, RegistryTree) {

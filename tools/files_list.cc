@@ -15,6 +15,7 @@
 #include "index/error.h"
 #include "tools/fetch/http.h"
 #include "tools/fetch/progress.h"
+#include "tools/text.h"
 
 namespace kso {
 
@@ -52,11 +53,6 @@ std::string decode(std::string_view s, const char* what) {
     out += c;
   }
   return out;
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = char(tolower((unsigned char)c));
-  return s;
 }
 
 }  // namespace

@@ -57,30 +57,6 @@ std::string url_decode(const std::string& s) {
   return out;
 }
 
-std::string base64url(const std::string& data) {
-  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < data.size(); i += 3) {
-    uint32_t v = (uint8_t)data[i] << 16 | (uint8_t)data[i + 1] << 8 | (uint8_t)data[i + 2];
-    out += a[v >> 18];
-    out += a[(v >> 12) & 63];
-    out += a[(v >> 6) & 63];
-    out += a[v & 63];
-  }
-  if (i + 1 == data.size()) {
-    uint32_t v = (uint8_t)data[i] << 16;
-    out += a[v >> 18];
-    out += a[(v >> 12) & 63];
-  } else if (i + 2 == data.size()) {
-    uint32_t v = (uint8_t)data[i] << 16 | (uint8_t)data[i + 1] << 8;
-    out += a[v >> 18];
-    out += a[(v >> 12) & 63];
-    out += a[(v >> 6) & 63];
-  }
-  return out;
-}
-
 std::string HttpRequest::query_param(const std::string& name) const {
   size_t start = 0;
   while (start <= query.size()) {

@@ -66,7 +66,6 @@ class MiniHttpServer {
   std::vector<std::thread> conns_;
 };
 
-std::string base64url(const std::string& data);  // no padding (JWT)
 std::string url_decode(const std::string& s);
 
 }  // namespace kso::test

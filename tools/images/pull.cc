@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -23,6 +24,7 @@
 #include "tools/images/manifest.h"
 #include "tools/images/media_types.h"
 #include "tools/images/platform.h"
+#include "tools/text.h"
 
 namespace kso::images {
 
@@ -72,11 +74,8 @@ std::string trim(std::string s) {
 // The local repository name; kept hosts lose their port colon ("h:5000" ->
 // "h_5000"), which no client could parse inside a repository path.
 std::string local_name(const ImageRef& r, bool keep_host) {
-  std::string n = r.local_name(keep_host);
-  for (auto& c : n) {
-    if (c == ':') c = '_';
-    c = char(std::tolower((unsigned char)c));
-  }
+  std::string n = lower(r.local_name(keep_host));
+  std::replace(n.begin(), n.end(), ':', '_');
   return n;
 }
 
