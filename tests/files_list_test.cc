@@ -38,6 +38,10 @@ TEST(FilesListMapping, PortsLikeWget) {
   EXPECT_EQ(path_of("http://mirror.local:80/x"), "mirror.local/x");
   EXPECT_EQ(path_of("https://mirror.local:8443/x"), "mirror.local:8443/x");
   EXPECT_EQ(path_of("http://mirror.local:443/x"), "mirror.local:443/x");  // not http's default
+  // wget 1.21 agrees on these (checked by hand: wget -x against a local server)
+  EXPECT_EQ(path_of("http://mirror.local:/x"), "mirror.local/x");        // empty port: the default (RFC 2396)
+  EXPECT_EQ(path_of("http://mirror.local:000080/x"), "mirror.local/x");  // leading zeros
+  EXPECT_EQ(path_of("https://mirror.local:08443/x"), "mirror.local:8443/x");
 }
 
 TEST(FilesListMapping, CaseQueryFragmentEscapes) {
@@ -69,6 +73,12 @@ TEST(FilesListMapping, Rejects) {
   EXPECT_NE(error_of("https:///x").find("no host"), std::string::npos);
   EXPECT_NE(error_of("https://u:p@h/x").find("credentials"), std::string::npos);
   EXPECT_NE(error_of("https://h:99999/x").find("bad port"), std::string::npos);
+  EXPECT_NE(error_of("https://h:0/x").find("bad port"), std::string::npos);
+  EXPECT_NE(error_of("https://h:1:2/x").find("bad port"), std::string::npos);
+  EXPECT_NE(error_of("https://h!x/y").find("bad host"), std::string::npos);
+  EXPECT_NE(error_of("https://.h/y").find("bad host"), std::string::npos);
+  EXPECT_NE(error_of("https://u@h/x").find("credentials"), std::string::npos);
+  EXPECT_NE(error_of("file:///etc/passwd").find("unsupported scheme 'file'"), std::string::npos);
   EXPECT_NE(error_of("https://h/a%2Fb").find("%2F"), std::string::npos);
   EXPECT_NE(error_of("https://h/a%00b").find("control"), std::string::npos);
   EXPECT_NE(error_of("https://h/a\x01" "b").find("control"), std::string::npos);

@@ -1,5 +1,6 @@
 #include "tools/files_list.h"
 
+#include <curl/curl.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
@@ -8,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -55,6 +57,46 @@ std::string decode(std::string_view s, const char* what) {
   return out;
 }
 
+// An http(s) URL's scheme (lower case), host and port (empty when it is the
+// scheme's default), as libcurl's URL API parses "<scheme>://<auth>/".
+struct Origin {
+  std::string scheme, host, port;
+};
+
+Origin parse_origin(const std::string& scheme, const std::string& auth) {
+  std::string origin = scheme + "://" + auth + "/";
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), curl_url_cleanup);
+  if (!u) throw Error("out of memory parsing a URL");
+  auto get = [&](CURLUPart what) -> std::string {
+    char* p = nullptr;
+    if (curl_url_get(u.get(), what, &p, 0) != CURLUE_OK || !p) return "";
+    std::string v = p;
+    curl_free(p);
+    return v;
+  };
+  switch (CURLUcode rc = curl_url_set(u.get(), CURLUPART_URL, origin.c_str(), CURLU_NON_SUPPORT_SCHEME)) {
+    case CURLUE_OK: break;
+    case CURLUE_BAD_PORT_NUMBER: throw Error("bad port in '" + auth + "'");
+    case CURLUE_NO_HOST: throw Error("no host");
+    case CURLUE_BAD_IPV6: throw Error("IPv6 address hosts are not supported");
+    case CURLUE_BAD_HOSTNAME: throw Error("bad host '" + auth + "'");
+    case CURLUE_BAD_LOGIN:
+    case CURLUE_BAD_USER:
+    case CURLUE_BAD_PASSWORD: throw Error("credentials in URL are not supported");
+    default: throw Error(std::string("malformed URL (") + curl_url_strerror(rc) + ")");
+  }
+  Origin o{get(CURLUPART_SCHEME), get(CURLUPART_HOST), get(CURLUPART_PORT)};
+  if (o.scheme != "http" && o.scheme != "https")
+    throw Error("unsupported scheme '" + o.scheme + "' (only http and https)");
+  if (!get(CURLUPART_USER).empty() || !get(CURLUPART_PASSWORD).empty() || !get(CURLUPART_OPTIONS).empty())
+    throw Error("credentials in URL are not supported");
+  if (o.host.empty()) throw Error("no host");
+  if (o.host.front() == '[') throw Error("IPv6 address hosts are not supported");
+  if (o.port == "0") throw Error("bad port in '" + auth + "'");
+  if (o.port == (o.scheme == "http" ? "80" : "443")) o.port.clear();
+  return o;
+}
+
 }  // namespace
 
 std::string url_to_path(const std::string& url, std::string* canonical) {
@@ -65,28 +107,14 @@ std::string url_to_path(const std::string& url, std::string* canonical) {
     if (!url.empty() && url[0] == '/') throw Error("a file path, not a URL (only http:// and https:// URLs)");
     throw Error("not a URL (expected http:// or https://)");
   }
-  std::string scheme = lower(url.substr(0, sep));
-  int default_port;
-  if (scheme == "http") default_port = 80;
-  else if (scheme == "https") default_port = 443;
-  else throw Error("unsupported scheme '" + scheme + "' (only http and https)");
-
+  // Scheme, user info, host and port: libcurl's URL parser, given only what
+  // comes before the path (the path and query are the wget -x rules below).
   size_t auth_end = url.find_first_of("/?#", sep + 3);
   std::string auth = url.substr(sep + 3, auth_end == std::string::npos ? std::string::npos : auth_end - sep - 3);
-  if (auth.find('@') != std::string::npos) throw Error("credentials in URL are not supported");
-  if (!auth.empty() && auth[0] == '[') throw Error("IPv6 address hosts are not supported");
-  std::string host = auth, port;
-  if (auto colon = auth.find(':'); colon != std::string::npos) {
-    host = auth.substr(0, colon);
-    port = auth.substr(colon + 1);
-    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoi(port) == 0 || std::stoi(port) > 65535)
-      throw Error("bad port '" + port + "'");
-    port = std::to_string(std::stoi(port));
-    if (std::stoi(port) == default_port) port.clear();
-  }
-  host = lower(host);
-  if (host.empty()) throw Error("no host");
+  Origin o = parse_origin(url.substr(0, sep), auth);
+  const std::string& scheme = o.scheme;
+  const std::string& port = o.port;
+  std::string host = lower(o.host);
   for (char c : host)
     if (!(isalnum((unsigned char)c) || c == '-' || c == '.' || c == '_'))
       throw Error("bad character in host '" + host + "'");
