@@ -4,7 +4,14 @@
 
 #include "index/error.h"
 #include "index/hash.h"
+#include "tests/support/testutil.h"
+#include "tools/dir_source.h"
 #include "tools/fetch/digest.h"
+#include "tools/fetch/net_options.h"
+#include "tools/files_list.h"
+#include "tools/images/images_options.h"
+#include "tools/images/pull.h"
+#include "tools/pack_prefix.h"
 #include "tools/images/manifest.h"
 #include "tools/images/reference.h"
 #include "tools/text.h"
@@ -124,6 +131,55 @@ TEST(Base64, DecodingIsStrict) {
 TEST(Text, LowerIsAscii) {
   EXPECT_EQ(lower("HTTPS://Dl.K8s.IO"), "https://dl.k8s.io");
   EXPECT_EQ(lower("\xC3\x89t\xC3\xA9"), "\xC3\x89t\xC3\xA9");  // bytes above ASCII stay
+}
+
+TEST(PackPrefix, OneRule) {
+  for (auto [in, want] : std::vector<std::pair<std::string, std::string>>{
+           {"files", "files"}, {"registry", "registry"}, {"a/b", "a/b"}, {"files/", "files"}, {"a/b//", "a/b"},
+           {"with space", "with space"}, {".hidden", ".hidden"}, {"a..b", "a..b"}}) {
+    EXPECT_EQ(pack_prefix(in), want) << in;
+  }
+  for (const std::string& bad : std::vector<std::string>{"", ".", "..", "/", "//", "/x", "/x/", "a//b", "./a", "a/.",
+                                                         "a/./b", "a/../b", "../a", "a/..", std::string("a\0b", 3)}) {
+    try {
+      pack_prefix(bad);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.errno_value(), EINVAL) << bad;
+      EXPECT_NE(std::string(e.what()).find("bad pack path"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// PREFIX=DIR, --files-prefix and --images-prefix refuse the same prefixes.
+TEST(PackPrefix, EverySourceUsesTheOneRule) {
+  test::TempDir t;
+  test::write_file(t / "l.list", "https://dl.k8s.io/x\n");
+  fetch::NetOptions net;
+  net.cache_dir = t / "cache";
+  for (std::string bad : {"", ".", "..", "/", "/abs", "a//b", "a/../b"}) {
+    EXPECT_THROW(parse_dir_spec(bad + "=" + t.path().string()), Error) << bad;
+    FilesListOptions fo;
+    fo.lists = {t / "l.list"};
+    fo.prefix = bad;
+    try {
+      fetch_files_lists(fo, net);
+      ADD_FAILURE() << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--files-prefix: bad pack path"), std::string::npos) << e.what();
+    }
+    images::ImagesOptions io;
+    io.lists = {t / "l.list"};
+    io.prefix = bad;
+    try {
+      images::pull_images(io, net);
+      ADD_FAILURE() << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--images-prefix: bad pack path"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(parse_dir_spec("files/=" + t.path().string()).prefix, "files");
+  EXPECT_FALSE(std::filesystem::exists(t / "cache"));  // refused before anything was fetched
 }
 
 }  // namespace

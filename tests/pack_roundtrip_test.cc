@@ -204,10 +204,10 @@ TEST(PackRoundTrip, ExtractEqualsSource) {
   fs::create_directories(src);
   make_edge_tree(src);
   const std::string bin = kso_pack_bin().string();
-  fs::path pack = tmp / "edge.kso", out = tmp / "out";
-  auto r = run(bin + " -q build --allow-escaping-symlinks --threads 2 --level 3 -o " + pack.string() + " .=" + src.string());
+  fs::path pack = tmp / "edge.kso", out_dir = tmp / "out", out = out_dir / "edge";
+  auto r = run(bin + " -q build --allow-escaping-symlinks --threads 2 --level 3 -o " + pack.string() + " edge=" + src.string());
   ASSERT_EQ(r.status, 0) << r.output;
-  r = run(bin + " extract --allow-escaping-symlinks " + pack.string() + " " + out.string());
+  r = run(bin + " extract --allow-escaping-symlinks " + pack.string() + " " + out_dir.string());
   ASSERT_EQ(r.status, 0) << r.output;
   r = run("diff -r --no-dereference " + src.string() + " " + out.string());
   EXPECT_EQ(r.status, 0) << r.output;

@@ -17,6 +17,7 @@
 #include "index/error.h"
 #include "tools/fetch/http.h"
 #include "tools/fetch/progress.h"
+#include "tools/pack_prefix.h"
 #include "tools/text.h"
 
 namespace kso {
@@ -459,7 +460,12 @@ class Fetcher {
 
 std::vector<SourceEntry> fetch_files_lists(const FilesListOptions& opts, const fetch::NetOptions& net) {
   if (opts.lists.empty()) return {};
-  if (!opts.prefix.empty() && opts.prefix != ".") validate_pack_path(opts.prefix);
+  std::string prefix;
+  try {
+    prefix = pack_prefix(opts.prefix);
+  } catch (const Error& e) {
+    throw Error(std::string("--files-prefix: ") + e.what(), EINVAL);
+  }
   if (opts.checksums != "auto" && opts.checksums != "none") throw Error("--checksums must be auto or none", EINVAL);
   net.validate();
   auto lines = read_files_lists(opts.lists);
@@ -499,7 +505,7 @@ std::vector<SourceEntry> fetch_files_lists(const FilesListOptions& opts, const f
   for (const auto& it : items) {
     if (it.missing) continue;
     SourceEntry e;
-    e.path = opts.prefix.empty() || opts.prefix == "." ? it.line.path : opts.prefix + "/" + it.line.path;
+    e.path = prefix + "/" + it.line.path;
     e.type = EntryType::File;
     e.mode = 0644;
     e.mtime_ns = it.cached.value("mtime_ns", int64_t(0));

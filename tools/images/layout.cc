@@ -3,14 +3,12 @@
 #include <algorithm>
 
 #include "index/error.h"
+#include "tools/pack_prefix.h"
 
 namespace kso::images {
 
-RegistryLayout::RegistryLayout(std::string prefix, int64_t mtime_ns) : mtime_ns_(mtime_ns) {
-  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-  while (!prefix.empty() && prefix.front() == '/') prefix.erase(0, 1);
-  root_ = (prefix.empty() ? "" : prefix + "/") + "docker/registry/v2";
-}
+RegistryLayout::RegistryLayout(const std::string& prefix, int64_t mtime_ns)
+    : root_(pack_prefix(prefix) + "/docker/registry/v2"), mtime_ns_(mtime_ns) {}
 
 std::string RegistryLayout::blob_path(const fetch::OciDigest& digest) const {
   std::string hex = digest.hex();

@@ -16,9 +16,10 @@ namespace kso::images {
 
 class RegistryLayout {
  public:
-  // prefix: pack directory holding docker/registry/v2 ("registry"); mtime_ns
-  // for every entry (one build time keeps packs reproducible).
-  RegistryLayout(std::string prefix, int64_t mtime_ns);
+  // prefix: pack directory holding docker/registry/v2 ("registry"; the
+  // pack_prefix() rule, throws kso::Error if broken); mtime_ns for every
+  // entry (one build time keeps packs reproducible).
+  RegistryLayout(const std::string& prefix, int64_t mtime_ns);
 
   // blobs/sha256/<2>/<hex>/data, content read from `file` (a cache file).
   void add_blob(const fetch::OciDigest& digest, const std::filesystem::path& file);

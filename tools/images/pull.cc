@@ -24,6 +24,7 @@
 #include "tools/images/manifest.h"
 #include "tools/images/media_types.h"
 #include "tools/images/platform.h"
+#include "tools/pack_prefix.h"
 #include "tools/text.h"
 
 namespace kso::images {
@@ -481,7 +482,13 @@ std::vector<SourceEntry> Puller::pull(PullStats* stats) {
 
 std::vector<SourceEntry> pull_images(const ImagesOptions& opts, const fetch::NetOptions& net, PullStats* stats) {
   if (!opts.enabled()) return {};
-  Puller p(opts, net);
+  ImagesOptions o = opts;
+  try {
+    o.prefix = pack_prefix(opts.prefix);
+  } catch (const Error& e) {
+    throw Error(std::string("--images-prefix: ") + e.what(), EINVAL);
+  }
+  Puller p(o, net);
   return p.pull(stats);
 }
 
