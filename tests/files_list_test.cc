@@ -181,7 +181,16 @@ TEST(HttpOptions, ParseAndValidate) {
   app.parse(args);
   EXPECT_EQ(fl.lists.size(), 2u);
   EXPECT_EQ(fl.checksums, "none");
-  EXPECT_EQ(fl.prefix, "f");
+  EXPECT_EQ(fl.prefix, "f");  // --prefix: the older name of --files-prefix
+  {
+    CLI::App app2;
+    FilesListOptions fl2;
+    auto* b2 = app2.add_subcommand("build");
+    add_files_list_options(*b2, fl2);
+    EXPECT_EQ(fl2.prefix, "files");
+    app2.parse(std::vector<std::string>{"g", "--files-prefix", "build"});
+    EXPECT_EQ(fl2.prefix, "g");
+  }
   EXPECT_TRUE(fl.skip_missing);
   EXPECT_EQ(net.parallel, 3);
   ASSERT_EQ(net.mirrors.size(), 1u);

@@ -266,9 +266,9 @@ void add_files_list_options(CLI::App& build, FilesListOptions& o) {
       ->group("Files lists");
   build.add_flag("--skip-missing", o.skip_missing, "a 404/410 URL is skipped with a warning instead of failing")
       ->group("Files lists");
-  // The lead's build command may own --prefix; then ours is --files-prefix.
-  const char* name = build.get_option_no_throw("--prefix") ? "--files-prefix" : "--prefix";
-  build.add_option(name, o.prefix, "pack dir for the files-list tree (<prefix>/<host>/<path>)")->capture_default_str()
+  // --files-prefix pairs with --images-prefix; --prefix is its older name.
+  build.add_option("--files-prefix,--prefix", o.prefix, "pack dir for the files-list tree (<prefix>/<host>/<path>)")
+      ->capture_default_str()
       ->group("Files lists");
 }
 

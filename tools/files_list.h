@@ -18,7 +18,7 @@ namespace kso {
 
 struct FilesListOptions {
   std::vector<std::filesystem::path> lists;  // --files-list, repeatable
-  std::string prefix = "files";              // pack dir the <host>/<path> tree goes under
+  std::string prefix = "files";              // --files-prefix: pack dir the <host>/<path> tree goes under
   std::string checksums = "auto";            // "auto": also try <url>.sha256; "none": only list digests
   bool skip_missing = false;                 // 404/410 warns and skips instead of failing
 };
@@ -43,7 +43,7 @@ std::vector<FilesListLine> parse_files_list(const std::string& text, const std::
 // conflicts (two digests for one file, a file where another line needs a dir).
 std::vector<FilesListLine> read_files_lists(const std::vector<std::filesystem::path>& lists);
 
-// Registers --files-list --checksums --skip-missing --prefix on `build`.
+// Registers --files-list --checksums --skip-missing --files-prefix (alias --prefix) on `build`.
 void add_files_list_options(CLI::App& build, FilesListOptions& opts);
 
 // Downloads (or finds in the cache) every listed file, verifies digests, and
