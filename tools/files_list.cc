@@ -16,8 +16,8 @@
 
 #include "index/error.h"
 #include "tools/fetch/http.h"
-#include "tools/fetch/progress.h"
 #include "tools/pack_prefix.h"
+#include "tools/progress.h"
 #include "tools/text.h"
 
 namespace kso {
@@ -345,9 +345,9 @@ bool ends_with(const std::string& s, const std::string& suf) {
 
 class Fetcher {
  public:
-  Fetcher(const FilesListOptions& o, const fetch::NetOptions& net, fetch::Progress& p)
+  Fetcher(const FilesListOptions& o, const fetch::NetOptions& net, DownloadProgress& p)
       : opts_(o), client_(net), progress_(p) {
-    client_.set_progress(&progress_);
+    client_.on_progress([this](const fetch::TransferEvent& e) { progress_.on_transfer(e); });
   }
 
   void plan(Item& it) {
@@ -453,7 +453,7 @@ class Fetcher {
 
   const FilesListOptions& opts_;
   fetch::Client client_;
-  fetch::Progress& progress_;
+  DownloadProgress& progress_;
 };
 
 }  // namespace
@@ -482,7 +482,7 @@ std::vector<SourceEntry> fetch_files_lists(const FilesListOptions& opts, const f
     items[i].meta = dir / (key + ".meta");
   }
   spdlog::info("files lists: {} URLs, cache {}", items.size(), dir.string());
-  fetch::Progress progress(net.progress, "files");
+  DownloadProgress progress(net.progress, "files");
   progress.add_files(items.size());
   {
     Fetcher f(opts, net, progress);

@@ -17,7 +17,6 @@
 
 #include "index/error.h"
 #include "index/hash.h"
-#include "tools/fetch/progress.h"
 
 namespace kso::fetch {
 
@@ -98,8 +97,19 @@ struct Transfer {
   bool restarted = false;     // a from-scratch retry after a digest mismatch was used
   Sha256 sha;
   uint64_t size = 0;          // body bytes (whole file, including offset)
-  Progress* progress = nullptr;
+  const ProgressFn* progress = nullptr;  // the engine's, while it runs
 };
+
+// Tells the progress callback, if any, about t: `fill` sets what `kind` carries.
+template <typename Fill>
+void report(const Transfer& t, TransferEvent::Kind kind, Fill fill) {
+  if (!t.progress || !*t.progress) return;
+  TransferEvent e;
+  e.kind = kind;
+  e.url = t.req.url;
+  fill(e);
+  (*t.progress)(e);
+}
 
 }  // namespace
 
@@ -133,13 +143,13 @@ class Engine {
     t->req = std::move(req);
     t->done = std::move(done);
     t->resp.url = t->req.url;
-    t->progress = progress;
+    t->progress = &progress;
     waiting_.push_back(t);
   }
 
   void run();
 
-  Progress* progress = nullptr;
+  ProgressFn progress;
 
  private:
   bool start(Transfer& t);
@@ -195,7 +205,8 @@ size_t Engine::on_body(char* p, size_t sz, size_t n, void* ud) {
     t->to_file = t->fd >= 0 && status >= 200 && status < 300;
     curl_off_t cl = -1;
     curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
-    if (t->progress && status >= 200 && status < 300 && !t->req.expect_size && cl > 0) t->progress->transfer_size(cl);
+    if (status >= 200 && status < 300 && !t->req.expect_size && cl > 0)
+      report(*t, TransferEvent::Kind::Size, [&](TransferEvent& e) { e.bytes = cl; });
     if (t->to_file) {
       if (status == 206 && t->offset > 0) {
         if (content_range_start(t->resp.header("Content-Range")) != int64_t(t->offset)) {
@@ -239,7 +250,7 @@ size_t Engine::on_body(char* p, size_t sz, size_t n, void* ud) {
     }
     t->resp.body.append(p, len);
   }
-  if (t->progress) t->progress->transfer_bytes(int64_t(len));
+  report(*t, TransferEvent::Kind::Bytes, [&](TransferEvent& e) { e.bytes = int64_t(len); });
   return len;
 }
 
@@ -329,7 +340,8 @@ bool Engine::start(Transfer& t) {
   curl_multi_add_handle(multi_, e);
   active_.push_back(&t);
   spdlog::debug("GET {}{}", url, t.offset ? " from byte " + std::to_string(t.offset) : "");
-  if (t.progress) t.progress->transfer_started(t.req.url, t.req.expect_size ? int64_t(*t.req.expect_size) : -1);
+  report(t, TransferEvent::Kind::Started,
+         [&](TransferEvent& e) { e.bytes = t.req.expect_size ? int64_t(*t.req.expect_size) : -1; });
   return true;
 }
 
@@ -355,7 +367,11 @@ void Engine::retry_or_fail(Transfer* t, const std::string& why, long retry_after
     long delay = std::min<long>(kMaxBackoffMs, long(net_.retry_delay_ms) << std::min(t->resp.attempts - 1, 20));
     delay = std::max(delay, std::min<long>(retry_after_ms, kMaxRetryAfterMs));
     spdlog::debug("{}: {}; retry {} in {} ms", t->req.url, why, t->resp.attempts, delay);
-    if (t->progress) t->progress->transfer_retry(t->req.url, why, t->resp.attempts, int(delay));
+    report(*t, TransferEvent::Kind::Retry, [&](TransferEvent& e) {
+      e.why = why;
+      e.attempt = t->resp.attempts;
+      e.delay_ms = int(delay);
+    });
     t->not_before = Clock::now() + std::chrono::milliseconds(delay);
     t->resp.error.clear();
     waiting_.push_front(t);
@@ -367,7 +383,10 @@ void Engine::retry_or_fail(Transfer* t, const std::string& why, long retry_after
 }
 
 void Engine::complete(Transfer* t) {
-  if (t->progress) t->progress->transfer_ended(t->req.url, t->resp.ok(), t->resp.size);
+  report(*t, TransferEvent::Kind::Ended, [&](TransferEvent& e) {
+    e.bytes = int64_t(t->resp.size);
+    e.ok = t->resp.ok();
+  });
   std::unique_ptr<Transfer> own(t);
   if (t->done) t->done(t->resp);
 }
@@ -537,8 +556,7 @@ void Engine::run() {
 struct Client::Impl {
   NetOptions net;
   CURLSH* share = nullptr;
-  std::unique_ptr<Engine> batch, single;
-  Progress* progress = nullptr;
+  std::unique_ptr<Engine> batch, single;  // single (fetch()) has no progress callback
 };
 
 Client::Client(const NetOptions& net) : impl_(std::make_unique<Impl>()) {
@@ -560,14 +578,12 @@ Client::~Client() {
 
 Response Client::fetch(const Request& req) {
   Response out;
-  impl_->single->progress = nullptr;
   impl_->single->add(req, [&out](Response& r) { out = std::move(r); });
   impl_->single->run();
   return out;
 }
 
 void Client::add(Request req, Done done) {
-  impl_->batch->progress = impl_->progress;
   impl_->batch->add(std::move(req), std::move(done));
 }
 
@@ -579,9 +595,6 @@ std::string Client::rewrite(const std::string& url) const {
   return url;
 }
 
-void Client::set_progress(Progress* p) {
-  impl_->progress = p;
-  impl_->batch->progress = p;
-}
+void Client::on_progress(ProgressFn fn) { impl_->batch->progress = std::move(fn); }
 
 }  // namespace kso::fetch

@@ -23,7 +23,24 @@
 
 namespace kso::fetch {
 
-class Progress;
+// What a batch transfer reports while it runs (Client::on_progress), on the
+// run() thread. The client draws nothing: the tool decides what to show.
+struct TransferEvent {
+  enum class Kind {
+    Started,  // a transfer (or a retry of it) began; bytes: the body size if known, else -1
+    Size,     // a started transfer's body size became known: bytes
+    Bytes,    // body bytes arrived: bytes (this many more)
+    Retry,    // an attempt failed (why); attempt `attempt` is retried in delay_ms
+    Ended,    // the request is over: ok, bytes (the whole body)
+  };
+  Kind kind = Kind::Started;
+  std::string_view url;  // the request's original URL
+  int64_t bytes = 0;
+  bool ok = false;
+  std::string_view why;
+  int attempt = 0, delay_ms = 0;
+};
+using ProgressFn = std::function<void(const TransferEvent&)>;
 
 struct Request {
   std::string url;                    // the original URL (mirrors are applied by the client)
@@ -79,8 +96,8 @@ class Client {
 
   // Applies the first matching --mirror rule to url.
   std::string rewrite(const std::string& url) const;
-  // Reports transfers (bytes, starts, ends) to p; may be null. Not owned.
-  void set_progress(Progress* p);
+  // Reports the transfers of add()/run() to fn (fetch() reports nothing); empty: none.
+  void on_progress(ProgressFn fn);
 
  private:
   struct Impl;

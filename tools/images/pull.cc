@@ -16,7 +16,6 @@
 #include "index/error.h"
 #include "index/time_ns.h"
 #include "tools/fetch/http.h"
-#include "tools/fetch/progress.h"
 #include "tools/images/auth.h"
 #include "tools/images/credentials.h"
 #include "tools/images/images_list.h"
@@ -100,7 +99,7 @@ class Puller {
     for (auto& h : o.insecure_registries) insecure_.push_back(Credentials::normalize_host(h));
     cache_ = net.effective_cache_dir() / "blobs" / "sha256";
     fs::create_directories(cache_);
-    http_.set_progress(&progress_);
+    http_.on_progress([this](const fetch::TransferEvent& e) { progress_.on_transfer(e); });
   }
 
   std::vector<SourceEntry> pull(PullStats* stats);
@@ -132,7 +131,7 @@ class Puller {
   Credentials creds_;
   fetch::Client http_;
   RegistryAuth auth_;
-  fetch::Progress progress_;
+  DownloadProgress progress_;
   PlatformSet platforms_;
   std::vector<std::string> insecure_;
   fs::path cache_;
