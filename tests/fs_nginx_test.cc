@@ -14,16 +14,6 @@
 namespace kso::test {
 namespace {
 
-std::string q(const std::string& s) {
-  std::string o = "'";
-  for (char c : s) {
-    if (c == '\'') o += "'\\''";
-    else o += c;
-  }
-  return o + "'";
-}
-std::string q(const fs::path& p) { return q(p.string()); }
-
 // Percent-encodes a path for a URL (keeps '/' and unreserved characters).
 std::string url_path(const std::string& p) {
   static const char* hex = "0123456789ABCDEF";

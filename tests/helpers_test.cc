@@ -182,5 +182,16 @@ TEST(PackPrefix, EverySourceUsesTheOneRule) {
   EXPECT_FALSE(std::filesystem::exists(t / "cache"));  // refused before anything was fetched
 }
 
+TEST(ShellQuote, OneWordWhateverItHolds) {
+  for (std::string s : {"plain", "", "with space", "it's", "''", "a'b'c", "$HOME `id` $(id) \\ \" *", "line\nbreak",
+                        "-n", "'; echo injected; '"}) {
+    auto r = test::run("printf '%s' " + test::q(s));
+    EXPECT_EQ(r.status, 0) << s;
+    EXPECT_EQ(r.output, s);
+  }
+  EXPECT_EQ(test::q("it's"), "'it'\\''s'");
+  EXPECT_EQ(test::q(std::filesystem::path("/tmp/a b")), "'/tmp/a b'");
+}
+
 }  // namespace
 }  // namespace kso

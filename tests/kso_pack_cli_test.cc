@@ -327,7 +327,7 @@ TEST_F(Cli, LsCatAndInfo) {
 
   for (std::string p : {"dir/f.txt", "dir/bin", "dir/empty", "hard", "with space/ü.txt"}) {
     fs::path got = tmp / "cat.out";
-    r = run(bin() + " cat " + out.string() + " '" + p + "' > " + got.string());
+    r = run(bin() + " cat " + out.string() + " " + q(p) + " > " + got.string());
     ASSERT_EQ(r.status, 0) << p << ": " << r.output;
     EXPECT_EQ(sha256_file_hex(got), sha256_file_hex(src / p)) << p;
     EXPECT_EQ(fs::file_size(got), fs::file_size(src / p)) << p;

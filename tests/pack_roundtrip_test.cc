@@ -24,12 +24,6 @@ namespace {
 
 using namespace kso::test;
 
-std::string sh_quote(const std::string& s) {
-  std::string r = "'";
-  for (char c : s) r += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return r + "'";
-}
-
 std::string join_diffs(const std::vector<std::string>& d) {
   std::string s;
   for (auto& x : d) s += x + "\n";
@@ -267,7 +261,7 @@ TEST(PackRoundTrip, ExtractSubtreesAndSingleFiles) {
   for (std::string sub : {"files/hard", "files/ünïcödé", "files/name with spaces", "files/modes"}) {
     fs::path out = tmp / "x";
     fs::remove_all(out);
-    auto r = run(bin + " extract --allow-escaping-symlinks " + pack.string() + " " + sh_quote(sub) + " " + out.string());
+    auto r = run(bin + " extract --allow-escaping-symlinks " + pack.string() + " " + q(sub) + " " + out.string());
     ASSERT_EQ(r.status, 0) << sub << ": " << r.output;
     auto d = compare_trees(src / sub.substr(6), out);  // its children; the output directory is left alone
     EXPECT_TRUE(d.empty()) << sub << ":\n" << join_diffs(d);

@@ -30,6 +30,15 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
+std::string q(const std::string& s) {
+  std::string o = "'";
+  for (char c : s) {
+    if (c == '\'') o += "'\\''";
+    else o += c;
+  }
+  return o + "'";
+}
+
 RunResult run(const std::string& cmd) {
   RunResult r;
   std::string full = "( " + cmd + " ) 2>&1";

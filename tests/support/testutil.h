@@ -36,6 +36,12 @@ struct RunResult {
 // Runs `sh -c cmd`, waits, and returns exit status and combined output.
 RunResult run(const std::string& cmd);
 
+// One word of a `sh -c` command line (run(), Daemon): s in single quotes,
+// each ' in it written '\''.
+std::string q(const std::string& s);
+inline std::string q(const char* s) { return q(std::string(s)); }
+inline std::string q(const fs::path& p) { return q(p.string()); }
+
 // A background process started with `sh -c cmd` (exec'd, so the pid is the
 // daemon's); killed with SIGTERM then SIGKILL when this object dies.
 class Daemon {

@@ -17,8 +17,8 @@ namespace kso::test {
 TokenServer::TokenServer(const std::filesystem::path& dir, std::string user, std::string password)
     : user_(std::move(user)), password_(std::move(password)), key_(dir / "token-key.pem"), cert_(dir / "token-cert.pem") {
   std::filesystem::create_directories(dir);
-  auto r = run("openssl req -x509 -newkey rsa:2048 -nodes -keyout '" + key_.string() + "' -out '" + cert_.string() +
-               "' -subj /CN=kso-test-token -days 2 2>&1");
+  auto r = run("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + q(key_) + " -out " + q(cert_) +
+               " -subj /CN=kso-test-token -days 2 2>&1");
   if (r.status != 0) throw std::runtime_error("openssl req failed: " + r.output);
   FILE* f = fopen(key_.c_str(), "r");
   if (!f) throw std::runtime_error("cannot open token key");
