@@ -10,6 +10,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "tools/text.h"
+
 namespace kso::test {
 
 namespace {
@@ -165,8 +167,7 @@ void MiniHttpServer::serve(int fd) {
     pos = e + 2;
     auto colon = h.find(':');
     if (colon == std::string::npos) continue;
-    std::string name = h.substr(0, colon);
-    for (auto& c : name) c = char(std::tolower((unsigned char)c));
+    std::string name = lower(h.substr(0, colon));
     size_t v = h.find_first_not_of(' ', colon + 1);
     req.headers[name] = v == std::string::npos ? "" : h.substr(v);
   }
