@@ -128,6 +128,14 @@ TEST(Base64, DecodingIsStrict) {
   }
 }
 
+TEST(Text, UrlEscapeKeepsOnlyUnreserved) {
+  EXPECT_EQ(url_escape("repository:library/nginx:pull"), "repository%3Alibrary%2Fnginx%3Apull");
+  EXPECT_EQ(url_escape("AZaz09-._~"), "AZaz09-._~");
+  EXPECT_EQ(url_escape(std::string("a b\0\xff+%", 7)), "a%20b%00%FF%2B%25");
+  EXPECT_EQ(url_unescape("a%20b%00%FF%2B%25"), std::string("a b\0\xff+%", 7));
+  EXPECT_EQ(url_unescape("100%zz%2"), "100%zz%2");  // not an escape: kept
+}
+
 TEST(Text, LowerIsAscii) {
   EXPECT_EQ(lower("HTTPS://Dl.K8s.IO"), "https://dl.k8s.io");
   EXPECT_EQ(lower("\xC3\x89t\xC3\xA9"), "\xC3\x89t\xC3\xA9");  // bytes above ASCII stay

@@ -1,6 +1,9 @@
 #include "tools/text.h"
 
+#include <curl/curl.h>
 #include <openssl/evp.h>
+
+#include <memory>
 
 #include "index/error.h"
 
@@ -46,6 +49,19 @@ std::string base64url_encode(std::string_view data) {
   while (!s.empty() && s.back() == '=') s.pop_back();
   for (auto& c : s) c = c == '+' ? '-' : c == '/' ? '_' : c;
   return s;
+}
+
+std::string url_escape(std::string_view s) {
+  std::unique_ptr<char, decltype(&curl_free)> e(curl_easy_escape(nullptr, s.data(), int(s.size())), curl_free);
+  if (!e) throw Error("out of memory escaping a URL part");
+  return e.get();
+}
+
+std::string url_unescape(std::string_view s) {
+  int n = 0;
+  std::unique_ptr<char, decltype(&curl_free)> d(curl_easy_unescape(nullptr, s.data(), int(s.size()), &n), curl_free);
+  if (!d) throw Error("out of memory unescaping a URL part");
+  return std::string(d.get(), size_t(n));
 }
 
 }  // namespace kso

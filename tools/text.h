@@ -1,5 +1,6 @@
-// Text helpers the sources share: ASCII case folding and base64 (OpenSSL's
-// EVP_EncodeBlock/EVP_DecodeBlock underneath).
+// Text helpers the sources share: ASCII case folding, base64 (OpenSSL's
+// EVP_EncodeBlock/EVP_DecodeBlock underneath) and URL percent-encoding
+// (libcurl's curl_easy_escape/curl_easy_unescape).
 #pragma once
 #include <string>
 #include <string_view>
@@ -18,5 +19,10 @@ std::string base64_encode(std::string_view data);
 std::string base64_decode(std::string_view text);
 // base64url (RFC 4648 section 5) without padding, as JWTs use.
 std::string base64url_encode(std::string_view data);
+
+// %XX for every byte but RFC 3986's unreserved characters (A-Z a-z 0-9 - . _ ~).
+std::string url_escape(std::string_view s);
+// Decodes every %XX (two hex digits); anything else is kept as it is.
+std::string url_unescape(std::string_view s);
 
 }  // namespace kso

@@ -117,19 +117,10 @@ std::string read_head(int fd, std::string& extra) {
   return buf;
 }
 
-std::string url_decode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); i++) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      out += char(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else if (s[i] == '+') {
-      out += ' ';
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
+std::string form_decode(std::string s) {
+  for (auto& c : s)
+    if (c == '+') c = ' ';
+  return url_unescape(s);
 }
 
 std::string HttpRequest::query_param(const std::string& name) const {
@@ -138,7 +129,7 @@ std::string HttpRequest::query_param(const std::string& name) const {
     size_t amp = query.find('&', start);
     std::string kv = query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
     auto eq = kv.find('=');
-    if (url_decode(kv.substr(0, eq)) == name) return eq == std::string::npos ? "" : url_decode(kv.substr(eq + 1));
+    if (form_decode(kv.substr(0, eq)) == name) return eq == std::string::npos ? "" : form_decode(kv.substr(eq + 1));
     if (amp == std::string::npos) break;
     start = amp + 1;
   }

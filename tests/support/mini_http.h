@@ -93,6 +93,6 @@ class MiniHttpServer {
   LoopbackListener listener_;  // last: its threads use the members above
 };
 
-std::string url_decode(const std::string& s);  // %XX and '+' (form encoding)
+std::string form_decode(std::string s);  // a query string's '+' and %XX (kso::url_unescape)
 
 }  // namespace kso::test

@@ -75,7 +75,7 @@ HttpReply TokenServer::handle(const HttpRequest& req) {
     size_t amp = req.query.find('&', start);
     std::string kv = req.query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
     if (kv.rfind("scope=", 0) == 0) {
-      std::string scope = url_decode(kv.substr(6));
+      std::string scope = form_decode(kv.substr(6));
       auto c1 = scope.find(':'), c2 = scope.rfind(':');
       if (c1 != std::string::npos && c2 > c1) {
         json actions = json::array();

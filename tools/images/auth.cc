@@ -1,11 +1,9 @@
 #include "tools/images/auth.h"
 
-#include <curl/curl.h>
 #include <spdlog/spdlog.h>
 
 #include <cctype>
 #include <cstring>
-#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "index/error.h"
@@ -18,13 +16,6 @@ namespace {
 
 bool is_token_char(char c) {
   return std::isalnum((unsigned char)c) || std::strchr("!#$%&'*+-.^_`|~/", c) != nullptr;
-}
-
-// Percent-encodes everything but RFC 3986's unreserved characters.
-std::string url_escape(const std::string& s) {
-  std::unique_ptr<char, decltype(&curl_free)> e(curl_easy_escape(nullptr, s.data(), int(s.size())), curl_free);
-  if (!e) throw Error("out of memory escaping a URL parameter");
-  return e.get();
 }
 
 }  // namespace
