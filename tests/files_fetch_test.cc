@@ -404,7 +404,7 @@ TEST(HttpClient, HeadersRedirectsAndVerifiedFiles) {
   fetch::Request blob_req{.url = base + "/v2/lib/blobs/sha256:x",
                           .headers = {"Authorization: Bearer abc"},
                           .dest = t / "blob",
-                          .expect_sha256 = "sha256:" + sha256_hex(blob),
+                          .expect_digest = fetch::OciDigest::parse("sha256:" + sha256_hex(blob)),
                           .expect_size = blob.size()};
   c.add({.url = base + "/v2/token"}, [&](fetch::Response& r) {
     done.push_back(r);
@@ -426,7 +426,7 @@ TEST(HttpClient, HeadersRedirectsAndVerifiedFiles) {
 
   // A wrong digest: error naming both, no file, no partial.
   blob_req.dest = t / "blob2";
-  blob_req.expect_sha256 = std::string(64, 'e');
+  blob_req.expect_digest = fetch::OciDigest::parse("sha256:" + std::string(64, 'e'));
   auto bad = c.fetch(blob_req);
   EXPECT_NE(bad.error.find("expected " + std::string(64, 'e') + ", got " + sha256_hex(blob)), std::string::npos)
       << bad.error;

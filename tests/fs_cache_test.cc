@@ -15,7 +15,7 @@ namespace {
 
 // Reads every file under `root` with cat (a fresh open for each).
 void read_all(const fs::path& root) {
-  auto r = run("find '" + root.string() + "' -type f -print0 | xargs -0 cat > /dev/null");
+  auto r = run("find " + q(root) + " -type f -print0 | xargs -0 cat > /dev/null");
   ASSERT_EQ(r.status, 0) << r.output;
 }
 
@@ -48,11 +48,11 @@ TEST_F(FsCache, WarmReadSendsNothingToTheDaemon) {
   EXPECT_EQ(count(second, "OPEN"), 0) << second;
   EXPECT_EQ(count(second, "OPENDIR"), 0) << second;
   EXPECT_EQ(count(second, "LOOKUP"), 0) << second;
-  EXPECT_EQ(run("diff -r '" + (tmp / "src").string() + "' '" + (m / "data").string() + "'").status, 0);
+  EXPECT_EQ(run("diff -r " + q(tmp / "src") + " " + q(m / "data")).status, 0);
 }
 
 std::string bdi_read_ahead(const fs::path& mnt) {
-  auto dev = run("mountpoint -d '" + mnt.string() + "'");
+  auto dev = run("mountpoint -d " + q(mnt));
   if (dev.status != 0) return "?";
   std::string d = dev.output.substr(0, dev.output.find('\n'));
   std::string v = read_file("/sys/class/bdi/" + d + "/read_ahead_kb");

@@ -13,8 +13,6 @@
 namespace kso::test {
 namespace {
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
-
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   size_t n = 0;
   for (size_t i = 0; (i = s.find(from, i)) != std::string::npos; i += to.size(), n++) s.replace(i, from.size(), to);

@@ -24,8 +24,6 @@
 namespace kso::test {
 namespace {
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
-
 class FsMount : public ::testing::Test {
  protected:
   void SetUp() override {

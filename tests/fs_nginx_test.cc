@@ -10,47 +10,21 @@
 #include "index/pack_reader.h"
 #include "tests/support/mount_fixture.h"
 #include "tests/support/nginx_conf.h"
+#include "tools/text.h"
 
 namespace kso::test {
 namespace {
 
-std::string q(const std::string& s) {
-  std::string o = "'";
-  for (char c : s) {
-    if (c == '\'') o += "'\\''";
-    else o += c;
-  }
-  return o + "'";
-}
-std::string q(const fs::path& p) { return q(p.string()); }
-
 // Percent-encodes a path for a URL (keeps '/' and unreserved characters).
 std::string url_path(const std::string& p) {
-  static const char* hex = "0123456789ABCDEF";
   std::string o;
-  for (unsigned char c : p) {
-    if (isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
-      o += char(c);
-    } else {
-      o += '%';
-      o += hex[c >> 4];
-      o += hex[c & 15];
-    }
+  for (size_t start = 0;;) {
+    size_t slash = p.find('/', start);
+    o += url_escape(p.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    if (slash == std::string::npos) return o;
+    o += '/';
+    start = slash + 1;
   }
-  return o;
-}
-
-std::string url_decode(const std::string& s) {
-  std::string o;
-  for (size_t i = 0; i < s.size(); i++) {
-    if (s[i] == '%' && i + 2 < s.size() + 0 && isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2])) {
-      o += char(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      o += s[i];
-    }
-  }
-  return o;
 }
 
 std::string html_unescape(std::string s) {
@@ -220,7 +194,7 @@ TEST_F(FsNginx, AutoindexListsTheTree) {
     for (size_t i = 0; (i = html.find("<a href=\"", i)) != std::string::npos;) {
       i += 9;
       size_t e = html.find('"', i);
-      std::string href = url_decode(html_unescape(html.substr(i, e - i)));
+      std::string href = url_unescape(html_unescape(html.substr(i, e - i)));
       i = e;
       if (href == "../") continue;
       if (!href.empty() && href.back() == '/') href.pop_back();

@@ -15,9 +15,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string q(const std::string& s) { return "'" + s + "'"; }
-std::string q(const fs::path& p) { return q(p.string()); }
-
 struct Pushed {
   TestImage img;
   PushedImage out;

@@ -32,16 +32,6 @@
 namespace kso::test {
 namespace {
 
-std::string q(const std::string& s) {
-  std::string o = "'";
-  for (char c : s) {
-    if (c == '\'') o += "'\\''";
-    else o += c;
-  }
-  return o + "'";
-}
-std::string q(const fs::path& p) { return q(p.string()); }
-
 // ---------------------------------------------------------------------------
 // Where the pack's SQLite index lies in the pack file: (offset, size). The one
 // place that knows; `kso-pack info --json` tells (layout.index_offset,

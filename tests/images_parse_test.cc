@@ -10,6 +10,7 @@
 #include "tools/images/manifest.h"
 #include "tools/images/platform.h"
 #include "tools/images/reference.h"
+#include "tools/text.h"
 
 using namespace kso::images;
 
@@ -45,11 +46,12 @@ TEST(ImagesRef, DigestsAndPorts) {
   EXPECT_EQ(r.registry, "127.0.0.1:5000");
   EXPECT_EQ(r.repository, "calico/node");
   EXPECT_EQ(r.tag, "v1");
-  EXPECT_EQ(r.digest, "sha256:" + hex);
+  EXPECT_EQ(r.digest, kso::fetch::OciDigest::parse("sha256:" + hex));
   EXPECT_EQ(r.manifest_ref(), "sha256:" + hex);
   r = parse_image_ref("localhost/pause@sha256:" + hex);
   EXPECT_EQ(r.registry, "localhost");
   EXPECT_TRUE(r.tag.empty());
+  EXPECT_EQ(r.str(), "localhost/pause@sha256:" + hex);
   EXPECT_TRUE(is_loopback_host("127.0.0.1:5000"));
   EXPECT_TRUE(is_loopback_host("localhost"));
   EXPECT_TRUE(is_loopback_host("[::1]:5000"));
@@ -110,7 +112,8 @@ TEST(ImagesManifest, IndexAndImage) {
                     R"(","size":3},"layers":[{"mediaType":"y","digest":")" + d2 + R"(","size":4}]})";
   m = parse_manifest(img, "application/vnd.docker.distribution.manifest.v2+json");
   EXPECT_FALSE(m.is_index());
-  EXPECT_EQ(m.config.digest, d1);
+  ASSERT_TRUE(m.config);
+  EXPECT_EQ(m.config->digest, kso::fetch::OciDigest::parse(d1));
   ASSERT_EQ(m.layers.size(), 1u);
   m = parse_manifest(img, "");  // OCI without mediaType: inferred
   EXPECT_EQ(m.media_type, "application/vnd.oci.image.manifest.v1+json");
@@ -148,7 +151,7 @@ TEST(ImagesAuth, Challenges) {
 TEST(ImagesAuth, CredentialsSources) {
   kso::test::TempDir d;
   kso::test::write_file(d / "config.json", R"({"auths":{"https://index.docker.io/v1/":{"auth":")" +
-                                               base64_encode("hub:pw") + R"("},
+                                               kso::base64_encode("hub:pw") + R"("},
       "127.0.0.1:5000":{"username":"u","password":"p:w"}},"credsStore":"desktop"})");
   Credentials c;
   c.load_auth_file(d / "config.json");
@@ -164,13 +167,12 @@ TEST(ImagesAuth, CredentialsSources) {
   c.add_spec("any:one");
   EXPECT_EQ(c.find("ghcr.io")->user, "any");
   EXPECT_THROW(c.add_spec("nocolon"), kso::Error);
-  EXPECT_EQ(base64_decode(base64_encode("ab")), "ab");
-  EXPECT_EQ(base64_encode("abcd"), "YWJjZA==");
 }
 
 TEST(ImagesLayout, RegistryTree) {
-  std::string idx = "sha256:" + std::string(64, 'a'), m = "sha256:" + std::string(64, 'b'),
-              l = "sha256:" + std::string(64, 'c');
+  using kso::fetch::OciDigest;
+  OciDigest idx = OciDigest::parse("sha256:" + std::string(64, 'a')), m = OciDigest::parse("sha256:" + std::string(64, 'b')),
+            l = OciDigest::parse("sha256:" + std::string(64, 'c'));
   RegistryLayout lay("registry", 42);
   lay.add_blob(idx, "/cache/a");
   lay.add_blob(l, "/cache/c");
@@ -188,10 +190,10 @@ TEST(ImagesLayout, RegistryTree) {
   }
   std::string root = "registry/docker/registry/v2/";
   EXPECT_EQ(got.size(), 7u);
-  EXPECT_EQ(got[root + "blobs/sha256/aa/" + idx.substr(7) + "/data"], "file:/cache/a");
-  EXPECT_EQ(got[root + "repositories/calico/node/_manifests/tags/v1/current/link"], idx);
-  EXPECT_EQ(got[root + "repositories/calico/node/_manifests/tags/v1/index/sha256/" + idx.substr(7) + "/link"], idx);
-  EXPECT_EQ(got[root + "repositories/calico/node/_manifests/revisions/sha256/" + m.substr(7) + "/link"], m);
-  EXPECT_EQ(got[root + "repositories/calico/node/_layers/sha256/" + l.substr(7) + "/link"], l);
+  EXPECT_EQ(got[root + "blobs/sha256/aa/" + idx.hex() + "/data"], "file:/cache/a");
+  EXPECT_EQ(got[root + "repositories/calico/node/_manifests/tags/v1/current/link"], idx.str());
+  EXPECT_EQ(got[root + "repositories/calico/node/_manifests/tags/v1/index/sha256/" + idx.hex() + "/link"], idx.str());
+  EXPECT_EQ(got[root + "repositories/calico/node/_manifests/revisions/sha256/" + m.hex() + "/link"], m.str());
+  EXPECT_EQ(got[root + "repositories/calico/node/_layers/sha256/" + l.hex() + "/link"], l.str());
   EXPECT_EQ(lay.repository_count(), 1u);
 }

@@ -33,18 +33,18 @@ class ServedPack {
   ServedPack(const fs::path& pack, const fs::path& dir) : dir_(dir) {
     fs::create_directories(dir_);
     if (serve_by_mount()) {
-      daemon_ = std::make_unique<Daemon>(kso_fs_bin().string() + " '" + pack.string() + "' '" + dir_.string() + "' -f",
+      daemon_ = std::make_unique<Daemon>(q(kso_fs_bin()) + " " + q(pack) + " " + q(dir_) + " -f",
                                          dir_.string() + ".log");
       for (int i = 0; i < 200 && !fs::exists(dir_ / "registry"); i++) usleep(50000);
       mounted_ = fs::exists(dir_ / "registry");
       if (!mounted_) throw std::runtime_error("kso-fs mount failed: " + daemon_->log());
     } else {
-      auto r = run(kso_pack_bin().string() + " extract '" + pack.string() + "' '" + dir_.string() + "'");
+      auto r = run(q(kso_pack_bin()) + " extract " + q(pack) + " " + q(dir_));
       if (r.status != 0) throw std::runtime_error("kso-pack extract failed: " + r.output);
     }
   }
   ~ServedPack() {
-    if (mounted_) run("fusermount3 -u '" + dir_.string() + "'");
+    if (mounted_) run("fusermount3 -u " + q(dir_));
   }
   const fs::path& dir() const { return dir_; }
 
@@ -175,9 +175,9 @@ class ImagesPull : public ::testing::Test {
   // Runs kso-pack build with the test list and extra args; returns its result.
   RunResult kso_pack_build(const fs::path& out, const fs::path& list, const fs::path& cache,
                            const std::vector<std::string>& extra = {}) {
-    std::string cmd = kso_pack_bin().string() + " build -o '" + out.string() + "' --images-list '" + list.string() + "'";
-    for (auto& a : g_up->net_args(cache)) cmd += " '" + a + "'";
-    for (auto& a : extra) cmd += " '" + a + "'";
+    std::string cmd = q(kso_pack_bin()) + " build -o " + q(out) + " --images-list " + q(list);
+    for (auto& a : g_up->net_args(cache)) cmd += " " + q(a);
+    for (auto& a : extra) cmd += " " + q(a);
     return run(cmd);
   }
 
@@ -200,7 +200,7 @@ class ImagesPull : public ::testing::Test {
 
 std::string skopeo_raw(const std::string& ref, const TestRegistry* creds_from) {
   auto r = run("skopeo inspect --raw --tls-verify=false " +
-               (creds_from && !creds_from->creds().empty() ? "--creds '" + creds_from->creds() + "'" : std::string("--no-creds")) +
+               (creds_from && !creds_from->creds().empty() ? "--creds " + q(creds_from->creds()) : std::string("--no-creds")) +
                " docker://" + ref);
   if (r.status != 0) throw std::runtime_error("skopeo inspect failed: " + r.output);
   return r.output;
@@ -226,7 +226,7 @@ TEST_F(ImagesPull, EndToEndMultiArchServedFromPack) {
     for (std::string arch : {"amd64", "arm64"}) {
       fs::path dest = t / ("copy-" + std::to_string(&img - &g_up->images[0]) + "-" + arch);
       auto c = run("skopeo copy --quiet --override-arch " + arch + " --src-tls-verify=false --src-no-creds docker://" +
-                   ref + " dir:'" + dest.string() + "'");
+                   ref + " " + q("dir:" + dest.string()));
       bool single = img.pushed.platform_digest.size() == 1 && img.pushed.digest == img.pushed.platform_digest.begin()->second;
       if (single && arch == "arm64") continue;  // the amd64-only image has nothing for arm64 to check
       ASSERT_EQ(c.status, 0) << c.output;
@@ -236,7 +236,7 @@ TEST_F(ImagesPull, EndToEndMultiArchServedFromPack) {
   }
   // the third platform was not asked for: absent from the pack, its index kept whole
   auto s390 = run("skopeo copy --quiet --override-arch s390x --src-tls-verify=false --src-no-creds docker://" +
-                  kso_reg.host() + "/cilium/cilium:v1.15.8 dir:'" + (t / "s390x").string() + "'");
+                  kso_reg.host() + "/cilium/cilium:v1.15.8 " + q("dir:" + (t / "s390x").string()));
   EXPECT_NE(s390.status, 0) << s390.output;
 
   auto cat = run("curl -sf " + kso_reg.url() + "/v2/_catalog");
@@ -323,10 +323,10 @@ TEST_F(ImagesPull, NamedRegistryThroughResolveWithOtherSources) {
                           {"--resolve", host + ":127.0.0.1", "--insecure-registry", host, "--platform", "linux/amd64",
                            "files=" + (t / "files").string()});
   ASSERT_EQ(r.status, 0) << r.output;
-  auto ls = run(kso_pack_bin().string() + " ls '" + (t / "out.kso").string() +
-                "' registry/docker/registry/v2/repositories/pause/_manifests/tags/3.9/current");
+  auto ls = run(q(kso_pack_bin()) + " ls " + q(t / "out.kso") +
+                " registry/docker/registry/v2/repositories/pause/_manifests/tags/3.9/current");
   EXPECT_EQ(ls.status, 0) << ls.output;
-  auto cat = run(kso_pack_bin().string() + " cat '" + (t / "out.kso").string() + "' files/readme.txt");
+  auto cat = run(q(kso_pack_bin()) + " cat " + q(t / "out.kso") + " files/readme.txt");
   EXPECT_EQ(cat.output, "hello\n");
 }
 

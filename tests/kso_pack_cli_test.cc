@@ -91,7 +91,10 @@ TEST_F(Cli, BadSourcesFailWithOneLineAndNoOutput) {
   expect_clean_failure(build(""), out_dir, "nothing to pack");
   // The same path from two sources.
   expect_clean_failure(build("files=" + a.string() + " files=" + b.string()), out_dir, "duplicate path 'files'");
-  expect_clean_failure(build(".=" + a.string() + " .=" + b.string()), out_dir, "duplicate path 'x'");
+  // The prefix rule (tools/pack_prefix.h): no "." (the pack root), "/" or empty prefix either.
+  expect_clean_failure(build(".=" + a.string()), out_dir, "bad source '.=" + a.string() + "': prefix");
+  expect_clean_failure(build("/=" + a.string()), out_dir, "absolute");
+  expect_clean_failure(build("files/./x=" + a.string()), out_dir, "'.' or '..'");
   // A source's file where another source's directory goes.
   expect_clean_failure(build("t=" + a.string() + " t/x/deeper=" + b.string()), out_dir, "not a directory");
   // Nothing was written: a good build afterwards works.
@@ -297,9 +300,10 @@ TEST_F(Cli, LsCatAndInfo) {
   chmod((src / "dir" / "f.txt").c_str(), 0640);
   set_mtime_ns(src / "dir" / "f.txt", 1700000000123456789);  // 2023-11-14 22:13:20 UTC
   set_mtime_ns(src / "link", 1600000000000000000);           // 2020-09-13 12:26:40 UTC
-  auto r = run(bin() + " -q build -o " + out.string() + " .=" + src.string());
+  auto r = run(bin() + " -q build -o " + out.string() + " t=" + src.string());
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(r.output, "");  // -q: nothing but errors
+  build_pack(out, {{".", src}});  // the tree at the pack root (the API allows it, the command line does not)
 
   r = run(bin() + " ls " + out.string());
   ASSERT_EQ(r.status, 0) << r.output;
@@ -323,7 +327,7 @@ TEST_F(Cli, LsCatAndInfo) {
 
   for (std::string p : {"dir/f.txt", "dir/bin", "dir/empty", "hard", "with space/ü.txt"}) {
     fs::path got = tmp / "cat.out";
-    r = run(bin() + " cat " + out.string() + " '" + p + "' > " + got.string());
+    r = run(bin() + " cat " + out.string() + " " + q(p) + " > " + got.string());
     ASSERT_EQ(r.status, 0) << p << ": " << r.output;
     EXPECT_EQ(sha256_file_hex(got), sha256_file_hex(src / p)) << p;
     EXPECT_EQ(fs::file_size(got), fs::file_size(src / p)) << p;

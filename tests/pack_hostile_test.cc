@@ -26,7 +26,6 @@ namespace {
 
 using namespace kso::test;
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 std::string bin() { return q(kso_pack_bin()); }
 
 std::string open_error(const fs::path& p) {

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "index/error.h"
+#include "tools/pack_prefix.h"
 
 namespace kso {
 namespace fs = std::filesystem;
@@ -18,16 +19,11 @@ DirSpec parse_dir_spec(const std::string& arg) {
   size_t eq = arg.find('=');
   if (eq == std::string::npos || eq == 0 || eq + 1 == arg.size())
     throw Error("bad source '" + arg + "': expected PREFIX=DIR (e.g. files=/opt/k8s/files)", EINVAL);
-  DirSpec s{arg.substr(0, eq), arg.substr(eq + 1)};
-  while (s.prefix.size() > 1 && s.prefix.back() == '/') s.prefix.pop_back();
-  if (s.prefix != ".") {
-    try {
-      validate_pack_path(s.prefix);
-    } catch (const Error& e) {
-      throw Error("bad source '" + arg + "': prefix " + e.what(), EINVAL);
-    }
+  try {
+    return DirSpec{pack_prefix(arg.substr(0, eq)), arg.substr(eq + 1)};
+  } catch (const Error& e) {
+    throw Error("bad source '" + arg + "': prefix " + e.what(), EINVAL);
   }
-  return s;
 }
 
 namespace {

@@ -11,7 +11,10 @@ namespace kso {
 
 // One `PREFIX=DIR` argument of `kso-pack build`.
 struct DirSpec {
-  std::string prefix;  // pack path the tree lands under; "." = the root
+  // Pack path the tree lands under. From the command line: pack_prefix()'s
+  // rule. "." puts the tree at the pack root (programmatic callers only: the
+  // rule refuses it on the command line).
+  std::string prefix;
   std::filesystem::path dir;
 };
 

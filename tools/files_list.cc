@@ -1,5 +1,6 @@
 #include "tools/files_list.h"
 
+#include <curl/curl.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
@@ -8,13 +9,16 @@
 #include <CLI/CLI.hpp>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
 #include "index/error.h"
 #include "tools/fetch/http.h"
-#include "tools/fetch/progress.h"
+#include "tools/pack_prefix.h"
+#include "tools/progress.h"
+#include "tools/text.h"
 
 namespace kso {
 
@@ -54,9 +58,44 @@ std::string decode(std::string_view s, const char* what) {
   return out;
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = char(tolower((unsigned char)c));
-  return s;
+// An http(s) URL's scheme (lower case), host and port (empty when it is the
+// scheme's default), as libcurl's URL API parses "<scheme>://<auth>/".
+struct Origin {
+  std::string scheme, host, port;
+};
+
+Origin parse_origin(const std::string& scheme, const std::string& auth) {
+  std::string origin = scheme + "://" + auth + "/";
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), curl_url_cleanup);
+  if (!u) throw Error("out of memory parsing a URL");
+  auto get = [&](CURLUPart what) -> std::string {
+    char* p = nullptr;
+    if (curl_url_get(u.get(), what, &p, 0) != CURLUE_OK || !p) return "";
+    std::string v = p;
+    curl_free(p);
+    return v;
+  };
+  switch (CURLUcode rc = curl_url_set(u.get(), CURLUPART_URL, origin.c_str(), CURLU_NON_SUPPORT_SCHEME)) {
+    case CURLUE_OK: break;
+    case CURLUE_BAD_PORT_NUMBER: throw Error("bad port in '" + auth + "'");
+    case CURLUE_NO_HOST: throw Error("no host");
+    case CURLUE_BAD_IPV6: throw Error("IPv6 address hosts are not supported");
+    case CURLUE_BAD_HOSTNAME: throw Error("bad host '" + auth + "'");
+    case CURLUE_BAD_LOGIN:
+    case CURLUE_BAD_USER:
+    case CURLUE_BAD_PASSWORD: throw Error("credentials in URL are not supported");
+    default: throw Error(std::string("malformed URL (") + curl_url_strerror(rc) + ")");
+  }
+  Origin o{get(CURLUPART_SCHEME), get(CURLUPART_HOST), get(CURLUPART_PORT)};
+  if (o.scheme != "http" && o.scheme != "https")
+    throw Error("unsupported scheme '" + o.scheme + "' (only http and https)");
+  if (!get(CURLUPART_USER).empty() || !get(CURLUPART_PASSWORD).empty() || !get(CURLUPART_OPTIONS).empty())
+    throw Error("credentials in URL are not supported");
+  if (o.host.empty()) throw Error("no host");
+  if (o.host.front() == '[') throw Error("IPv6 address hosts are not supported");
+  if (o.port == "0") throw Error("bad port in '" + auth + "'");
+  if (o.port == (o.scheme == "http" ? "80" : "443")) o.port.clear();
+  return o;
 }
 
 }  // namespace
@@ -69,28 +108,14 @@ std::string url_to_path(const std::string& url, std::string* canonical) {
     if (!url.empty() && url[0] == '/') throw Error("a file path, not a URL (only http:// and https:// URLs)");
     throw Error("not a URL (expected http:// or https://)");
   }
-  std::string scheme = lower(url.substr(0, sep));
-  int default_port;
-  if (scheme == "http") default_port = 80;
-  else if (scheme == "https") default_port = 443;
-  else throw Error("unsupported scheme '" + scheme + "' (only http and https)");
-
+  // Scheme, user info, host and port: libcurl's URL parser, given only what
+  // comes before the path (the path and query are the wget -x rules below).
   size_t auth_end = url.find_first_of("/?#", sep + 3);
   std::string auth = url.substr(sep + 3, auth_end == std::string::npos ? std::string::npos : auth_end - sep - 3);
-  if (auth.find('@') != std::string::npos) throw Error("credentials in URL are not supported");
-  if (!auth.empty() && auth[0] == '[') throw Error("IPv6 address hosts are not supported");
-  std::string host = auth, port;
-  if (auto colon = auth.find(':'); colon != std::string::npos) {
-    host = auth.substr(0, colon);
-    port = auth.substr(colon + 1);
-    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoi(port) == 0 || std::stoi(port) > 65535)
-      throw Error("bad port '" + port + "'");
-    port = std::to_string(std::stoi(port));
-    if (std::stoi(port) == default_port) port.clear();
-  }
-  host = lower(host);
-  if (host.empty()) throw Error("no host");
+  Origin o = parse_origin(url.substr(0, sep), auth);
+  const std::string& scheme = o.scheme;
+  const std::string& port = o.port;
+  std::string host = lower(o.host);
   for (char c : host)
     if (!(isalnum((unsigned char)c) || c == '-' || c == '.' || c == '_'))
       throw Error("bad character in host '" + host + "'");
@@ -164,9 +189,9 @@ std::vector<FilesListLine> parse_files_list(const std::string& text, const std::
       l.where = where;
       l.path = url_to_path(tok[0], &l.url);
       for (size_t i = 1; i < tok.size(); i++) {
-        if (tok[i].compare(0, 7, "sha256:") != 0 || !l.sha256.empty())
+        if (tok[i].compare(0, 7, "sha256:") != 0 || l.digest)
           throw Error("unexpected '" + tok[i] + "' after the URL (only one sha256:HEX allowed)");
-        l.sha256 = fetch::normalize_sha256(tok[i]);
+        l.digest = fetch::OciDigest::parse(lower(tok[i]));  // lists may write the hex in upper case
       }
       out.push_back(std::move(l));
     } catch (const Error& e) {
@@ -208,11 +233,11 @@ std::vector<FilesListLine> read_files_lists(const std::vector<fs::path>& lists) 
       continue;
     }
     auto& first = out[it->second];
-    if (!l.sha256.empty() && !first.sha256.empty() && l.sha256 != first.sha256)
-      throw Error(l.where + ": sha256:" + l.sha256 + " for " + l.url + " contradicts " + first.where + " (sha256:" +
-                      first.sha256 + ")",
+    if (l.digest && first.digest && l.digest != first.digest)
+      throw Error(l.where + ": " + l.digest->str() + " for " + l.url + " contradicts " + first.where + " (" +
+                      first.digest->str() + ")",
                   EINVAL);
-    if (first.sha256.empty()) first.sha256 = l.sha256;
+    if (!first.digest) first.digest = l.digest;
     if (l.url != first.url) spdlog::warn("{}: {} maps to the same path as {} ({}); using the first", l.where, l.url,
                                          first.url, first.where);
   }
@@ -241,9 +266,9 @@ void add_files_list_options(CLI::App& build, FilesListOptions& o) {
       ->group("Files lists");
   build.add_flag("--skip-missing", o.skip_missing, "a 404/410 URL is skipped with a warning instead of failing")
       ->group("Files lists");
-  // The lead's build command may own --prefix; then ours is --files-prefix.
-  const char* name = build.get_option_no_throw("--prefix") ? "--files-prefix" : "--prefix";
-  build.add_option(name, o.prefix, "pack dir for the files-list tree (<prefix>/<host>/<path>)")->capture_default_str()
+  // --files-prefix pairs with --images-prefix; --prefix is its older name.
+  build.add_option("--files-prefix,--prefix", o.prefix, "pack dir for the files-list tree (<prefix>/<host>/<path>)")
+      ->capture_default_str()
       ->group("Files lists");
 }
 
@@ -274,7 +299,7 @@ struct Item {
   FilesListLine line;
   fs::path content, meta;
   nlohmann::json cached;     // the .meta record, when the content is there and complete
-  std::string expect;        // digest the download must match (list or side file)
+  std::optional<fetch::OciDigest> expect;  // digest the download must match (list or side file)
   std::string verified_by;   // "list", "sidecar" or ""
   bool done = false, missing = false;
   std::string error;
@@ -306,16 +331,12 @@ void write_meta(const Item& it, const nlohmann::json& j) {
   fs::rename(tmp, it.meta);
 }
 
-// First token of a .sha256 side file ("HEX" or "HEX  name"), or "" if it is not one.
-std::string parse_sidecar(const std::string& body) {
+// First token of a .sha256 side file ("HEX" or "HEX  name", any case), or nullopt if it is not one.
+std::optional<fetch::OciDigest> parse_sidecar(const std::string& body) {
   std::istringstream in(body);
   std::string tok;
   in >> tok;
-  try {
-    return fetch::normalize_sha256(tok);
-  } catch (const Error&) {
-    return "";
-  }
+  return fetch::OciDigest::try_parse("sha256:" + lower(tok));
 }
 
 bool ends_with(const std::string& s, const std::string& suf) {
@@ -324,18 +345,18 @@ bool ends_with(const std::string& s, const std::string& suf) {
 
 class Fetcher {
  public:
-  Fetcher(const FilesListOptions& o, const fetch::NetOptions& net, fetch::Progress& p)
+  Fetcher(const FilesListOptions& o, const fetch::NetOptions& net, DownloadProgress& p)
       : opts_(o), client_(net), progress_(p) {
-    client_.set_progress(&progress_);
+    client_.on_progress([this](const fetch::TransferEvent& e) { progress_.on_transfer(e); });
   }
 
   void plan(Item& it) {
     if (auto m = read_meta(it)) {
       std::string have = m->value("sha256", "");
-      if (!it.line.sha256.empty() && have != it.line.sha256) {
+      if (it.line.digest && have != it.line.digest->hex()) {
         spdlog::info("{}: cached copy has sha256 {}, the list wants {}: downloading again", it.line.url, have,
-                     it.line.sha256);
-      } else if (!it.line.sha256.empty() || m->value("sidecar_checked", false) || !want_sidecar(it)) {
+                     it.line.digest->hex());
+      } else if (it.line.digest || m->value("sidecar_checked", false) || !want_sidecar(it)) {
         from_cache(it, *m);
         return;
       } else {
@@ -345,8 +366,8 @@ class Fetcher {
     if (want_sidecar(it)) {
       fetch_sidecar(it);
     } else {
-      it.expect = it.line.sha256;
-      it.verified_by = it.expect.empty() ? "" : "list";
+      it.expect = it.line.digest;
+      it.verified_by = it.expect ? "list" : "";
       fetch_main(it);
     }
   }
@@ -355,7 +376,7 @@ class Fetcher {
 
  private:
   bool want_sidecar(const Item& it) const {
-    return opts_.checksums == "auto" && it.line.sha256.empty() && !ends_with(it.line.url, ".sha256");
+    return opts_.checksums == "auto" && !it.line.digest && !ends_with(it.line.url, ".sha256");
   }
 
   void from_cache(Item& it, const nlohmann::json& m) {
@@ -375,17 +396,17 @@ class Fetcher {
     req.url = it.line.url + ".sha256";
     req.max_body = 64 << 10;
     client_.add(req, [this, &it](fetch::Response& r) {
-      std::string digest;
+      std::optional<fetch::OciDigest> digest;
       if (r.ok()) {
         digest = parse_sidecar(r.body);
-        if (digest.empty()) spdlog::warn("{}: not a sha256 file; {} is not verified", r.url, it.line.url);
+        if (!digest) spdlog::warn("{}: not a sha256 file; {} is not verified", r.url, it.line.url);
       } else if (!r.error.empty() || r.status >= 500) {
         return fail(it, r.error.empty() ? r.url + ": HTTP " + std::to_string(r.status) : r.error);
       }  // any 4xx: no side file published
       if (!it.cached.is_null()) {
-        if (digest.empty() || it.cached.value("sha256", "") == digest) {
+        if (!digest || it.cached.value("sha256", "") == digest->hex()) {
           it.cached["sidecar_checked"] = true;
-          if (!digest.empty()) it.cached["verified_by"] = "sidecar";
+          if (digest) it.cached["verified_by"] = "sidecar";
           write_meta(it, it.cached);
           return from_cache(it, it.cached);
         }
@@ -393,7 +414,7 @@ class Fetcher {
         it.cached = nullptr;
       }
       it.expect = digest;
-      it.verified_by = digest.empty() ? "" : "sidecar";
+      it.verified_by = digest ? "sidecar" : "";
       fetch_main(it);
     });
   }
@@ -402,7 +423,7 @@ class Fetcher {
     fetch::Request req;
     req.url = it.line.url;
     req.dest = it.content;
-    req.expect_sha256 = it.expect;
+    req.expect_digest = it.expect;
     client_.add(req, [this, &it](fetch::Response& r) {
       if (r.ok()) {
         nlohmann::json m = {{"url", it.line.url},
@@ -432,14 +453,19 @@ class Fetcher {
 
   const FilesListOptions& opts_;
   fetch::Client client_;
-  fetch::Progress& progress_;
+  DownloadProgress& progress_;
 };
 
 }  // namespace
 
 std::vector<SourceEntry> fetch_files_lists(const FilesListOptions& opts, const fetch::NetOptions& net) {
   if (opts.lists.empty()) return {};
-  if (!opts.prefix.empty() && opts.prefix != ".") validate_pack_path(opts.prefix);
+  std::string prefix;
+  try {
+    prefix = pack_prefix(opts.prefix);
+  } catch (const Error& e) {
+    throw Error(std::string("--files-prefix: ") + e.what(), EINVAL);
+  }
   if (opts.checksums != "auto" && opts.checksums != "none") throw Error("--checksums must be auto or none", EINVAL);
   net.validate();
   auto lines = read_files_lists(opts.lists);
@@ -456,7 +482,7 @@ std::vector<SourceEntry> fetch_files_lists(const FilesListOptions& opts, const f
     items[i].meta = dir / (key + ".meta");
   }
   spdlog::info("files lists: {} URLs, cache {}", items.size(), dir.string());
-  fetch::Progress progress(net.progress, "files");
+  DownloadProgress progress(net.progress, "files");
   progress.add_files(items.size());
   {
     Fetcher f(opts, net, progress);
@@ -479,7 +505,7 @@ std::vector<SourceEntry> fetch_files_lists(const FilesListOptions& opts, const f
   for (const auto& it : items) {
     if (it.missing) continue;
     SourceEntry e;
-    e.path = opts.prefix.empty() || opts.prefix == "." ? it.line.path : opts.prefix + "/" + it.line.path;
+    e.path = prefix + "/" + it.line.path;
     e.type = EntryType::File;
     e.mode = 0644;
     e.mtime_ns = it.cached.value("mtime_ns", int64_t(0));

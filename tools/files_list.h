@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "index/entry.h"
+#include "tools/fetch/digest.h"
 #include "tools/fetch/net_options.h"
 
 namespace CLI {
@@ -17,7 +18,7 @@ namespace kso {
 
 struct FilesListOptions {
   std::vector<std::filesystem::path> lists;  // --files-list, repeatable
-  std::string prefix = "files";              // pack dir the <host>/<path> tree goes under
+  std::string prefix = "files";              // --files-prefix: pack dir the <host>/<path> tree goes under
   std::string checksums = "auto";            // "auto": also try <url>.sha256; "none": only list digests
   bool skip_missing = false;                 // 404/410 warns and skips instead of failing
 };
@@ -26,7 +27,7 @@ struct FilesListOptions {
 struct FilesListLine {
   std::string url;     // canonical: lower-case scheme and host, default port and fragment dropped
   std::string path;    // wget -x layout without prefix: "dl.k8s.io/release/v1.29.10/bin/linux/amd64/kubelet"
-  std::string sha256;  // from a "sha256:HEX" field, lower-case hex; empty if none
+  std::optional<fetch::OciDigest> digest;  // from a "sha256:HEX" field (any case in the list)
   std::string where;   // "LIST:LINE" for messages
 };
 
@@ -42,7 +43,7 @@ std::vector<FilesListLine> parse_files_list(const std::string& text, const std::
 // conflicts (two digests for one file, a file where another line needs a dir).
 std::vector<FilesListLine> read_files_lists(const std::vector<std::filesystem::path>& lists);
 
-// Registers --files-list --checksums --skip-missing --prefix on `build`.
+// Registers --files-list --checksums --skip-missing --files-prefix (alias --prefix) on `build`.
 void add_files_list_options(CLI::App& build, FilesListOptions& opts);
 
 // Downloads (or finds in the cache) every listed file, verifies digests, and

@@ -22,7 +22,7 @@ struct BuildCommand {
   bool strict = false;             // a source that changes while read fails the build
   std::vector<std::string> dirs;  // PREFIX=DIR
   // Further sources register their options here (files lists, image lists).
-  FilesListOptions files;        // files lists: --files-list --checksums --skip-missing --prefix
+  FilesListOptions files;        // files lists: --files-list --checksums --skip-missing --files-prefix
   fetch::NetOptions net;         // shared by every downloading source: --cache --parallel --mirror ...
   images::ImagesOptions images;  // image lists: --images-list --platform ... (tools/images)
 };

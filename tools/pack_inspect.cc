@@ -57,12 +57,7 @@ std::string mode_string(uint32_t m) {
 // is kept as it is.
 std::string printable(const std::string& name) {
   std::string out;
-  static const char* hex = "0123456789abcdef";
-  auto esc = [&](unsigned char c) {
-    out += "\\x";
-    out += hex[c >> 4];
-    out += hex[c & 15];
-  };
+  auto esc = [&](unsigned char c) { out += "\\x" + to_hex(&c, 1); };
   for (size_t i = 0; i < name.size();) {
     unsigned char c = (unsigned char)name[i];
     if (c == '\\') {

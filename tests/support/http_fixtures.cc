@@ -88,58 +88,6 @@ int Nginx::requests_logged() const {
   return int(std::count(l.begin(), l.end(), '\n'));
 }
 
-// Listens on 127.0.0.1 at an ephemeral port; returns the fd and sets port.
-static int listen_loopback(int& port) {
-  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(s, (sockaddr*)&a, sizeof a) != 0 || listen(s, 64) != 0) throw std::runtime_error("listen failed");
-  socklen_t len = sizeof a;
-  getsockname(s, (sockaddr*)&a, &len);
-  port = ntohs(a.sin_port);
-  return s;
-}
-
-// Accepts until stop is set (polling so the destructor can end the loop).
-static void accept_loop(int lfd, std::atomic<bool>& stop, const std::function<void(int)>& on_conn) {
-  while (!stop) {
-    pollfd p{lfd, POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) continue;
-    int c = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (c >= 0) on_conn(c);
-  }
-}
-
-static bool send_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-    if (w <= 0) return false;
-    p += w;
-    n -= size_t(w);
-  }
-  return true;
-}
-
-// Reads a request head (up to the blank line); "" on EOF.
-static std::string read_head(int fd, std::string& extra) {
-  std::string buf;
-  char tmp[4096];
-  while (buf.find("\r\n\r\n") == std::string::npos) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 10000) <= 0) return "";
-    ssize_t r = recv(fd, tmp, sizeof tmp, 0);
-    if (r <= 0) return "";
-    buf.append(tmp, size_t(r));
-    if (buf.size() > 65536) return "";
-  }
-  auto end = buf.find("\r\n\r\n") + 4;
-  extra = buf.substr(end);
-  return buf.substr(0, end);
-}
-
 static int connect_to(const std::string& addr, int port) {
   int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in sa{};
@@ -154,32 +102,13 @@ static int connect_to(const std::string& addr, int port) {
 }
 
 ConnectProxy::ConnectProxy(std::string target_addr, int target_port)
-    : addr_(std::move(target_addr)), target_port_(target_port) {
-  listen_fd_ = listen_loopback(port_);
-  accept_ = std::thread([this] {
-    accept_loop(listen_fd_, stop_, [this](int c) {
-      std::lock_guard<std::mutex> g(mu_);
-      conns_.emplace_back([this, c] { serve(c); });
-    });
-  });
-}
-
-ConnectProxy::~ConnectProxy() {
-  stop_ = true;
-  accept_.join();
-  close(listen_fd_);
-  std::lock_guard<std::mutex> g(mu_);
-  for (auto& t : conns_) t.join();
-}
+    : addr_(std::move(target_addr)), target_port_(target_port), listener_([this](int c) { serve(c); }) {}
 
 void ConnectProxy::serve(int c) {
   std::string extra;
   std::string head = read_head(c, extra);
   int up = head.empty() ? -1 : connect_to(addr_, target_port_);
-  if (up < 0) {
-    close(c);
-    return;
-  }
+  if (up < 0) return;
   if (head.compare(0, 8, "CONNECT ") == 0) {
     tunnels_++;
     const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
@@ -189,7 +118,7 @@ void ConnectProxy::serve(int c) {
   }
   if (!extra.empty()) send_all(up, extra.data(), extra.size());
   char buf[65536];
-  while (!stop_) {
+  while (!listener_.stopping()) {
     pollfd p[2] = {{c, POLLIN, 0}, {up, POLLIN, 0}};
     if (poll(p, 2, 200) < 0) break;
     bool done = false;
@@ -201,26 +130,9 @@ void ConnectProxy::serve(int c) {
     if (done) break;
   }
   close(up);
-  close(c);
 }
 
-FaultServer::FaultServer() {
-  listen_fd_ = listen_loopback(port_);
-  accept_ = std::thread([this] {
-    accept_loop(listen_fd_, stop_, [this](int c) {
-      std::lock_guard<std::mutex> g(mu_);
-      conns_.emplace_back([this, c] { serve(c); });
-    });
-  });
-}
-
-FaultServer::~FaultServer() {
-  stop_ = true;
-  accept_.join();
-  close(listen_fd_);
-  std::lock_guard<std::mutex> g(mu_);
-  for (auto& t : conns_) t.join();
-}
+FaultServer::FaultServer() : http_([this](const HttpRequest& req) { return handle(req); }) {}
 
 void FaultServer::route(const std::string& path, FaultRoute r) {
   std::lock_guard<std::mutex> g(mu_);
@@ -237,86 +149,54 @@ int FaultServer::hits(const std::string& path) {
   return count_[path];
 }
 
-void FaultServer::serve(int c) {
-  std::string extra;
-  std::string head = read_head(c, extra);
-  if (head.empty()) {
-    close(c);
-    return;
-  }
-  SeenRequest req;
-  std::istringstream in(head);
-  std::string line, version;
-  std::getline(in, line);
-  std::istringstream(line) >> req.method >> req.path >> version;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    std::string k = line.substr(0, colon), v = line.substr(colon + 1);
-    for (auto& ch : k) ch = char(tolower(ch));
-    while (!v.empty() && v[0] == ' ') v.erase(0, 1);
-    req.headers[k] = v;
-  }
-  req.host = req.headers["host"];
-
+HttpReply FaultServer::handle(const HttpRequest& req) {
   FaultRoute route;
   bool found, fail = false, cut = false;
   {
     std::lock_guard<std::mutex> g(mu_);
-    seen_.push_back(req);
-    int n = ++count_[req.path];
-    auto it = routes_.find(req.path);
+    seen_.push_back(SeenRequest{req.method, req.target, req.header("host"), req.headers});
+    int n = ++count_[req.target];
+    auto it = routes_.find(req.target);
     found = it != routes_.end();
     if (found) {
       route = it->second;
       fail = n <= route.fail_first;
-      if (!fail && route.status == 200 && route.redirect.empty() && cuts_[req.path] < route.cut_first) {
+      if (!fail && route.status == 200 && route.redirect.empty() && cuts_[req.target] < route.cut_first) {
         cut = true;
-        cuts_[req.path]++;
+        cuts_[req.target]++;
       }
     }
   }
-  std::string resp;
-  std::string body;
-  if (!found || route.status == 404) {
-    body = "not found\n";
-    resp = "HTTP/1.1 404 Not Found\r\n";
-  } else if (fail) {
-    body = "try again\n";
-    resp = "HTTP/1.1 " + std::to_string(route.fail_status) + " Failing On Purpose\r\n";
-  } else if (!route.redirect.empty()) {
-    resp = "HTTP/1.1 302 Found\r\nLocation: " + route.redirect + "\r\n";
-  } else {
-    size_t from = 0;
-    std::string etag = "\"" + sha256_hex(route.body).substr(0, 16) + "\"";
-    auto range = req.headers.find("range");
-    auto if_range = req.headers.find("if-range");
-    bool range_ok = if_range == req.headers.end() || if_range->second == etag;  // else: changed, send it whole
-    if (range_ok && range != req.headers.end() && range->second.compare(0, 6, "bytes=") == 0) {
-      from = std::stoull(range->second.substr(6));
-    }
-    if (from > route.body.size()) {
-      resp = "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */" + std::to_string(route.body.size()) +
-             "\r\n";
-    } else if (from > 0) {
-      body = route.body.substr(from);
-      resp = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes " + std::to_string(from) + "-" +
-             std::to_string(route.body.size() - 1) + "/" + std::to_string(route.body.size()) + "\r\n";
-    } else {
-      body = route.body;
-      resp = "HTTP/1.1 200 OK\r\n";
-    }
-    resp += "Accept-Ranges: bytes\r\nLast-Modified: Tue, 01 Oct 2024 10:00:00 GMT\r\nETag: " + etag + "\r\n";
+  if (!found || route.status == 404) return HttpReply{404, {}, "not found\n", std::nullopt};
+  if (fail) return HttpReply{route.fail_status, {}, "try again\n", std::nullopt};
+  if (!route.redirect.empty()) return HttpReply{302, {{"Location", route.redirect}}, "", std::nullopt};
+
+  HttpReply r;
+  std::string etag = "\"" + sha256_hex(route.body).substr(0, 16) + "\"";
+  std::string range = req.header("range");
+  bool range_ok = !req.headers.count("if-range") || req.header("if-range") == etag;  // else: changed, send it whole
+  size_t from = range_ok && range.compare(0, 6, "bytes=") == 0 ? std::stoull(range.substr(6)) : 0;
+  if (from > route.body.size()) {
+    r.status = 416;
+    r.headers.emplace_back("Content-Range", "bytes */" + std::to_string(route.body.size()));
+    return r;
   }
-  resp += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
-  send_all(c, resp.data(), resp.size());
-  if (req.method != "HEAD") {
-    size_t n = cut ? body.size() / 2 : body.size();
-    send_all(c, body.data(), n);
+  if (from > 0) {
+    r.status = 206;
+    r.headers.emplace_back("Content-Range", "bytes " + std::to_string(from) + "-" +
+                                                std::to_string(route.body.size() - 1) + "/" +
+                                                std::to_string(route.body.size()));
   }
-  shutdown(c, SHUT_RDWR);
-  close(c);
+  r.body = route.body.substr(from);
+  r.headers.emplace_back("Accept-Ranges", "bytes");
+  r.headers.emplace_back("Last-Modified", "Tue, 01 Oct 2024 10:00:00 GMT");
+  r.headers.emplace_back("ETag", etag);
+  r.headers.emplace_back("Content-Type", "application/octet-stream");
+  if (cut) {  // the whole length announced, half of it sent, then the connection closes
+    r.content_length = r.body.size();
+    r.body.resize(r.body.size() / 2);
+  }
+  return r;
 }
 
 std::map<std::string, std::string> tree_digests(const fs::path& root) {

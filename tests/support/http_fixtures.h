@@ -1,7 +1,8 @@
 // Loopback HTTP fixtures for the download tests: a TLS site (a CA made with
 // openssl, nginx with virtual hosts named like the real ones), a CONNECT
 // proxy that sends every host to it (so wget needs no /etc/hosts), and a
-// tiny fault-injecting HTTP server (fail N times, cut bodies, redirects).
+// fault-injecting handler on the tests' HTTP server (fail N times, cut
+// bodies, redirects).
 #pragma once
 #include <atomic>
 #include <functional>
@@ -12,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/mini_http.h"
 #include "tests/support/testutil.h"
 
 namespace kso::test {
@@ -43,19 +45,15 @@ class Nginx {
 class ConnectProxy {
  public:
   ConnectProxy(std::string target_addr, int target_port);
-  ~ConnectProxy();
-  int port() const { return port_; }
+  int port() const { return listener_.port(); }
   int tunnels() const { return tunnels_; }
 
  private:
   void serve(int fd);
   std::string addr_;
-  int target_port_, port_ = 0, listen_fd_ = -1;
+  int target_port_;
   std::atomic<int> tunnels_{0};
-  std::atomic<bool> stop_{false};
-  std::thread accept_;
-  std::mutex mu_;
-  std::vector<std::thread> conns_;
+  LoopbackListener listener_;  // last: its threads use the members above
 };
 
 // One path's behaviour on the FaultServer.
@@ -70,30 +68,27 @@ struct FaultRoute {
 
 // A request as the FaultServer saw it.
 struct SeenRequest {
-  std::string method, path, host;
+  std::string method, path, host;              // path: the whole request target, query included
   std::map<std::string, std::string> headers;  // lower-case names
 };
 
-// Plain HTTP/1.1 server on 127.0.0.1, one thread per connection, keep-alive off.
+// A MiniHttpServer whose handler plays routes: failures, cut bodies,
+// ranges with If-Range, redirects; it records every request.
 class FaultServer {
  public:
   FaultServer();
-  ~FaultServer();
-  int port() const { return port_; }
+  int port() const { return http_.port(); }
   void route(const std::string& path, FaultRoute r);
   std::vector<SeenRequest> seen();   // every request so far
   int hits(const std::string& path);  // requests for path
 
  private:
-  void serve(int fd);
-  int port_ = 0, listen_fd_ = -1;
-  std::atomic<bool> stop_{false};
-  std::thread accept_;
+  HttpReply handle(const HttpRequest& req);
   std::mutex mu_;
   std::map<std::string, FaultRoute> routes_;
   std::map<std::string, int> count_, cuts_;
   std::vector<SeenRequest> seen_;
-  std::vector<std::thread> conns_;
+  MiniHttpServer http_;  // last: its threads use the members above
 };
 
 // A directory tree as relative path -> sha256 of the content (files only).

@@ -3,15 +3,21 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <stdexcept>
 
+#include "tools/text.h"
+
 namespace kso::test {
 
 namespace {
+
+constexpr size_t kMaxHead = 1 << 20;
+constexpr int kIdleMs = 10000;  // a client silent this long is dropped
 
 const char* reason(int status) {
   switch (status) {
@@ -24,9 +30,66 @@ const char* reason(int status) {
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 410: return "Gone";
+    case 416: return "Range Not Satisfiable";
+    case 429: return "Too Many Requests";
     case 500: return "Internal Server Error";
     case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
     default: return "Status";
+  }
+}
+
+// Waits up to kIdleMs for data, then reads what there is: <= 0 on EOF, error or silence.
+ssize_t recv_some(int fd, char* buf, size_t n) {
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, kIdleMs) <= 0) return -1;
+  return recv(fd, buf, n, 0);
+}
+
+}  // namespace
+
+LoopbackListener::LoopbackListener(OnConnection on_conn) : on_conn_(std::move(on_conn)) {
+  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(listen_fd_, (sockaddr*)&a, sizeof a) != 0 || listen(listen_fd_, 64) != 0) {
+    close(listen_fd_);
+    throw std::runtime_error("loopback listener: cannot listen");
+  }
+  socklen_t len = sizeof a;
+  getsockname(listen_fd_, (sockaddr*)&a, &len);
+  port_ = ntohs(a.sin_port);
+  acceptor_ = std::thread([this] { accept_loop(); });
+}
+
+LoopbackListener::~LoopbackListener() {
+  stop_ = true;
+  acceptor_.join();
+  close(listen_fd_);
+  std::vector<std::thread> conns;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    conns.swap(conns_);
+  }
+  for (auto& t : conns) t.join();
+}
+
+void LoopbackListener::accept_loop() {
+  while (!stop_) {
+    pollfd p{listen_fd_, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;  // polling, so the destructor can end the loop
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    std::lock_guard<std::mutex> lk(mu_);
+    conns_.emplace_back([this, fd] {
+      on_conn_(fd);
+      close(fd);
+    });
   }
 }
 
@@ -40,45 +103,24 @@ bool send_all(int fd, const char* p, size_t n) {
   return true;
 }
 
-}  // namespace
-
-std::string url_decode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); i++) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      out += char(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else if (s[i] == '+') {
-      out += ' ';
-    } else {
-      out += s[i];
-    }
+std::string read_head(int fd, std::string& extra) {
+  std::string buf;
+  char tmp[8192];
+  size_t end;
+  while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
+    ssize_t r = recv_some(fd, tmp, sizeof tmp);
+    if (r <= 0 || buf.size() > kMaxHead) return "";
+    buf.append(tmp, size_t(r));
   }
-  return out;
+  extra = buf.substr(end + 4);
+  buf.resize(end + 4);
+  return buf;
 }
 
-std::string base64url(const std::string& data) {
-  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < data.size(); i += 3) {
-    uint32_t v = (uint8_t)data[i] << 16 | (uint8_t)data[i + 1] << 8 | (uint8_t)data[i + 2];
-    out += a[v >> 18];
-    out += a[(v >> 12) & 63];
-    out += a[(v >> 6) & 63];
-    out += a[v & 63];
-  }
-  if (i + 1 == data.size()) {
-    uint32_t v = (uint8_t)data[i] << 16;
-    out += a[v >> 18];
-    out += a[(v >> 12) & 63];
-  } else if (i + 2 == data.size()) {
-    uint32_t v = (uint8_t)data[i] << 16 | (uint8_t)data[i + 1] << 8;
-    out += a[v >> 18];
-    out += a[(v >> 12) & 63];
-    out += a[(v >> 6) & 63];
-  }
-  return out;
+std::string form_decode(std::string s) {
+  for (auto& c : s)
+    if (c == '+') c = ' ';
+  return url_unescape(s);
 }
 
 std::string HttpRequest::query_param(const std::string& name) const {
@@ -87,68 +129,20 @@ std::string HttpRequest::query_param(const std::string& name) const {
     size_t amp = query.find('&', start);
     std::string kv = query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
     auto eq = kv.find('=');
-    if (url_decode(kv.substr(0, eq)) == name) return eq == std::string::npos ? "" : url_decode(kv.substr(eq + 1));
+    if (form_decode(kv.substr(0, eq)) == name) return eq == std::string::npos ? "" : form_decode(kv.substr(eq + 1));
     if (amp == std::string::npos) break;
     start = amp + 1;
   }
   return "";
 }
 
-MiniHttpServer::MiniHttpServer(Handler h) : handler_(std::move(h)) {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(listen_fd_, (sockaddr*)&a, sizeof a) != 0 || listen(listen_fd_, 64) != 0)
-    throw std::runtime_error("mini http: cannot listen");
-  socklen_t len = sizeof a;
-  getsockname(listen_fd_, (sockaddr*)&a, &len);
-  port_ = ntohs(a.sin_port);
-  acceptor_ = std::thread([this] { accept_loop(); });
-}
-
-MiniHttpServer::~MiniHttpServer() {
-  stop_ = true;
-  acceptor_.join();
-  close(listen_fd_);
-  std::vector<std::thread> conns;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    conns.swap(conns_);
-  }
-  for (auto& t : conns) t.join();
-}
-
-void MiniHttpServer::accept_loop() {
-  while (!stop_) {
-    pollfd p{listen_fd_, POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) continue;
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    std::lock_guard<std::mutex> lk(mu_);
-    conns_.emplace_back([this, fd] {
-      serve(fd);
-      close(fd);
-    });
-  }
-}
+MiniHttpServer::MiniHttpServer(Handler h) : handler_(std::move(h)), listener_([this](int fd) { serve(fd); }) {}
 
 void MiniHttpServer::serve(int fd) {
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string in;
-  char buf[8192];
-  size_t hdr_end;
-  while ((hdr_end = in.find("\r\n\r\n")) == std::string::npos) {
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) return;
-    in.append(buf, size_t(n));
-    if (in.size() > (1 << 20)) return;
-  }
+  std::string body;
+  std::string head = read_head(fd, body);
+  if (head.empty()) return;
   HttpRequest req;
-  std::string head = in.substr(0, hdr_end);
   size_t eol = head.find("\r\n");
   std::string line = head.substr(0, eol);
   size_t s1 = line.find(' '), s2 = line.find(' ', s1 + 1);
@@ -158,27 +152,24 @@ void MiniHttpServer::serve(int fd) {
   auto q = req.target.find('?');
   req.path = req.target.substr(0, q);
   if (q != std::string::npos) req.query = req.target.substr(q + 1);
-  size_t pos = eol == std::string::npos ? head.size() : eol + 2;
-  while (pos < head.size()) {
+  for (size_t pos = eol + 2; pos < head.size();) {
     size_t e = head.find("\r\n", pos);
-    if (e == std::string::npos) e = head.size();
     std::string h = head.substr(pos, e - pos);
-    auto colon = h.find(':');
-    if (colon != std::string::npos) {
-      std::string name = h.substr(0, colon);
-      for (auto& c : name) c = char(std::tolower((unsigned char)c));
-      size_t v = h.find_first_not_of(' ', colon + 1);
-      req.headers[name] = v == std::string::npos ? "" : h.substr(v);
-    }
     pos = e + 2;
+    auto colon = h.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = lower(h.substr(0, colon));
+    size_t v = h.find_first_not_of(' ', colon + 1);
+    req.headers[name] = v == std::string::npos ? "" : h.substr(v);
   }
-  req.body = in.substr(hdr_end + 4);
   size_t want = req.headers.count("content-length") ? std::stoul(req.headers["content-length"]) : 0;
-  while (req.body.size() < want) {
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
+  char buf[8192];
+  while (body.size() < want) {
+    ssize_t n = recv_some(fd, buf, sizeof buf);
     if (n <= 0) return;
-    req.body.append(buf, size_t(n));
+    body.append(buf, size_t(n));
   }
+  req.body = std::move(body);
   requests_++;
   HttpReply r;
   try {

@@ -16,15 +16,6 @@ namespace kso::test {
 
 namespace {
 
-std::string q(const fs::path& p) {
-  std::string s = "'";
-  for (char c : p.string()) {
-    if (c == '\'') s += "'\\''";
-    else s += c;
-  }
-  return s + "'";
-}
-
 void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
 }  // namespace

@@ -14,8 +14,6 @@ namespace {
 // htpasswd entries, and this saves tests a dependency on apache2-utils.
 constexpr const char* kKsoSecretBcrypt = "$2y$05$.UtzwZqtg7hbX5FbdCjHUOfMxZiEwP.RsjQZjlJKnORLrpF.C.vk.";
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
-
 }  // namespace
 
 bool TestRegistry::available() { return have_command("docker-registry") && have_command("skopeo"); }
@@ -37,7 +35,7 @@ TestRegistry::TestRegistry(const fs::path& work, Options o) : work_(work), o_(st
     if (o_.password == "kso-secret") {
       entry = o_.user + ":" + kKsoSecretBcrypt;
     } else {
-      auto r = run("htpasswd -nbB '" + o_.user + "' '" + o_.password + "'");
+      auto r = run("htpasswd -nbB " + q(o_.user) + " " + q(o_.password));
       if (r.status != 0) throw std::runtime_error("htpasswd (apache2-utils) needed for a custom password");
       entry = r.output.substr(0, r.output.find('\n'));
     }
@@ -70,7 +68,7 @@ std::string TestRegistry::creds() const {
 
 std::string skopeo_flags(const TestRegistry* reg, const std::string& side) {
   std::string f = "--" + side + "-tls-verify=false";
-  if (reg && !reg->creds().empty()) f += " --" + side + "-creds '" + reg->creds() + "'";
+  if (reg && !reg->creds().empty()) f += " --" + side + "-creds " + q(reg->creds());
   else f += " --" + side + "-no-creds";
   return f;
 }

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "tools/fetch/digest.h"
+
 namespace kso::test {
 
 namespace fs = std::filesystem;
@@ -34,6 +36,12 @@ struct RunResult {
 // Runs `sh -c cmd`, waits, and returns exit status and combined output.
 RunResult run(const std::string& cmd);
 
+// One word of a `sh -c` command line (run(), Daemon): s in single quotes,
+// each ' in it written '\''.
+std::string q(const std::string& s);
+inline std::string q(const char* s) { return q(std::string(s)); }
+inline std::string q(const fs::path& p) { return q(p.string()); }
+
 // A background process started with `sh -c cmd` (exec'd, so the pid is the
 // daemon's); killed with SIGTERM then SIGKILL when this object dies.
 class Daemon {
@@ -56,8 +64,8 @@ int free_port();                                        // an unused TCP port on
 bool wait_for_port(int port, std::chrono::milliseconds timeout = std::chrono::seconds(15));
 void write_file(const fs::path& p, const std::string& data);  // creates parent dirs
 std::string read_file(const fs::path& p);
-std::string sha256_hex(const std::string& data);
-std::string sha256_file_hex(const fs::path& p);
+using fetch::sha256_hex;                                // lower-case hex SHA-256 of bytes
+inline std::string sha256_file_hex(const fs::path& p) { return fetch::sha256_file(p); }  // ... of a file
 std::string random_bytes(size_t n, uint64_t seed);      // deterministic pseudo-random data
 fs::path build_dir();                                   // where kso-pack and kso-fs were built
 fs::path kso_pack_bin();

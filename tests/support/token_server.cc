@@ -10,25 +10,15 @@
 #include <stdexcept>
 
 #include "tests/support/testutil.h"
+#include "tools/text.h"
 
 namespace kso::test {
-
-namespace {
-
-std::string base64_std(const std::string& s) {
-  std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock((unsigned char*)out.data(), (const unsigned char*)s.data(), int(s.size()));
-  out.resize(size_t(n));
-  return out;
-}
-
-}  // namespace
 
 TokenServer::TokenServer(const std::filesystem::path& dir, std::string user, std::string password)
     : user_(std::move(user)), password_(std::move(password)), key_(dir / "token-key.pem"), cert_(dir / "token-cert.pem") {
   std::filesystem::create_directories(dir);
-  auto r = run("openssl req -x509 -newkey rsa:2048 -nodes -keyout '" + key_.string() + "' -out '" + cert_.string() +
-               "' -subj /CN=kso-test-token -days 2 2>&1");
+  auto r = run("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + q(key_) + " -out " + q(cert_) +
+               " -subj /CN=kso-test-token -days 2 2>&1");
   if (r.status != 0) throw std::runtime_error("openssl req failed: " + r.output);
   FILE* f = fopen(key_.c_str(), "r");
   if (!f) throw std::runtime_error("cannot open token key");
@@ -41,7 +31,7 @@ TokenServer::TokenServer(const std::filesystem::path& dir, std::string user, std
   if (!pkey_ || !x) throw std::runtime_error("cannot load token key/cert");
   unsigned char* der = nullptr;
   int len = i2d_X509(x, &der);
-  x5c_ = base64_std(std::string((char*)der, size_t(len)));
+  x5c_ = base64_encode(std::string((char*)der, size_t(len)));
   OPENSSL_free(der);
   X509_free(x);
   http_ = std::make_unique<MiniHttpServer>([this](const HttpRequest& req) { return handle(req); });
@@ -71,7 +61,7 @@ HttpReply TokenServer::handle(const HttpRequest& req) {
   using nlohmann::json;
   if (req.path != "/token") return HttpReply{404, {}, "{}", std::nullopt};
   if (!user_.empty()) {
-    std::string want = "Basic " + base64_std(user_ + ":" + password_);
+    std::string want = "Basic " + base64_encode(user_ + ":" + password_);
     if (req.header("authorization") != want) {
       refused_++;
       return HttpReply{401, {{"WWW-Authenticate", "Basic realm=\"kso-test-token\""}}, R"({"details":"bad credentials"})",
@@ -85,7 +75,7 @@ HttpReply TokenServer::handle(const HttpRequest& req) {
     size_t amp = req.query.find('&', start);
     std::string kv = req.query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
     if (kv.rfind("scope=", 0) == 0) {
-      std::string scope = url_decode(kv.substr(6));
+      std::string scope = form_decode(kv.substr(6));
       auto c1 = scope.find(':'), c2 = scope.rfind(':');
       if (c1 != std::string::npos && c2 > c1) {
         json actions = json::array();
@@ -111,8 +101,8 @@ HttpReply TokenServer::handle(const HttpRequest& req) {
                  {"nbf", now - 10},    {"iat", now},
                  {"jti", std::to_string(now) + "-" + std::to_string(issued_.load())},
                  {"access", access}};
-  std::string signing_input = base64url(header.dump()) + "." + base64url(claims.dump());
-  std::string token = signing_input + "." + base64url(sign(signing_input));
+  std::string signing_input = base64url_encode(header.dump()) + "." + base64url_encode(claims.dump());
+  std::string token = signing_input + "." + base64url_encode(sign(signing_input));
   issued_++;
   json body = {{"token", token}, {"access_token", token}, {"expires_in", 600}};
   return HttpReply{200, {}, body.dump(), std::nullopt};

@@ -2,7 +2,6 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,7 +16,7 @@
 #include <thread>
 
 #include "index/error.h"
-#include "tools/fetch/progress.h"
+#include "index/hash.h"
 
 namespace kso::fetch {
 
@@ -29,16 +28,6 @@ constexpr int kMaxBackoffMs = 30000;        // cap of the doubling retry delay
 constexpr int kMaxRetryAfterMs = 60000;     // a server's Retry-After is honoured up to this
 constexpr size_t kMaxErrorBody = 64 << 10;  // error bodies of file requests kept for messages
 
-std::string hex(const unsigned char* d, size_t n) {
-  static const char* x = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < n; i++) {
-    s += x[d[i] >> 4];
-    s += x[d[i] & 15];
-  }
-  return s;
-}
-
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() &&
          std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return tolower(x) == tolower(y); });
@@ -49,23 +38,8 @@ void global_init() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-// Streaming SHA-256.
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) { reset(); }
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-  void reset() { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
-  void update(const void* p, size_t n) { EVP_DigestUpdate(ctx_, p, n); }
-  std::string hex_digest() {
-    unsigned char md[32];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_, md, &len);
-    return hex(md, len);
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
+// Starts a streaming hash over (finish() leaves the context fresh).
+void reset_hash(Sha256& sha) { (void)sha.finish(); }
 
 // curl errors worth another attempt: the network or the server hiccuped.
 bool transient(CURLcode c) {
@@ -123,40 +97,21 @@ struct Transfer {
   bool restarted = false;     // a from-scratch retry after a digest mismatch was used
   Sha256 sha;
   uint64_t size = 0;          // body bytes (whole file, including offset)
-  Progress* progress = nullptr;
+  const ProgressFn* progress = nullptr;  // the engine's, while it runs
 };
 
+// Tells the progress callback, if any, about t: `fill` sets what `kind` carries.
+template <typename Fill>
+void report(const Transfer& t, TransferEvent::Kind kind, Fill fill) {
+  if (!t.progress || !*t.progress) return;
+  TransferEvent e;
+  e.kind = kind;
+  e.url = t.req.url;
+  fill(e);
+  (*t.progress)(e);
+}
+
 }  // namespace
-
-std::string normalize_sha256(std::string_view s) {
-  if (s.substr(0, 7) == "sha256:") s.remove_prefix(7);
-  std::string out;
-  for (char c : s) {
-    if (!isxdigit((unsigned char)c)) throw Error("bad sha256 '" + std::string(s) + "': not hex");
-    out += char(tolower(c));
-  }
-  if (out.size() != 64) throw Error("bad sha256 '" + std::string(s) + "': want 64 hex digits");
-  return out;
-}
-
-std::string sha256_hex(std::string_view data) {
-  Sha256 sha;
-  sha.update(data.data(), data.size());
-  return sha.hex_digest();
-}
-
-std::string sha256_file(const std::filesystem::path& p) {
-  int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error("cannot open " + p.string() + ": " + strerror(errno));
-  Sha256 sha;
-  std::string buf(1 << 20, '\0');
-  ssize_t n;
-  while ((n = read(fd, buf.data(), buf.size())) > 0) sha.update(buf.data(), size_t(n));
-  int err = errno;
-  close(fd);
-  if (n < 0) throw Error("cannot read " + p.string() + ": " + strerror(err));
-  return sha.hex_digest();
-}
 
 std::optional<std::string> Response::header(std::string_view name) const {
   for (auto it = headers.rbegin(); it != headers.rend(); ++it)
@@ -188,13 +143,13 @@ class Engine {
     t->req = std::move(req);
     t->done = std::move(done);
     t->resp.url = t->req.url;
-    t->progress = progress;
+    t->progress = &progress;
     waiting_.push_back(t);
   }
 
   void run();
 
-  Progress* progress = nullptr;
+  ProgressFn progress;
 
  private:
   bool start(Transfer& t);
@@ -250,7 +205,8 @@ size_t Engine::on_body(char* p, size_t sz, size_t n, void* ud) {
     t->to_file = t->fd >= 0 && status >= 200 && status < 300;
     curl_off_t cl = -1;
     curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
-    if (t->progress && status >= 200 && status < 300 && !t->req.expect_size && cl > 0) t->progress->transfer_size(cl);
+    if (status >= 200 && status < 300 && !t->req.expect_size && cl > 0)
+      report(*t, TransferEvent::Kind::Size, [&](TransferEvent& e) { e.bytes = cl; });
     if (t->to_file) {
       if (status == 206 && t->offset > 0) {
         if (content_range_start(t->resp.header("Content-Range")) != int64_t(t->offset)) {
@@ -262,7 +218,7 @@ size_t Engine::on_body(char* p, size_t sz, size_t n, void* ud) {
         if (ftruncate(t->fd, 0) != 0 || lseek(t->fd, 0, SEEK_SET) != 0) return 0;
         t->offset = 0;
         t->size = 0;
-        t->sha.reset();
+        reset_hash(t->sha);
         t->resp.resumed = false;
         std::string v;
         if (auto etag = t->resp.header("ETag"); etag && etag->compare(0, 2, "W/") != 0) v = *etag;
@@ -294,7 +250,7 @@ size_t Engine::on_body(char* p, size_t sz, size_t n, void* ud) {
     }
     t->resp.body.append(p, len);
   }
-  if (t->progress) t->progress->transfer_bytes(int64_t(len));
+  report(*t, TransferEvent::Kind::Bytes, [&](TransferEvent& e) { e.bytes = int64_t(len); });
   return len;
 }
 
@@ -305,7 +261,7 @@ bool Engine::start(Transfer& t) {
   t.resp.status = 0;
   t.body_started = t.to_file = t.abort_restart = false;
   t.errbuf[0] = 0;
-  t.sha.reset();
+  reset_hash(t.sha);
   t.size = 0;
   t.offset = 0;
   t.resp.resumed = false;
@@ -384,7 +340,8 @@ bool Engine::start(Transfer& t) {
   curl_multi_add_handle(multi_, e);
   active_.push_back(&t);
   spdlog::debug("GET {}{}", url, t.offset ? " from byte " + std::to_string(t.offset) : "");
-  if (t.progress) t.progress->transfer_started(t.req.url, t.req.expect_size ? int64_t(*t.req.expect_size) : -1);
+  report(t, TransferEvent::Kind::Started,
+         [&](TransferEvent& e) { e.bytes = t.req.expect_size ? int64_t(*t.req.expect_size) : -1; });
   return true;
 }
 
@@ -410,7 +367,11 @@ void Engine::retry_or_fail(Transfer* t, const std::string& why, long retry_after
     long delay = std::min<long>(kMaxBackoffMs, long(net_.retry_delay_ms) << std::min(t->resp.attempts - 1, 20));
     delay = std::max(delay, std::min<long>(retry_after_ms, kMaxRetryAfterMs));
     spdlog::debug("{}: {}; retry {} in {} ms", t->req.url, why, t->resp.attempts, delay);
-    if (t->progress) t->progress->transfer_retry(t->req.url, why, t->resp.attempts, int(delay));
+    report(*t, TransferEvent::Kind::Retry, [&](TransferEvent& e) {
+      e.why = why;
+      e.attempt = t->resp.attempts;
+      e.delay_ms = int(delay);
+    });
     t->not_before = Clock::now() + std::chrono::milliseconds(delay);
     t->resp.error.clear();
     waiting_.push_front(t);
@@ -422,7 +383,10 @@ void Engine::retry_or_fail(Transfer* t, const std::string& why, long retry_after
 }
 
 void Engine::complete(Transfer* t) {
-  if (t->progress) t->progress->transfer_ended(t->req.url, t->resp.ok(), t->resp.size);
+  report(*t, TransferEvent::Kind::Ended, [&](TransferEvent& e) {
+    e.bytes = int64_t(t->resp.size);
+    e.ok = t->resp.ok();
+  });
   std::unique_ptr<Transfer> own(t);
   if (t->done) t->done(t->resp);
 }
@@ -503,30 +467,21 @@ void Engine::finished(Transfer* t, CURLcode code) {
     // 2xx with an empty body: the write callback never ran.
     if (t->offset > 0 && status != 206) {
       (void)!ftruncate(t->fd, 0);
-      t->sha.reset();
+      reset_hash(t->sha);
       t->size = 0;
       t->resp.resumed = false;
     }
     t->to_file = true;
   }
   t->resp.size = t->fd >= 0 ? t->size : t->resp.body.size();
-  if (t->fd >= 0) {
-    t->resp.sha256 = t->sha.hex_digest();
-  } else {
-    Sha256 s;
-    s.update(t->resp.body.data(), t->resp.body.size());
-    t->resp.sha256 = s.hex_digest();
-  }
+  t->resp.sha256 = to_hex(t->fd >= 0 ? t->sha.finish() : sha256(t->resp.body.data(), t->resp.body.size()));
 
   std::string bad;
   if (t->req.expect_size && *t->req.expect_size != t->resp.size)
     bad = t->req.url + ": size mismatch: expected " + std::to_string(*t->req.expect_size) + " bytes, got " +
           std::to_string(t->resp.size);
-  if (bad.empty() && !t->req.expect_sha256.empty()) {
-    std::string want = normalize_sha256(t->req.expect_sha256);
-    if (want != t->resp.sha256)
-      bad = t->req.url + ": sha256 mismatch: expected " + want + ", got " + t->resp.sha256;
-  }
+  if (bad.empty() && t->req.expect_digest && t->req.expect_digest->hex() != t->resp.sha256)
+    bad = t->req.url + ": sha256 mismatch: expected " + t->req.expect_digest->hex() + ", got " + t->resp.sha256;
   if (!bad.empty()) {
     bool resumed = t->resp.resumed;
     cleanup(*t, false);
@@ -601,8 +556,7 @@ void Engine::run() {
 struct Client::Impl {
   NetOptions net;
   CURLSH* share = nullptr;
-  std::unique_ptr<Engine> batch, single;
-  Progress* progress = nullptr;
+  std::unique_ptr<Engine> batch, single;  // single (fetch()) has no progress callback
 };
 
 Client::Client(const NetOptions& net) : impl_(std::make_unique<Impl>()) {
@@ -624,14 +578,12 @@ Client::~Client() {
 
 Response Client::fetch(const Request& req) {
   Response out;
-  impl_->single->progress = nullptr;
   impl_->single->add(req, [&out](Response& r) { out = std::move(r); });
   impl_->single->run();
   return out;
 }
 
 void Client::add(Request req, Done done) {
-  impl_->batch->progress = impl_->progress;
   impl_->batch->add(std::move(req), std::move(done));
 }
 
@@ -643,9 +595,6 @@ std::string Client::rewrite(const std::string& url) const {
   return url;
 }
 
-void Client::set_progress(Progress* p) {
-  impl_->progress = p;
-  impl_->batch->progress = p;
-}
+void Client::on_progress(ProgressFn fn) { impl_->batch->progress = std::move(fn); }
 
 }  // namespace kso::fetch

@@ -18,11 +18,29 @@
 #include <utility>
 #include <vector>
 
+#include "tools/fetch/digest.h"
 #include "tools/fetch/net_options.h"
 
 namespace kso::fetch {
 
-class Progress;
+// What a batch transfer reports while it runs (Client::on_progress), on the
+// run() thread. The client draws nothing: the tool decides what to show.
+struct TransferEvent {
+  enum class Kind {
+    Started,  // a transfer (or a retry of it) began; bytes: the body size if known, else -1
+    Size,     // a started transfer's body size became known: bytes
+    Bytes,    // body bytes arrived: bytes (this many more)
+    Retry,    // an attempt failed (why); attempt `attempt` is retried in delay_ms
+    Ended,    // the request is over: ok, bytes (the whole body)
+  };
+  Kind kind = Kind::Started;
+  std::string_view url;  // the request's original URL
+  int64_t bytes = 0;
+  bool ok = false;
+  std::string_view why;
+  int attempt = 0, delay_ms = 0;
+};
+using ProgressFn = std::function<void(const TransferEvent&)>;
 
 struct Request {
   std::string url;                    // the original URL (mirrors are applied by the client)
@@ -33,7 +51,7 @@ struct Request {
   // Unset: the body is kept in memory, up to max_body bytes.
   std::filesystem::path dest;
   size_t max_body = 64u << 20;        // memory bodies only; more is an error
-  std::string expect_sha256;          // hex, "sha256:" prefix allowed; empty = don't check
+  std::optional<OciDigest> expect_digest;  // the body must have this digest; unset = don't check
   std::optional<uint64_t> expect_size;  // when known (image blobs): checked too
   bool keep_partial = true;           // file bodies: keep a .part after a failure for resume
 };
@@ -78,19 +96,12 @@ class Client {
 
   // Applies the first matching --mirror rule to url.
   std::string rewrite(const std::string& url) const;
-  // Reports transfers (bytes, starts, ends) to p; may be null. Not owned.
-  void set_progress(Progress* p);
+  // Reports the transfers of add()/run() to fn (fetch() reports nothing); empty: none.
+  void on_progress(ProgressFn fn);
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Lower-case hex SHA-256 of bytes.
-std::string sha256_hex(std::string_view data);
-// Lower-case hex SHA-256 of a file's content; throws Error if unreadable.
-std::string sha256_file(const std::filesystem::path& p);
-// "sha256:ABC" or "ABC" -> "abc"; throws Error unless 64 hex digits remain.
-std::string normalize_sha256(std::string_view s);
 
 }  // namespace kso::fetch

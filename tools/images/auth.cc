@@ -1,39 +1,21 @@
 #include "tools/images/auth.h"
 
-#include <curl/curl.h>
 #include <spdlog/spdlog.h>
 
 #include <cctype>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "index/error.h"
 #include "tools/fetch/http.h"
+#include "tools/text.h"
 
 namespace kso::images {
 
 namespace {
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = char(std::tolower((unsigned char)c));
-  return s;
-}
-
 bool is_token_char(char c) {
   return std::isalnum((unsigned char)c) || std::strchr("!#$%&'*+-.^_`|~/", c) != nullptr;
-}
-
-std::string url_escape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += char(c);
-    } else {
-      char buf[4];
-      snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
 }
 
 }  // namespace

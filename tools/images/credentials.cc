@@ -11,12 +11,11 @@
 
 #include "index/error.h"
 #include "tools/images/reference.h"
+#include "tools/text.h"
 
 namespace kso::images {
 
 namespace {
-
-const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 UserPass split_user_pass(const std::string& s, const std::string& what) {
   auto colon = s.find(':');
@@ -25,49 +24,6 @@ UserPass split_user_pass(const std::string& s, const std::string& what) {
 }
 
 }  // namespace
-
-std::string base64_encode(const std::string& s) {
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < s.size(); i += 3) {
-    uint32_t v = (uint8_t)s[i] << 16 | (uint8_t)s[i + 1] << 8 | (uint8_t)s[i + 2];
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += kB64[v & 63];
-  }
-  if (i + 1 == s.size()) {
-    uint32_t v = (uint8_t)s[i] << 16;
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == s.size()) {
-    uint32_t v = (uint8_t)s[i] << 16 | (uint8_t)s[i + 1] << 8;
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
-std::string base64_decode(const std::string& s) {
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : s) {
-    if (c == '=' || c == '\n' || c == '\r') continue;
-    const char* p = std::strchr(kB64, c);
-    if (!p || !*p) throw Error("malformed base64");
-    acc = acc << 6 | uint32_t(p - kB64);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += char((acc >> bits) & 0xff);
-    }
-  }
-  return out;
-}
 
 std::string Credentials::normalize_host(std::string key) {
   if (auto p = key.find("://"); p != std::string::npos) key = key.substr(p + 3);

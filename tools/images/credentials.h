@@ -37,8 +37,4 @@ class Credentials {
   std::optional<UserPass> any_;
 };
 
-// base64 (standard alphabet, padded): for Basic auth headers and auth files.
-std::string base64_encode(const std::string& s);
-std::string base64_decode(const std::string& s);  // throws kso::Error on bad input
-
 }  // namespace kso::images

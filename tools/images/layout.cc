@@ -3,48 +3,41 @@
 #include <algorithm>
 
 #include "index/error.h"
+#include "tools/pack_prefix.h"
 
 namespace kso::images {
 
-std::string digest_hex(const std::string& digest) {
-  if (digest.size() != 71 || digest.rfind("sha256:", 0) != 0) throw Error("unsupported digest '" + digest + "'");
-  return digest.substr(7);
-}
+RegistryLayout::RegistryLayout(const std::string& prefix, int64_t mtime_ns)
+    : root_(pack_prefix(prefix) + "/docker/registry/v2"), mtime_ns_(mtime_ns) {}
 
-RegistryLayout::RegistryLayout(std::string prefix, int64_t mtime_ns) : mtime_ns_(mtime_ns) {
-  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-  while (!prefix.empty() && prefix.front() == '/') prefix.erase(0, 1);
-  root_ = (prefix.empty() ? "" : prefix + "/") + "docker/registry/v2";
-}
-
-std::string RegistryLayout::blob_path(const std::string& digest) const {
-  std::string hex = digest_hex(digest);
+std::string RegistryLayout::blob_path(const fetch::OciDigest& digest) const {
+  std::string hex = digest.hex();
   return root_ + "/blobs/sha256/" + hex.substr(0, 2) + "/" + hex + "/data";
 }
 
-void RegistryLayout::add_blob(const std::string& digest, const std::filesystem::path& file) {
-  digest_hex(digest);
+void RegistryLayout::add_blob(const fetch::OciDigest& digest, const std::filesystem::path& file) {
   blobs_.emplace(digest, file);
 }
 
-void RegistryLayout::add_revision(const std::string& repo, const std::string& digest) {
+void RegistryLayout::add_revision(const std::string& repo, const fetch::OciDigest& digest) {
   repos_.insert(repo);
-  links_[root_ + "/repositories/" + repo + "/_manifests/revisions/sha256/" + digest_hex(digest) + "/link"] = digest;
+  links_.insert_or_assign(root_ + "/repositories/" + repo + "/_manifests/revisions/sha256/" + digest.hex() + "/link", digest);
 }
 
-void RegistryLayout::add_tag(const std::string& repo, const std::string& tag, const std::string& digest) {
+void RegistryLayout::add_tag(const std::string& repo, const std::string& tag, const fetch::OciDigest& digest) {
   auto [it, fresh] = tags_.emplace(repo + ":" + tag, digest);
   if (!fresh && it->second != digest)
-    throw Error("tag " + repo + ":" + tag + " given twice with different digests (" + it->second + ", " + digest + ")");
+    throw Error("tag " + repo + ":" + tag + " given twice with different digests (" + it->second.str() + ", " +
+                digest.str() + ")");
   repos_.insert(repo);
   std::string tagdir = root_ + "/repositories/" + repo + "/_manifests/tags/" + tag;
-  links_[tagdir + "/current/link"] = digest;
-  links_[tagdir + "/index/sha256/" + digest_hex(digest) + "/link"] = digest;
+  links_.insert_or_assign(tagdir + "/current/link", digest);
+  links_.insert_or_assign(tagdir + "/index/sha256/" + digest.hex() + "/link", digest);
 }
 
-void RegistryLayout::add_layer_link(const std::string& repo, const std::string& digest) {
+void RegistryLayout::add_layer_link(const std::string& repo, const fetch::OciDigest& digest) {
   repos_.insert(repo);
-  links_[root_ + "/repositories/" + repo + "/_layers/sha256/" + digest_hex(digest) + "/link"] = digest;
+  links_.insert_or_assign(root_ + "/repositories/" + repo + "/_layers/sha256/" + digest.hex() + "/link", digest);
 }
 
 size_t RegistryLayout::repository_count() const { return repos_.size(); }
@@ -59,7 +52,7 @@ std::vector<SourceEntry> RegistryLayout::entries() const {
     e.mode = 0644;
     e.mtime_ns = mtime_ns_;
     e.source_file = file;
-    if (digest.compare(0, 7, "sha256:") == 0) e.expect_sha256 = digest.substr(7);  // content-addressed
+    e.expect_sha256 = digest.hex();  // content-addressed
     out.push_back(std::move(e));
   }
   for (auto& [path, digest] : links_) {
@@ -68,7 +61,7 @@ std::vector<SourceEntry> RegistryLayout::entries() const {
     e.type = EntryType::File;
     e.mode = 0644;
     e.mtime_ns = mtime_ns_;
-    e.inline_data = digest;  // exactly "sha256:<hex>", no newline
+    e.inline_data = digest.str();  // exactly "sha256:<hex>", no newline
     out.push_back(std::move(e));
   }
   std::sort(out.begin(), out.end(), [](const SourceEntry& a, const SourceEntry& b) { return a.path < b.path; });

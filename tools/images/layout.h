@@ -10,24 +10,26 @@
 #include <vector>
 
 #include "index/entry.h"
+#include "tools/fetch/digest.h"
 
 namespace kso::images {
 
 class RegistryLayout {
  public:
-  // prefix: pack directory holding docker/registry/v2 ("registry"); mtime_ns
-  // for every entry (one build time keeps packs reproducible).
-  RegistryLayout(std::string prefix, int64_t mtime_ns);
+  // prefix: pack directory holding docker/registry/v2 ("registry"; the
+  // pack_prefix() rule, throws kso::Error if broken); mtime_ns for every
+  // entry (one build time keeps packs reproducible).
+  RegistryLayout(const std::string& prefix, int64_t mtime_ns);
 
   // blobs/sha256/<2>/<hex>/data, content read from `file` (a cache file).
-  void add_blob(const std::string& digest, const std::filesystem::path& file);
+  void add_blob(const fetch::OciDigest& digest, const std::filesystem::path& file);
   // repositories/<repo>/_manifests/revisions/sha256/<hex>/link
-  void add_revision(const std::string& repo, const std::string& digest);
+  void add_revision(const std::string& repo, const fetch::OciDigest& digest);
   // repositories/<repo>/_manifests/tags/<tag>/{current/link,index/sha256/<hex>/link}.
   // Throws kso::Error if the tag already points elsewhere.
-  void add_tag(const std::string& repo, const std::string& tag, const std::string& digest);
+  void add_tag(const std::string& repo, const std::string& tag, const fetch::OciDigest& digest);
   // repositories/<repo>/_layers/sha256/<hex>/link (configs and layers)
-  void add_layer_link(const std::string& repo, const std::string& digest);
+  void add_layer_link(const std::string& repo, const fetch::OciDigest& digest);
 
   // Everything added, sorted by path.
   std::vector<SourceEntry> entries() const;
@@ -35,18 +37,15 @@ class RegistryLayout {
   size_t repository_count() const;
 
   // "sha256:<hex>" -> "<prefix>/docker/registry/v2/blobs/sha256/<2hex>/<hex>/data"
-  std::string blob_path(const std::string& digest) const;
+  std::string blob_path(const fetch::OciDigest& digest) const;
 
  private:
   std::string root_;  // "<prefix>/docker/registry/v2"
   int64_t mtime_ns_;
-  std::map<std::string, std::filesystem::path> blobs_;  // digest -> file
-  std::map<std::string, std::string> links_;            // pack path -> digest
-  std::map<std::string, std::string> tags_;             // "repo:tag" -> digest
+  std::map<fetch::OciDigest, std::filesystem::path> blobs_;  // digest -> file
+  std::map<std::string, fetch::OciDigest> links_;            // pack path -> digest
+  std::map<std::string, fetch::OciDigest> tags_;             // "repo:tag" -> digest
   std::set<std::string> repos_;
 };
-
-// Hex part of "sha256:<hex>"; throws kso::Error for other algorithms.
-std::string digest_hex(const std::string& digest);
 
 }  // namespace kso::images

@@ -11,24 +11,18 @@ namespace {
 
 using nlohmann::json;
 
-bool valid_sha256_digest(const std::string& d) {
-  if (d.size() != 71 || d.rfind("sha256:", 0) != 0) return false;
-  for (size_t i = 7; i < d.size(); i++) {
-    char c = d[i];
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
 Descriptor parse_descriptor(const json& j, const char* what) {
   if (!j.is_object()) throw Error(std::string("malformed manifest: ") + what + " is not an object");
-  Descriptor d;
-  d.media_type = j.value("mediaType", "");
-  d.digest = j.value("digest", "");
-  if (!valid_sha256_digest(d.digest))
-    throw Error(std::string("unsupported or malformed digest '") + d.digest + "' in " + what + " (only sha256)");
+  auto digest = [&] {
+    try {
+      return fetch::OciDigest::parse(j.value("digest", ""));
+    } catch (const Error& e) {
+      throw Error(std::string(e.what()) + " in " + what);
+    }
+  };
+  Descriptor d{.media_type = j.value("mediaType", ""), .digest = digest(), .size = 0, .platform = {}, .urls = {}};
   if (!j.contains("size") || !j["size"].is_number_unsigned())
-    throw Error(std::string("malformed manifest: ") + what + " " + d.digest + " has no size");
+    throw Error(std::string("malformed manifest: ") + what + " " + d.digest.str() + " has no size");
   d.size = j["size"].get<uint64_t>();
   if (j.contains("platform") && j["platform"].is_object()) {
     const json& p = j["platform"];

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "tools/fetch/digest.h"
 #include "tools/images/platform.h"
 
 namespace kso::images {
@@ -14,7 +15,7 @@ namespace kso::images {
 // A reference to a blob or manifest by content: what both formats call a descriptor.
 struct Descriptor {
   std::string media_type;
-  std::string digest;   // "sha256:<hex>"
+  fetch::OciDigest digest;
   uint64_t size = 0;
   std::optional<Platform> platform;  // index entries only, when given
   std::vector<std::string> urls;     // foreign / non-distributable layers only
@@ -25,7 +26,7 @@ struct Manifest {
   Kind kind = Kind::Image;
   std::string media_type;            // from the body, else Content-Type, else inferred
   std::vector<Descriptor> manifests; // Index: the children
-  Descriptor config;                 // Image
+  std::optional<Descriptor> config;  // Image (always there)
   std::vector<Descriptor> layers;    // Image
 
   bool is_index() const { return kind == Kind::Index; }

@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -15,7 +16,6 @@
 #include "index/error.h"
 #include "index/time_ns.h"
 #include "tools/fetch/http.h"
-#include "tools/fetch/progress.h"
 #include "tools/images/auth.h"
 #include "tools/images/credentials.h"
 #include "tools/images/images_list.h"
@@ -23,12 +23,15 @@
 #include "tools/images/manifest.h"
 #include "tools/images/media_types.h"
 #include "tools/images/platform.h"
+#include "tools/pack_prefix.h"
+#include "tools/text.h"
 
 namespace kso::images {
 
 namespace {
 
 namespace fs = std::filesystem;
+using fetch::OciDigest;
 using fetch::Request;
 using fetch::Response;
 
@@ -40,9 +43,9 @@ struct Image {
   ImageRef ref;
   std::string where;                   // "images.list:3"
   std::string local;                   // repository name in the offline registry
-  std::string top;                     // digest of the manifest or index the reference names
-  std::vector<std::string> manifests;  // revisions: top, then the selected children
-  std::vector<std::string> blobs;      // configs and layers: _layers links
+  std::optional<OciDigest> top;        // the manifest or index the reference names, once known
+  std::vector<OciDigest> manifests;    // revisions: top, then the selected children
+  std::vector<OciDigest> blobs;        // configs and layers: _layers links
   std::vector<std::string> platforms;  // selected platforms, for the log
 
   std::string name() const { return ref.str() + " (" + where + ")"; }
@@ -68,25 +71,11 @@ std::string trim(std::string s) {
   return s.substr(b);
 }
 
-bool valid_digest(const std::string& d) {
-  try {
-    digest_hex(d);
-  } catch (const Error&) {
-    return false;
-  }
-  for (size_t i = 7; i < d.size(); i++)
-    if (!std::isxdigit((unsigned char)d[i]) || std::isupper((unsigned char)d[i])) return false;
-  return true;
-}
-
 // The local repository name; kept hosts lose their port colon ("h:5000" ->
 // "h_5000"), which no client could parse inside a repository path.
 std::string local_name(const ImageRef& r, bool keep_host) {
-  std::string n = r.local_name(keep_host);
-  for (auto& c : n) {
-    if (c == ':') c = '_';
-    c = char(std::tolower((unsigned char)c));
-  }
+  std::string n = lower(r.local_name(keep_host));
+  std::replace(n.begin(), n.end(), ':', '_');
   return n;
 }
 
@@ -110,7 +99,7 @@ class Puller {
     for (auto& h : o.insecure_registries) insecure_.push_back(Credentials::normalize_host(h));
     cache_ = net.effective_cache_dir() / "blobs" / "sha256";
     fs::create_directories(cache_);
-    http_.set_progress(&progress_);
+    http_.on_progress([this](const fetch::TransferEvent& e) { progress_.on_transfer(e); });
   }
 
   std::vector<SourceEntry> pull(PullStats* stats);
@@ -124,16 +113,16 @@ class Puller {
   std::string manifest_url(const Image& img, const std::string& reference) const {
     return base_url(img.ref) + "/v2/" + img.ref.repository + "/manifests/" + reference;
   }
-  fs::path cache_path(const std::string& digest) const { return cache_ / digest_hex(digest); }
+  fs::path cache_path(const OciDigest& digest) const { return cache_ / digest.hex(); }
 
   void send(Image& img, Request req, OnResponse cb, int round = 0);
   void start(Image& img);
   void get_by_tag(Image& img);
-  void want_manifest(Image& img, const std::string& digest, std::optional<uint64_t> size,
+  void want_manifest(Image& img, const OciDigest& digest, std::optional<uint64_t> size,
                      std::function<void(const Manifest&)> cb);
-  void manifest_ready(Image& img, const std::string& digest);
+  void manifest_ready(Image& img, const OciDigest& digest);
   void on_top(Image& img, const Manifest& m);
-  void on_image_manifest(Image& img, const std::string& digest, const Manifest& m);
+  void on_image_manifest(Image& img, const OciDigest& digest, const Manifest& m);
   void want_blob(Image& img, const Descriptor& d);
   std::string http_failure(const Response& r) const;
 
@@ -142,13 +131,13 @@ class Puller {
   Credentials creds_;
   fetch::Client http_;
   RegistryAuth auth_;
-  fetch::Progress progress_;
+  DownloadProgress progress_;
   PlatformSet platforms_;
   std::vector<std::string> insecure_;
   fs::path cache_;
   std::vector<Image> images_;  // fixed before the first request: callbacks hold references
-  std::map<std::string, ManifestState> manifests_;
-  std::map<std::string, BlobState> blobs_;
+  std::map<OciDigest, ManifestState> manifests_;
+  std::map<OciDigest, BlobState> blobs_;
   size_t downloaded_ = 0, from_cache_ = 0, resumed_ = 0;
   uint64_t bytes_downloaded_ = 0;
 };
@@ -210,10 +199,10 @@ void Puller::send(Image& img, Request req, OnResponse cb, int round) {
 }
 
 void Puller::start(Image& img) {
-  if (!img.ref.digest.empty()) {
+  if (img.ref.digest) {
     // pinned: the tag is not consulted; the digest is verified while it streams
     img.top = img.ref.digest;
-    want_manifest(img, img.top, std::nullopt, [this, &img](const Manifest& m) { on_top(img, m); });
+    want_manifest(img, *img.top, std::nullopt, [this, &img](const Manifest& m) { on_top(img, m); });
     return;
   }
   // HEAD first: a re-run learns the tag's digest and finds the manifest in the cache
@@ -227,10 +216,10 @@ void Puller::start(Image& img) {
     ct = ct.substr(0, ct.find(';'));
     if (r.ok() && (ct == kDockerSchema1 || ct == kDockerSchema1Signed))
       fail(img, "Docker schema 1 manifest refused (deprecated; re-push the image with a current tool)");
-    std::string dcd = trim(r.header("Docker-Content-Digest").value_or(""));
-    if (r.ok() && valid_digest(dcd)) {
+    auto dcd = OciDigest::try_parse(trim(r.header("Docker-Content-Digest").value_or("")));
+    if (r.ok() && dcd) {
       img.top = dcd;
-      want_manifest(img, img.top, std::nullopt, [this, &img](const Manifest& m) { on_top(img, m); });
+      want_manifest(img, *img.top, std::nullopt, [this, &img](const Manifest& m) { on_top(img, m); });
     } else {
       get_by_tag(img);  // no digest header, or an error: a GET tells more
     }
@@ -246,10 +235,10 @@ void Puller::get_by_tag(Image& img) {
     if (!r.error.empty()) fail(img, "manifest request failed: " + r.error);
     if (r.status == 404) fail(img, "unknown tag or repository (" + http_failure(r) + ")");
     if (!r.ok()) fail(img, "manifest request failed: " + http_failure(r));
-    std::string digest = "sha256:" + r.sha256;
+    OciDigest digest = OciDigest::parse("sha256:" + r.sha256);
     std::string dcd = trim(r.header("Docker-Content-Digest").value_or(""));
-    if (!dcd.empty() && dcd != digest)
-      fail(img, "digest mismatch: the registry says " + dcd + ", the manifest it sent is " + digest);
+    if (!dcd.empty() && digest != dcd)
+      fail(img, "digest mismatch: the registry says " + dcd + ", the manifest it sent is " + digest.str());
     // validates the media type before anything is stored
     try {
       parse_manifest(r.body, r.header("Content-Type").value_or(""));
@@ -285,7 +274,7 @@ void Puller::get_by_tag(Image& img) {
   });
 }
 
-void Puller::want_manifest(Image& img, const std::string& digest, std::optional<uint64_t> size,
+void Puller::want_manifest(Image& img, const OciDigest& digest, std::optional<uint64_t> size,
                            std::function<void(const Manifest&)> cb) {
   ManifestState& st = manifests_[digest];
   if (st.done) {
@@ -305,15 +294,15 @@ void Puller::want_manifest(Image& img, const std::string& digest, std::optional<
     return;
   }
   Request req;
-  req.url = manifest_url(img, digest);
+  req.url = manifest_url(img, digest.str());
   req.headers.emplace_back(kManifestAccept);
   req.dest = st.file;
-  req.expect_sha256 = digest;
+  req.expect_digest = digest;
   if (size) req.expect_size = *size;
   send(img, std::move(req), [this, &img, digest](Response& r) {
     if (!r.error.empty()) fail(img, "manifest download failed: " + r.error);
-    if (r.status == 404) fail(img, "manifest " + digest + " not found (" + http_failure(r) + ")");
-    if (!r.ok()) fail(img, "manifest " + digest + ": " + http_failure(r));
+    if (r.status == 404) fail(img, "manifest " + digest.str() + " not found (" + http_failure(r) + ")");
+    if (!r.ok()) fail(img, "manifest " + digest.str() + ": " + http_failure(r));
     downloaded_++;
     bytes_downloaded_ += r.size;
     progress_.file_downloaded();
@@ -322,7 +311,7 @@ void Puller::want_manifest(Image& img, const std::string& digest, std::optional<
   });
 }
 
-void Puller::manifest_ready(Image& img, const std::string& digest) {
+void Puller::manifest_ready(Image& img, const OciDigest& digest) {
   ManifestState& st = manifests_[digest];
   std::ifstream f(st.file, std::ios::binary);
   std::stringstream ss;
@@ -331,7 +320,7 @@ void Puller::manifest_ready(Image& img, const std::string& digest) {
   try {
     st.m = parse_manifest(ss.str(), "");
   } catch (const Error& e) {
-    fail(img, "manifest " + digest + ": " + e.what());
+    fail(img, "manifest " + digest.str() + ": " + e.what());
   }
   st.done = true;
   auto waiters = std::move(st.waiters);
@@ -340,10 +329,10 @@ void Puller::manifest_ready(Image& img, const std::string& digest) {
 }
 
 void Puller::on_top(Image& img, const Manifest& m) {
-  img.manifests.push_back(img.top);
+  img.manifests.push_back(*img.top);
   if (!m.is_index()) {
     img.platforms.push_back("single-arch");
-    on_image_manifest(img, img.top, m);
+    on_image_manifest(img, *img.top, m);
     return;
   }
   std::vector<const Descriptor*> chosen;
@@ -377,20 +366,20 @@ void Puller::on_top(Image& img, const Manifest& m) {
   }
   for (auto* c : chosen) {
     if (c->media_type == kOciIndex || c->media_type == kDockerList)
-      fail(img, "nested index " + c->digest + " is not supported");
+      fail(img, "nested index " + c->digest.str() + " is not supported");
     img.manifests.push_back(c->digest);
     img.platforms.push_back(c->platform ? normalize_platform(*c->platform).str() : "unknown");
-    std::string d = c->digest;
+    OciDigest d = c->digest;
     want_manifest(img, d, c->size, [this, &img, d](const Manifest& cm) { on_image_manifest(img, d, cm); });
   }
 }
 
-void Puller::on_image_manifest(Image& img, const std::string& digest, const Manifest& m) {
-  if (m.is_index()) fail(img, "nested index " + digest + " is not supported");
-  want_blob(img, m.config);
+void Puller::on_image_manifest(Image& img, const OciDigest& digest, const Manifest& m) {
+  if (m.is_index()) fail(img, "nested index " + digest.str() + " is not supported");
+  want_blob(img, *m.config);
   for (auto& l : m.layers) {
     if (is_foreign_layer(l)) {
-      spdlog::warn("images: {}: foreign layer {} is not distributable; skipped", img.name(), l.digest);
+      spdlog::warn("images: {}: foreign layer {} is not distributable; skipped", img.name(), l.digest.str());
       continue;
     }
     want_blob(img, l);
@@ -403,7 +392,7 @@ void Puller::want_blob(Image& img, const Descriptor& d) {
   BlobState& st = it->second;
   if (!fresh) {
     if (st.size != d.size)
-      fail(img, "blob " + d.digest + " has size " + std::to_string(d.size) + " here but " + std::to_string(st.size) +
+      fail(img, "blob " + d.digest.str() + " has size " + std::to_string(d.size) + " here but " + std::to_string(st.size) +
                     " in " + st.first_image);
     return;
   }
@@ -420,16 +409,17 @@ void Puller::want_blob(Image& img, const Descriptor& d) {
   }
   if (!ec) fs::remove(st.file, ec);  // wrong size: not ours to trust
   Request req;
-  req.url = base_url(img.ref) + "/v2/" + img.ref.repository + "/blobs/" + d.digest;
+  req.url = base_url(img.ref) + "/v2/" + img.ref.repository + "/blobs/" + d.digest.str();
   req.dest = st.file;
-  req.expect_sha256 = d.digest;
+  req.expect_digest = d.digest;
   req.expect_size = d.size;
-  std::string digest = d.digest;
+  OciDigest digest = d.digest;
   send(img, std::move(req), [this, &img, digest](Response& r) {
     // the fetch layer's errors name the URL (and both digests on a mismatch)
     if (!r.error.empty()) fail(img, "blob download failed: " + r.error);
-    if (r.status == 404) fail(img, "blob " + digest + " not found in " + img.ref.source_repo() + " (" + http_failure(r) + ")");
-    if (!r.ok()) fail(img, "blob " + digest + ": " + http_failure(r));
+    if (r.status == 404)
+      fail(img, "blob " + digest.str() + " not found in " + img.ref.source_repo() + " (" + http_failure(r) + ")");
+    if (!r.ok()) fail(img, "blob " + digest.str() + ": " + http_failure(r));
     downloaded_++;
     bytes_downloaded_ += r.size;
     resumed_ += r.resumed;
@@ -455,7 +445,7 @@ std::vector<SourceEntry> Puller::pull(PullStats* stats) {
       layout.add_revision(img.local, d);
     }
     try {
-      if (!img.ref.tag.empty()) layout.add_tag(img.local, img.ref.tag, img.top);
+      if (!img.ref.tag.empty()) layout.add_tag(img.local, img.ref.tag, *img.top);
     } catch (const Error& e) {
       fail(img, e.what());
     }
@@ -491,7 +481,13 @@ std::vector<SourceEntry> Puller::pull(PullStats* stats) {
 
 std::vector<SourceEntry> pull_images(const ImagesOptions& opts, const fetch::NetOptions& net, PullStats* stats) {
   if (!opts.enabled()) return {};
-  Puller p(opts, net);
+  ImagesOptions o = opts;
+  try {
+    o.prefix = pack_prefix(opts.prefix);
+  } catch (const Error& e) {
+    throw Error(std::string("--images-prefix: ") + e.what(), EINVAL);
+  }
+  Puller p(o, net);
   return p.pull(stats);
 }
 

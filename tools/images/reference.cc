@@ -74,7 +74,7 @@ bool valid_tag(std::string_view t) {
 std::string ImageRef::str() const {
   std::string s = registry + "/" + repository;
   if (!tag.empty()) s += ":" + tag;
-  if (!digest.empty()) s += "@" + digest;
+  if (digest) s += "@" + digest->str();
   return s;
 }
 
@@ -92,20 +92,8 @@ ImageRef parse_image_ref(std::string_view s) {
 
   // digest: everything after '@'
   if (auto at = rest.find('@'); at != std::string_view::npos) {
-    std::string_view d = rest.substr(at + 1);
+    r.digest = fetch::OciDigest::parse(rest.substr(at + 1));
     rest = rest.substr(0, at);
-    if (d.rfind("sha256:", 0) != 0) {
-      auto colon = d.find(':');
-      if (colon != std::string_view::npos && colon > 0)
-        throw Error("unsupported digest algorithm '" + std::string(d.substr(0, colon)) + "' (only sha256)");
-      throw Error("malformed digest '" + std::string(d) + "'");
-    }
-    std::string_view hex = d.substr(7);
-    if (hex.size() != 64 || !std::all_of(hex.begin(), hex.end(), [](char c) {
-          return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-        }))
-      throw Error("malformed digest '" + std::string(d) + "' (want sha256: and 64 lower-case hex digits)");
-    r.digest = std::string(d);
   }
 
   // registry host: the first component, if it looks like one and more follow
@@ -143,7 +131,7 @@ ImageRef parse_image_ref(std::string_view s) {
   if (r.repository.size() > 255) throw Error("repository name longer than 255 characters");
   if (r.registry == kDockerHub && r.repository.find('/') == std::string::npos)
     r.repository = "library/" + r.repository;
-  if (r.tag.empty() && r.digest.empty()) r.tag = "latest";
+  if (r.tag.empty() && !r.digest) r.tag = "latest";
   return r;
 }
 

@@ -2,8 +2,11 @@
 // "nginx:1.25", "quay.io/cilium/cilium:v1.15.8@sha256:...") and the names
 // they get in the offline registry.
 #pragma once
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include "tools/fetch/digest.h"
 
 namespace kso::images {
 
@@ -14,7 +17,7 @@ struct ImageRef {
   std::string registry;    // "docker.io", "registry.k8s.io", "127.0.0.1:5000"
   std::string repository;  // "library/nginx", "calico/node", "kube-apiserver"
   std::string tag;         // "v1.29.10"; empty only when pinned by digest alone
-  std::string digest;      // "sha256:<64 hex>" or empty
+  std::optional<fetch::OciDigest> digest;  // when pinned
 
   // Canonical full form: "docker.io/library/nginx:1.25[@sha256:...]".
   std::string str() const;
@@ -24,7 +27,7 @@ struct ImageRef {
   // stripped (kubespray's convention), or kept when keep_host.
   std::string local_name(bool keep_host) const;
   // Manifest reference to ask the registry for: the digest if pinned, else the tag.
-  const std::string& manifest_ref() const { return digest.empty() ? tag : digest; }
+  std::string manifest_ref() const { return digest ? digest->str() : tag; }
 };
 
 // Parses one reference, normalizing Docker Hub short names ("nginx" ->

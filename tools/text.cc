@@ -1,0 +1,67 @@
+#include "tools/text.h"
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+#include <memory>
+
+#include "index/error.h"
+
+namespace kso {
+
+std::string lower(std::string s) {
+  for (auto& c : s)
+    if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+  return s;
+}
+
+std::string base64_encode(std::string_view data) {
+  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');  // EVP_EncodeBlock NUL-terminates
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(data.data()), int(data.size()));
+  out.resize(size_t(n));
+  return out;
+}
+
+std::string base64_decode(std::string_view text) {
+  // EVP_DecodeBlock alone is lenient (blanks around, '=' anywhere, leftover
+  // bits): check the shape first and the round trip after.
+  auto letter = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+  };
+  size_t pad = 0;
+  while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=') pad++;
+  bool ok = text.size() % 4 == 0;
+  for (size_t i = 0; ok && i < text.size() - pad; i++) ok = letter(text[i]);
+  if (!ok) throw Error("malformed base64");
+  if (text.empty()) return "";
+  std::string out(text.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(text.data()), int(text.size()));
+  if (n < 0 || size_t(n) != out.size()) throw Error("malformed base64");
+  out.resize(out.size() - pad);  // EVP_DecodeBlock counts the padding as zero bytes
+  if (base64_encode(out) != text) throw Error("malformed base64");  // leftover bits set
+  return out;
+}
+
+std::string base64url_encode(std::string_view data) {
+  std::string s = base64_encode(data);
+  while (!s.empty() && s.back() == '=') s.pop_back();
+  for (auto& c : s) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  return s;
+}
+
+std::string url_escape(std::string_view s) {
+  std::unique_ptr<char, decltype(&curl_free)> e(curl_easy_escape(nullptr, s.data(), int(s.size())), curl_free);
+  if (!e) throw Error("out of memory escaping a URL part");
+  return e.get();
+}
+
+std::string url_unescape(std::string_view s) {
+  int n = 0;
+  std::unique_ptr<char, decltype(&curl_free)> d(curl_easy_unescape(nullptr, s.data(), int(s.size()), &n), curl_free);
+  if (!d) throw Error("out of memory unescaping a URL part");
+  return std::string(d.get(), size_t(n));
+}
+
+}  // namespace kso

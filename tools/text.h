@@ -1,0 +1,28 @@
+// Text helpers the sources share: ASCII case folding, base64 (OpenSSL's
+// EVP_EncodeBlock/EVP_DecodeBlock underneath) and URL percent-encoding
+// (libcurl's curl_easy_escape/curl_easy_unescape).
+#pragma once
+#include <string>
+#include <string_view>
+
+namespace kso {
+
+// ASCII lower case; other bytes unchanged.
+std::string lower(std::string s);
+
+// Standard base64 (RFC 4648 section 4) with '=' padding.
+std::string base64_encode(std::string_view data);
+// Decodes standard padded base64, strictly: only the 64 letters, a length
+// that is a multiple of 4, '=' only as the last one or two characters, and no
+// leftover bits set in the last letter (the one encoding of the data).
+// Throws kso::Error("malformed base64") otherwise.
+std::string base64_decode(std::string_view text);
+// base64url (RFC 4648 section 5) without padding, as JWTs use.
+std::string base64url_encode(std::string_view data);
+
+// %XX for every byte but RFC 3986's unreserved characters (A-Z a-z 0-9 - . _ ~).
+std::string url_escape(std::string_view s);
+// Decodes every %XX (two hex digits); anything else is kept as it is.
+std::string url_unescape(std::string_view s);
+
+}  // namespace kso
