@@ -32,7 +32,7 @@ void one_ref(std::string_view text) {
     return;
   }
   const std::string canon = r.str();
-  if (r.registry.empty() || r.repository.empty() || (r.tag.empty() && r.digest.empty()))
+  if (r.registry.empty() || r.repository.empty() || (r.tag.empty() && !r.digest))
     bug("'" + std::string(text) + "' parsed to an incomplete reference '" + canon + "'");
   ImageRef again;
   try {

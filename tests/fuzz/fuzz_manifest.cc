@@ -24,8 +24,8 @@ using namespace kso::images;
 }
 
 void check_digest(const Descriptor& d) {
-  if (d.digest.size() != 71 || d.digest.rfind("sha256:", 0) != 0)
-    bug("descriptor with digest '" + d.digest + "' accepted");
+  const std::string& s = d.digest.str();
+  if (s.size() != 71 || s.rfind("sha256:", 0) != 0) bug("descriptor with digest '" + s + "' accepted");
 }
 
 }  // namespace
@@ -49,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
     if (!m.is_index()) {
-      check_digest(m.config);
+      if (m.config) check_digest(*m.config);
       for (const Descriptor& l : m.layers) {
         check_digest(l);
         (void)is_foreign_layer(l);

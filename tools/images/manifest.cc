@@ -58,29 +58,35 @@ Manifest parse_manifest(const std::string& bytes, const std::string& content_typ
     throw Error("Docker schema 1 manifest refused (deprecated; re-push the image with a current tool)");
   if (schema != 2) throw Error("unsupported manifest schemaVersion " + std::to_string(schema));
 
-  Manifest m;
-  m.media_type = j.value("mediaType", "");
-  if (m.media_type.empty()) m.media_type = ct;
-  if (m.media_type.empty() || m.media_type == "application/json" || m.media_type == "text/plain") {
-    // OCI allows omitting mediaType: tell index from manifest by shape
-    m.media_type = j.contains("manifests") ? std::string(kOciIndex) : std::string(kOciManifest);
-  }
-  if (m.media_type == kOciIndex || m.media_type == kDockerList) {
-    m.kind = Manifest::Kind::Index;
-    if (!j.contains("manifests") || !j["manifests"].is_array()) throw Error("malformed index: no manifests array");
-    for (auto& c : j["manifests"]) m.manifests.push_back(parse_descriptor(c, "index entry"));
-  } else if (m.media_type == kOciManifest || m.media_type == kDockerManifest) {
-    m.kind = Manifest::Kind::Image;
-    if (!j.contains("config")) throw Error("malformed image manifest: no config");
-    m.config = parse_descriptor(j["config"], "config");
-    if (j.contains("layers")) {
-      if (!j["layers"].is_array()) throw Error("malformed image manifest: layers is not an array");
-      for (auto& l : j["layers"]) m.layers.push_back(parse_descriptor(l, "layer"));
+  // Fields of the wrong JSON type (a number where a string belongs) are
+  // malformed manifests too, not a library exception.
+  try {
+    Manifest m;
+    m.media_type = j.value("mediaType", "");
+    if (m.media_type.empty()) m.media_type = ct;
+    if (m.media_type.empty() || m.media_type == "application/json" || m.media_type == "text/plain") {
+      // OCI allows omitting mediaType: tell index from manifest by shape
+      m.media_type = j.contains("manifests") ? std::string(kOciIndex) : std::string(kOciManifest);
     }
-  } else {
-    throw Error("unsupported manifest media type '" + m.media_type + "'");
+    if (m.media_type == kOciIndex || m.media_type == kDockerList) {
+      m.kind = Manifest::Kind::Index;
+      if (!j.contains("manifests") || !j["manifests"].is_array()) throw Error("malformed index: no manifests array");
+      for (auto& c : j["manifests"]) m.manifests.push_back(parse_descriptor(c, "index entry"));
+    } else if (m.media_type == kOciManifest || m.media_type == kDockerManifest) {
+      m.kind = Manifest::Kind::Image;
+      if (!j.contains("config")) throw Error("malformed image manifest: no config");
+      m.config = parse_descriptor(j["config"], "config");
+      if (j.contains("layers")) {
+        if (!j["layers"].is_array()) throw Error("malformed image manifest: layers is not an array");
+        for (auto& l : j["layers"]) m.layers.push_back(parse_descriptor(l, "layer"));
+      }
+    } else {
+      throw Error("unsupported manifest media type '" + m.media_type + "'");
+    }
+    return m;
+  } catch (const json::exception& e) {
+    throw Error(std::string("malformed manifest: ") + e.what());
   }
-  return m;
 }
 
 bool is_foreign_layer(const Descriptor& d) {

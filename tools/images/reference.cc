@@ -128,9 +128,11 @@ ImageRef parse_image_ref(std::string_view s) {
     start = slash + 1;
   }
   r.repository = std::string(rest);
-  if (r.repository.size() > 255) throw Error("repository name longer than 255 characters");
   if (r.registry == kDockerHub && r.repository.find('/') == std::string::npos)
     r.repository = "library/" + r.repository;
+  // The limit applies to the name as it is stored and sent (library/ included),
+  // so a reference's canonical form always parses again.
+  if (r.repository.size() > 255) throw Error("repository name longer than 255 characters");
   if (r.tag.empty() && !r.digest) r.tag = "latest";
   return r;
 }
