@@ -10,6 +10,7 @@
 #include <typeinfo>
 
 #include "index/error.h"
+#include "tools/fetch/digest.h"
 #include "tools/files_list.h"
 
 namespace {
@@ -39,7 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     for (const kso::FilesListLine& l : kso::parse_files_list(text, "fuzz.list")) {
       check_path(l.path, l.url);
-      if (!l.sha256.empty() && l.sha256.size() != 64) bug("sha256 '" + l.sha256 + "' is not 64 hex digits");
+      if (l.digest && kso::fetch::OciDigest::try_parse(l.digest->str()) != l.digest)
+        bug("digest '" + l.digest->str() + "' of '" + l.url + "' does not parse again to itself");
       std::string canon;
       std::string again;
       try {
