@@ -125,6 +125,7 @@ struct Pack::Impl : IndexPages {
   std::vector<uint64_t> index_sums;  // the index's page checksums
   uint64_t inode_count = 0;
   std::string uri;
+  std::shared_ptr<const char> alive = std::make_shared<const char>(0);  // threads' slots watch it
   std::mutex conns_mu;  // guards `conns` only; taken once per thread per pack
   std::vector<std::unique_ptr<Conn>> conns;
 
@@ -181,11 +182,19 @@ struct Pack::Impl : IndexPages {
   Conn& conn() {
     struct Slot {
       uint64_t uid;
+      std::weak_ptr<const char> alive;  // expires with the pack: the slot is dropped
       Conn* conn;
     };
     thread_local std::vector<Slot> slots;
-    for (auto& s : slots)
-      if (s.uid == uid) return *s.conn;
+    for (size_t i = 0; i < slots.size();) {
+      if (slots[i].uid == uid) return *slots[i].conn;
+      if (slots[i].alive.expired()) {
+        slots[i] = slots.back();
+        slots.pop_back();
+      } else {
+        i++;
+      }
+    }
     auto c = std::make_unique<Conn>();
     if (sqlite3_open_v2(uri.c_str(), &c->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
                         kIndexVfsName) != SQLITE_OK)
@@ -214,7 +223,7 @@ struct Pack::Impl : IndexPages {
       std::lock_guard lk(conns_mu);
       conns.push_back(std::move(c));
     }
-    slots.push_back({uid, raw});
+    slots.push_back({uid, alive, raw});
     return *raw;
   }
 

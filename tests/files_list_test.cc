@@ -102,6 +102,10 @@ TEST(FilesListParse, CommentsBlanksAndDigests) {
   ASSERT_EQ(v.size(), 3u);
   EXPECT_EQ(v[0].where, "files-amd64.list:4");
   EXPECT_EQ(v[0].path, "dl.k8s.io/a/kubelet");
+  // A list saved with a UTF-8 byte-order mark reads the same.
+  auto bom = parse_files_list("\xef\xbb\xbfhttps://dl.k8s.io/a/kubelet\n", "bom.list");
+  ASSERT_EQ(bom.size(), 1u);
+  EXPECT_EQ(bom[0].path, "dl.k8s.io/a/kubelet");
   EXPECT_EQ(v[1].digest, fetch::OciDigest::parse("sha256:" + std::string(64, 'a')));  // any case in a list
   EXPECT_EQ(v[1].where, "files-amd64.list:5");
   EXPECT_EQ(v[2].url, "https://github.com/x/y");

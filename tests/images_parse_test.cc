@@ -75,8 +75,21 @@ TEST(ImagesRef, ListFileLines) {
     std::string m = e.what();
     EXPECT_NE(m.find("images.list:5: malformed image reference 'Bad//Ref'"), std::string::npos) << m;
   }
-  kso::test::write_file(d / "ok.list", "registry.k8s.io/pause:3.9\nnginx:1.25 # x\n");
+  // Every bad line is named, not only the first.
+  kso::test::write_file(d / "two.list", "Bad//Ref\nnginx:1.25\nx//y:1\n");
+  try {
+    read_images_list(d / "two.list");
+    FAIL() << "no error";
+  } catch (const kso::Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("2 malformed line(s) in images list"), std::string::npos) << m;
+    EXPECT_NE(m.find("two.list:1: malformed image reference 'Bad//Ref'"), std::string::npos) << m;
+    EXPECT_NE(m.find("two.list:3: malformed image reference 'x//y:1'"), std::string::npos) << m;
+  }
+  // A byte-order mark (Windows editors) is not part of the first reference.
+  kso::test::write_file(d / "ok.list", "\xef\xbb\xbfregistry.k8s.io/pause:3.9\nnginx:1.25 # x\n");
   auto v = read_images_list(d / "ok.list");
+  EXPECT_EQ(v[0].ref.str(), "registry.k8s.io/pause:3.9");
   ASSERT_EQ(v.size(), 2u);
   EXPECT_EQ(v[1].ref.str(), "docker.io/library/nginx:1.25");
   EXPECT_NE(v[1].where.find("ok.list:2"), std::string::npos);

@@ -170,6 +170,7 @@ std::vector<FilesListLine> parse_files_list(const std::string& text, const std::
   std::string line;
   for (int no = 1; std::getline(in, line); no++) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (no == 1) strip_utf8_bom(line);
     std::string where = name + ":" + std::to_string(no);
     std::vector<std::string> tok;
     std::istringstream ls(line);
@@ -198,12 +199,7 @@ std::vector<FilesListLine> parse_files_list(const std::string& text, const std::
       errors.push_back(where + ": " + e.what() + ": " + line.substr(0, 200));
     }
   }
-  if (!errors.empty()) {
-    std::string msg = std::to_string(errors.size()) + " malformed line(s) in files list";
-    for (size_t i = 0; i < errors.size() && i < kMaxListedErrors; i++) msg += "\n  " + errors[i];
-    if (errors.size() > kMaxListedErrors) msg += "\n  ...";
-    throw Error(msg, EINVAL);
-  }
+  if (!errors.empty()) throw Error(malformed_lines("files list", errors, kMaxListedErrors), EINVAL);
   return out;
 }
 

@@ -64,4 +64,17 @@ std::string url_unescape(std::string_view s) {
   return std::string(d.get(), size_t(n));
 }
 
+bool strip_utf8_bom(std::string& line) {
+  if (line.compare(0, 3, "\xef\xbb\xbf") != 0) return false;
+  line.erase(0, 3);
+  return true;
+}
+
+std::string malformed_lines(const std::string& what, const std::vector<std::string>& errors, size_t shown) {
+  std::string msg = std::to_string(errors.size()) + " malformed line(s) in " + what;
+  for (size_t i = 0; i < errors.size() && i < shown; i++) msg += "\n  " + errors[i];
+  if (errors.size() > shown) msg += "\n  ...";
+  return msg;
+}
+
 }  // namespace kso

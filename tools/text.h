@@ -4,11 +4,18 @@
 #pragma once
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace kso {
 
 // ASCII lower case; other bytes unchanged.
 std::string lower(std::string s);
+// Drops a UTF-8 byte-order mark (EF BB BF) from the start of `line` (lists
+// saved by some Windows editors begin with one); true if there was one.
+bool strip_utf8_bom(std::string& line);
+// One error message for the malformed lines of a list: "N malformed line(s)
+// in WHAT" and the first `shown` of `errors`, one per line.
+std::string malformed_lines(const std::string& what, const std::vector<std::string>& errors, size_t shown = 20);
 
 // Standard base64 (RFC 4648 section 4) with '=' padding.
 std::string base64_encode(std::string_view data);
