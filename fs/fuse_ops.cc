@@ -111,7 +111,7 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
   guarded(req, [&] {
     auto& c = ctx(req);
     std::string target = c.pack->readlink(ino);
-    if (!c.opts.allow_escaping_symlinks && c.pack->escaping_symlink(ino)) {
+    if (!c.opts.allow_escaping_symlinks && c.pack->escaping_symlink(ino, target)) {
       c.warn_once("inode " + std::to_string(ino) + " is a symlink to '" + target +
                    "', outside the pack: not resolved (-o allow_escaping_symlinks resolves it)");
       return (void)fuse_reply_err(req, EACCES);
@@ -193,7 +193,7 @@ void op_statfs(fuse_req_t req, fuse_ino_t) {
     sv.f_bsize = 4096;
     sv.f_frsize = 4096;
     sv.f_blocks = (c.pack->file_size() + 4095) / 4096;  // the pack's own size
-    sv.f_files = c.inode_count;
+    sv.f_files = c.pack->inode_count();
     sv.f_namemax = 255;
     sv.f_flag = ST_RDONLY;
     fuse_reply_statfs(req, &sv);
@@ -245,7 +245,6 @@ fuse_lowlevel_ops make_ops() {
 }  // namespace
 
 void FsContext::start() {
-  inode_count = pack->inode_count();
   cache = std::make_unique<BlockCache>(pack, opts.cache_size, opts.prefetch_workers, opts.readahead_blocks);
   files = std::make_unique<InodeTable<const FileLayout>>(
       [p = pack](uint64_t ino) { return p->layout(ino); }, [](const FileLayout& f) { return f.chunks.size(); },

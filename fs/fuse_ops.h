@@ -35,7 +35,6 @@ struct FsContext {
   std::unique_ptr<InodeTable<const FileLayout>> files;  // chunk tables of files being read
   std::unique_ptr<InodeTable<DirListing>> dirs;
   FsOptions opts;
-  uint64_t inode_count = 0;              // for statfs; the tree never changes
   std::atomic<bool> no_open{false};     // the kernel opens files without asking us
   std::atomic<bool> no_opendir{false};  // ... and directories
   void start();  // creates the cache and tables (after fuse_daemonize: they may start threads)

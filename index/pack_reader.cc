@@ -566,8 +566,9 @@ std::string Pack::readlink(uint64_t ino) const {
   return std::string(t, n);
 }
 
-bool Pack::escaping_symlink(uint64_t ino) const {
-  std::string target = readlink(ino);
+bool Pack::escaping_symlink(uint64_t ino) const { return escaping_symlink(ino, readlink(ino)); }
+
+bool Pack::escaping_symlink(uint64_t ino, std::string_view target) const {
   uint32_t depth = 0;  // not seen in a listing or lookup yet: assume the strictest (the root)
   {
     std::lock_guard lk(impl_->tree_mu);

@@ -113,6 +113,8 @@ class Pack : public BlockSource {
   // True for a symlink that could resolve outside the pack (symlink_escapes()
   // in index/entry.h): front ends refuse to resolve it unless told otherwise.
   bool escaping_symlink(uint64_t ino) const;
+  // The same for a symlink whose target the caller has read already.
+  bool escaping_symlink(uint64_t ino, std::string_view target) const;
   std::shared_ptr<const FileLayout> layout(uint64_t ino) const;  // throws Error(EISDIR/...) if not a file
 
   // The one read path: bytes [off, off+len) of `f` (short only at end of

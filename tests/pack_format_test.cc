@@ -43,15 +43,6 @@ struct Packed {
   }
 };
 
-std::string error_of(const fs::path& p) {
-  try {
-    Pack::open(p);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 // Reseals bytes [0, sum.offset) of a fixed-size structure with its XXH3.
 void reseal(std::string& b, const Field& sum) { put_le(&b[sum.offset], xxh3(b.data(), sum.offset), 8); }
 
@@ -243,7 +234,7 @@ TEST(PackFormat, OtherVersionsAreClearErrors) {
     reseal(h, hdr::xxh3);
     v1.replace(0, kHeaderSize, h);
     write_file(p.tmp / "v1.kso", v1);
-    std::string err = error_of(p.tmp / "v1.kso");
+    std::string err = open_error(p.tmp / "v1.kso");
     EXPECT_NE(err.find("pack format v1 is not read by this kso; rebuild the pack with this kso-pack"),
               std::string::npos)
         << err;
@@ -261,7 +252,7 @@ TEST(PackFormat, OtherVersionsAreClearErrors) {
     nv.replace(0, kHeaderSize, h);
     fs::path bad = p.tmp / ("v" + std::to_string(v) + ".kso");
     write_file(bad, nv);
-    std::string err = error_of(bad);
+    std::string err = open_error(bad);
     EXPECT_NE(err.find("unsupported pack format version " + std::to_string(v)), std::string::npos) << err;
     auto r = run(kso_pack_bin().string() + " ls " + bad.string());
     EXPECT_EQ(r.status, 1) << r.output;
@@ -278,17 +269,17 @@ TEST(PackFormat, NotAPackIsRefused) {
   fs::create_directories(tmp / "dir");
   ASSERT_EQ(mkfifo((tmp / "fifo").c_str(), 0644), 0);
   for (auto name : {"empty", "text", "random", "almost", "dir", "missing", "fifo"}) {
-    std::string err = error_of(tmp / name);
+    std::string err = open_error(tmp / name);
     EXPECT_FALSE(err.empty()) << name << " opened as a pack";
     // A fifo with no writer would block open(2) forever: it must not.
     auto r = run("timeout 10 " + kso_pack_bin().string() + " ls " + (tmp / name).string());
     EXPECT_EQ(r.status, 1) << name << ": " << r.output;
     EXPECT_NE(r.output.find("kso-pack"), std::string::npos) << r.output;
   }
-  EXPECT_NE(error_of(tmp / "text").find("not a kso pack"), std::string::npos) << error_of(tmp / "text");
-  EXPECT_NE(error_of(tmp / "random").find("not a kso pack"), std::string::npos);
-  EXPECT_NE(error_of(tmp / "empty").find("not a kso pack"), std::string::npos) << error_of(tmp / "empty");
-  EXPECT_NE(error_of(tmp / "fifo").find("not a regular file"), std::string::npos) << error_of(tmp / "fifo");
+  EXPECT_NE(open_error(tmp / "text").find("not a kso pack"), std::string::npos) << open_error(tmp / "text");
+  EXPECT_NE(open_error(tmp / "random").find("not a kso pack"), std::string::npos);
+  EXPECT_NE(open_error(tmp / "empty").find("not a kso pack"), std::string::npos) << open_error(tmp / "empty");
+  EXPECT_NE(open_error(tmp / "fifo").find("not a regular file"), std::string::npos) << open_error(tmp / "fifo");
   auto r = run(kso_pack_bin().string() + " info " + (tmp / "text").string());
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("not a kso pack"), std::string::npos) << r.output;
@@ -312,7 +303,7 @@ TEST(PackFormat, TruncatedPacksAreRefused) {
   for (uint64_t len : lengths) {
     ASSERT_LT(len, n);
     write_file(tr, all.substr(0, len));
-    std::string err = error_of(tr);
+    std::string err = open_error(tr);
     EXPECT_FALSE(err.empty()) << "pack truncated to " << len << " of " << n << " bytes opened";
   }
   auto r = run(kso_pack_bin().string() + " verify " + tr.string());  // n-1 bytes
@@ -320,10 +311,10 @@ TEST(PackFormat, TruncatedPacksAreRefused) {
   EXPECT_NE(r.output.find("truncated"), std::string::npos) << r.output;
   // The same pack with a byte appended is no better: the trailer must be last.
   write_file(tr, all + "x");
-  EXPECT_FALSE(error_of(tr).empty());
+  EXPECT_FALSE(open_error(tr).empty());
   // And the intact copy opens.
   write_file(tr, all);
-  EXPECT_EQ(error_of(tr), "");
+  EXPECT_EQ(open_error(tr), "");
 }
 
 TEST(PackFormat, DamagedMetadataIsRefusedAtOpen) {
@@ -357,11 +348,11 @@ TEST(PackFormat, DamagedMetadataIsRefusedAtOpen) {
   ASSERT_LT(it_end, s.index_offset) << "the test needs padding before the index";
   for (auto& c : cases) {
     xor_byte(p.pack, c.off, 0x40);
-    std::string err = error_of(p.pack);
+    std::string err = open_error(p.pack);
     EXPECT_NE(err.find(c.expect), std::string::npos) << c.what << ": " << err;
     EXPECT_NE(err.find(p.pack.string()), std::string::npos) << c.what << ": error does not name the pack: " << err;
     xor_byte(p.pack, c.off, 0x40);
-    EXPECT_EQ(error_of(p.pack), "") << c.what;
+    EXPECT_EQ(open_error(p.pack), "") << c.what;
   }
   // Header and trailer that each check out but name different identities: a splice.
   std::string all = read_file(p.pack);
@@ -369,7 +360,7 @@ TEST(PackFormat, DamagedMetadataIsRefusedAtOpen) {
   h.identity[0] ^= 1;
   all.replace(0, kHeaderSize, encode_header(h));
   write_file(p.pack, all);
-  EXPECT_NE(error_of(p.pack).find("different pack identities"), std::string::npos) << error_of(p.pack);
+  EXPECT_NE(open_error(p.pack).find("different pack identities"), std::string::npos) << open_error(p.pack);
 }
 
 // Index pages are checked as they are read, not only at open: damage in any
@@ -404,7 +395,7 @@ TEST(PackFormat, IndexPagesAreVerifiedWhenRead) {
     xor_byte(p.pack, s.index_offset + pg * kIndexPageSize + 1000, 0x04);
   }
   EXPECT_GT(caught_by_walk, 0);
-  EXPECT_EQ(error_of(p.pack), "");
+  EXPECT_EQ(open_error(p.pack), "");
 }
 
 // Crafted block tables (checksums recomputed) that no writer produces.
@@ -439,11 +430,11 @@ TEST(PackFormat, UnknownCodecsFiltersAndReservedFieldsAreRefused) {
     PackParts q = good;
     c.edit(q);
     write_pack(p.pack, q);
-    std::string err = error_of(p.pack);
+    std::string err = open_error(p.pack);
     EXPECT_NE(err.find(c.expect), std::string::npos) << c.what << ": " << err;
   }
   write_pack(p.pack, good);
-  EXPECT_EQ(error_of(p.pack), "");
+  EXPECT_EQ(open_error(p.pack), "");
 }
 
 TEST(PackFormat, IndexMustHaveTheFormatsSchema) {
@@ -468,7 +459,7 @@ TEST(PackFormat, IndexMustHaveTheFormatsSchema) {
   for (auto& c : cases) {
     write_file(p.pack, good);
     rewrite_index(p.pack, c.sql);
-    std::string err = error_of(p.pack);
+    std::string err = open_error(p.pack);
     EXPECT_NE(err.find(c.expect), std::string::npos) << c.sql << ": " << err;
   }
   // A file whose inode size disagrees with its content opens, but is refused when read.
@@ -526,7 +517,7 @@ TEST(PackFormat, VerifyProvesTheIdentityChain) {
   q = split_pack(p.pack);
   q.index[q.index.size() - 1] ^= 1;  // a byte SQLite never reads, in the last page
   write_pack(p.pack, q, &p.stats.identity);
-  EXPECT_EQ(error_of(p.pack), "");
+  EXPECT_EQ(open_error(p.pack), "");
   r = verify();
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("metadata does not hash to the pack identity"), std::string::npos) << r.output;
@@ -541,7 +532,7 @@ TEST(PackFormat, VerifyProvesTheIdentityChain) {
   // Bytes between the header and the data region.
   write_file(p.pack, good);
   xor_byte(p.pack, 100, 1);
-  EXPECT_EQ(error_of(p.pack), "");
+  EXPECT_EQ(open_error(p.pack), "");
   r = verify();
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("non-zero bytes after the header"), std::string::npos) << r.output;

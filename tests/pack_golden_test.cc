@@ -137,6 +137,12 @@ TEST(PackGolden, BuildsAreReproducibleWhateverTheThreads) {
     ASSERT_EQ(r.status, 0) << r.output;
   }
   EXPECT_TRUE(read_file(tmp / "c.kso") == read_file(tmp / "d.kso"));
+  // README's check: `kso-pack info PACK | grep identity` gives the same line for both.
+  auto ic = run(bin + " info " + (tmp / "c.kso").string() + " | grep identity");
+  auto id = run(bin + " info " + (tmp / "d.kso").string() + " | grep identity");
+  ASSERT_EQ(ic.status, 0) << ic.output;
+  EXPECT_EQ(ic.output, id.output);
+  EXPECT_EQ(ic.output, "identity:      " + to_hex(Pack::open(tmp / "c.kso")->identity()) + "\n");
   // mtimes after SOURCE_DATE_EPOCH are clamped to it; earlier ones kept.
   set_mtime_ns(tmp / "tree" / "gen" / "more.bin", (kGoldenEpoch + 1000) * kNsPerSec);
   build_pack(tmp / "e.kso", {{".", tmp / "tree"}}, golden_options(2, 4));

@@ -28,15 +28,6 @@ using namespace kso::test;
 
 std::string bin() { return q(kso_pack_bin()); }
 
-std::string open_error(const fs::path& p) {
-  try {
-    Pack::open(p);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 uint64_t ino_of(const fs::path& pack, const std::string& path) { return Pack::open(pack)->lookup_path(path)->ino; }
 
 // Renames root entry `from` to `to` in the index even when `to` exists: the

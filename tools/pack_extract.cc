@@ -131,7 +131,7 @@ struct Extractor {
     }
     if (S_ISLNK(st.mode)) {
       std::string target = p.readlink(st.ino);
-      if (p.escaping_symlink(st.ino) && !o.allow_escaping_symlinks)
+      if (p.escaping_symlink(st.ino, target) && !o.allow_escaping_symlinks)
         return fail(rel, "symlink to '" + target + "' points outside the pack (--allow-escaping-symlinks writes it)");
       std::string tmp = tmp_name();
       if (symlinkat(target.c_str(), dfd, tmp.c_str()) != 0) throw Error(sys_error("cannot create symlink", shown(rel)), errno);

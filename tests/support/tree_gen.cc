@@ -11,6 +11,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "index/error.h"
 #include "tests/support/testutil.h"
 #include "tools/dir_source.h"
 #include "tools/pack_report.h"
@@ -320,6 +321,15 @@ Listing pack_listing(const Pack& p) {
     }
   }
   return out;
+}
+
+std::string open_error(const fs::path& p) {
+  try {
+    Pack::open(p);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 uint64_t data_end(const fs::path& f) { return Pack::open(f)->meta_offset(); }

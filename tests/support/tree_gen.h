@@ -78,6 +78,8 @@ std::vector<std::vector<std::string>> prefix_rows(const Pack& p);
 using Listing = std::map<std::string, std::string>;
 Listing tree_listing(const fs::path& root);
 Listing pack_listing(const Pack& p);  // reads every file through the read path
+// What Pack::open says of `p`: "" if it opens, else the error's message.
+std::string open_error(const fs::path& p);
 // Where the data region of pack file `f` ends (its metadata region starts).
 uint64_t data_end(const fs::path& f);
 // Bytes [off, off+len) of `f` through the reader's read path with `src`.
