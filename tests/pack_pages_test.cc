@@ -30,14 +30,12 @@ TEST(PackPages, DamageInOnePageFailsOnlyThatPage) {
   }
   uint32_t raw_id = UINT32_MAX;
   uint64_t block_off = 0;
-  uint32_t block_size = 0;
   {
     auto p = Pack::open(pack_path);
     for (uint32_t i = 0; i < p->block_count(); i++)
       if (p->block_entry(i).codec == Codec::Raw && p->block_entry(i).stored_size > 3 * kRawPageSize) {
         raw_id = i;
         block_off = p->block_entry(i).offset;
-        block_size = p->block_entry(i).stored_size;
         break;
       }
     ASSERT_NE(raw_id, UINT32_MAX) << "random data should be stored raw";
