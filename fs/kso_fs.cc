@@ -18,6 +18,7 @@
 
 #include "fs/fuse_ops.h"
 #include "index/error.h"
+#include "index/pack_open.h"
 #include "index/size_arg.h"
 
 namespace kso {
@@ -32,6 +33,7 @@ constexpr unsigned kReadAheadKb = 1024;
 struct Cli {
   std::string pack;
   char* cache_size = nullptr;
+  char* base = nullptr;  // a delta's bases, ':'-separated
   unsigned read_ahead_kb = kReadAheadKb;
   unsigned prefetch_workers = 2;
   int allow_escaping_symlinks = 0;
@@ -48,6 +50,7 @@ constexpr unsigned kMaxThreadsCap = 100000;  // libfuse's own upper bound
 
 const fuse_opt kOpts[] = {
     {"cache_size=%s", offsetof(Cli, cache_size), 0},
+    {"base=%s", offsetof(Cli, base), 0},
     {"prefetch_workers=%u", offsetof(Cli, prefetch_workers), 0},
     {"allow_escaping_symlinks", offsetof(Cli, allow_escaping_symlinks), 1},
     {"readahead_blocks=%u", offsetof(Cli, readahead_blocks), 0},
@@ -102,6 +105,8 @@ void usage() {
       "\n"
       "kso-fs options:\n"
       "    -o cache_size=SIZE       decoded-block cache (default 256M)\n"
+      "    -o base=OLD.kso[:OLDER.kso]  a delta pack's bases (default: the packs next to\n"
+      "                             PACK whose identity the delta names; names do not matter)\n"
       "    -o prefetch_workers=N    threads decoding ahead (default 2)\n"
       "    -o readahead_blocks=N    blocks decoded ahead of sequential readers (default 2)\n"
       "    -o read_ahead_kb=N       kernel readahead of the mount (default 1024; 0 keeps the kernel's)\n"
@@ -227,7 +232,16 @@ int kso_fs_main(int argc, char** argv) {
     if (!real) throw Error("cannot open " + cli.pack + ": " + strerror(errno), errno);
     cli.pack = real;
     free(real);
-    c.pack = Pack::open(cli.pack);  // errors show on the terminal, before forking
+    BaseSearch bases;
+    for (std::string rest = cli.base ? cli.base : ""; !rest.empty();) {
+      size_t colon = rest.find(':');
+      std::string one = rest.substr(0, colon);
+      rest = colon == std::string::npos ? "" : rest.substr(colon + 1);
+      if (!one.empty()) bases.paths.emplace_back(one);
+    }
+    // A delta mounts only with every base of its chain found and checked:
+    // errors show on the terminal, before forking, never on a later read.
+    c.pack = open_pack(cli.pack, bases);
   } catch (const std::exception& e) {
     return fail(e.what(), 1);
   }

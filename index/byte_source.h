@@ -26,6 +26,9 @@ class ByteSource {
   // (a remote pack's disk cache) drops the range and returns true so the
   // reader reads it once more; a plain file returns false: the damage is real.
   virtual bool drop(uint64_t offset, size_t len) const { return false; }
+  // False for a source that has a pack's metadata only (a .kidx view): its
+  // data region cannot be read.
+  virtual bool holds_data() const { return true; }
 };
 
 // A local file, opened once; reads are pread(2) on that descriptor only.

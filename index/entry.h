@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,16 @@
 namespace kso {
 
 enum class EntryType : uint8_t { Dir = 1, File = 2, Symlink = 3 };
+
+// File bytes that come from somewhere other than a local file: a file of
+// another pack (merge, subset). Read front to back, once.
+class ContentReader {
+ public:
+  virtual ~ContentReader() = default;
+  virtual uint64_t size() const = 0;
+  // Fills up to `len` bytes from `offset`; returns how many (0 at the end).
+  virtual size_t read(uint64_t offset, size_t len, char* out) = 0;
+};
 
 struct SourceEntry {
   std::string path;          // inside the pack: "files/dl.k8s.io/x", no leading '/', no "." or ".."
@@ -22,6 +33,7 @@ struct SourceEntry {
   std::string hardlink_key;              // File only: entries with one non-empty key share an inode
   std::filesystem::path source_file;     // File: read the content from here ...
   std::optional<std::string> inline_data;  // ... or take it from here (small generated files)
+  std::shared_ptr<ContentReader> reader;   // ... or read it from here
   // Lower-case hex SHA-256 the content must have, if the source knows it (a
   // verified download, a registry blob). The writer hashes every file anyway;
   // a mismatch (say, a cache file damaged since it was verified) fails the build.

@@ -101,6 +101,8 @@ std::string encode_superblock(const Superblock& s) {
   put(b, sb::block_table_xxh3, s.block_table_xxh3);
   put(b, sb::page_table_xxh3, s.page_table_xxh3);
   put(b, sb::index_pages_xxh3, s.index_pages_xxh3);
+  put(b, sb::base_count, s.base_count);
+  put(b, sb::base_table_xxh3, s.base_table_xxh3);
   seal(b, sb::xxh3);
   return b;
 }
@@ -114,6 +116,12 @@ Superblock decode_superblock(std::string_view b) {
   check_version(s.version, "superblock");
   if (get(b, sb::flags) != 0) throw CorruptError("pack superblock has unknown flags");
   if (!all_zero(b, sb::reserved)) throw CorruptError("pack superblock has non-zero reserved bytes");
+  s.base_count = get(b, sb::base_count);
+  s.base_table_xxh3 = get(b, sb::base_table_xxh3);
+  // v2 had no base table: those bytes were reserved, zero.
+  if (s.version < 3 && (s.base_count || s.base_table_xxh3))
+    throw CorruptError("pack superblock has non-zero reserved bytes");
+  if (s.base_count > kMaxBases) throw CorruptError("pack superblock names too many base packs");
   s.block_count = get(b, sb::block_count);
   s.page_count = get(b, sb::page_count);
   s.index_offset = get(b, sb::index_offset);
@@ -132,7 +140,7 @@ void encode_block_entry(const BlockEntry& e, char* out) {
   put_le(out + blk::xxh3.offset, e.xxh3, blk::xxh3.size);
   put_le(out + blk::codec.offset, uint8_t(e.codec), blk::codec.size);
   put_le(out + blk::filter.offset, e.filter, blk::filter.size);
-  put_le(out + blk::reserved.offset, e.reserved, blk::reserved.size);
+  put_le(out + blk::base.offset, e.base, blk::base.size);
   put_le(out + blk::first_page.offset, e.first_page, blk::first_page.size);
   memcpy(out + blk::sha256.offset, e.sha256.data(), blk::sha256.size);
 }
@@ -145,15 +153,47 @@ BlockEntry decode_block_entry(const char* in) {
   e.xxh3 = get_le(in + blk::xxh3.offset, blk::xxh3.size);
   e.codec = Codec(get_le(in + blk::codec.offset, blk::codec.size));
   e.filter = uint8_t(get_le(in + blk::filter.offset, blk::filter.size));
-  e.reserved = uint16_t(get_le(in + blk::reserved.offset, blk::reserved.size));
+  e.base = uint16_t(get_le(in + blk::base.offset, blk::base.size));
   e.first_page = uint32_t(get_le(in + blk::first_page.offset, blk::first_page.size));
   memcpy(e.sha256.data(), in + blk::sha256.offset, blk::sha256.size);
   return e;
 }
 
+void encode_base_entry(const BaseEntry& e, char* out) {
+  memset(out, 0, kBaseEntrySize);
+  if (e.name.size() > bse::name.size || e.name.find('\0') != std::string::npos)
+    throw Error("base name '" + e.name + "' does not fit the base table", EINVAL);
+  memcpy(out + bse::identity.offset, e.identity.data(), bse::identity.size);
+  put_le(out + bse::pack_size.offset, e.pack_size, bse::pack_size.size);
+  memcpy(out + bse::name.offset, e.name.data(), e.name.size());
+}
+
+BaseEntry decode_base_entry(const char* in) {
+  BaseEntry e;
+  memcpy(e.identity.data(), in + bse::identity.offset, bse::identity.size);
+  e.pack_size = get_le(in + bse::pack_size.offset, bse::pack_size.size);
+  for (uint32_t i = 0; i < bse::reserved.size; i++)
+    if (in[bse::reserved.offset + i]) throw CorruptError("base table entry has non-zero reserved bytes");
+  const char* nm = in + bse::name.offset;
+  size_t n = strnlen(nm, bse::name.size);
+  for (size_t i = n; i < bse::name.size; i++)
+    if (nm[i]) throw CorruptError("base table entry has a malformed name");
+  e.name.assign(nm, n);
+  return e;
+}
+
+bool same_block_content(const BlockEntry& a, const BlockEntry& b) {
+  return a.stored_size == b.stored_size && a.raw_size == b.raw_size && a.xxh3 == b.xxh3 && a.codec == b.codec &&
+         a.filter == b.filter && a.sha256 == b.sha256;
+}
+
 std::string encode_metadata(uint64_t meta_offset, const std::vector<BlockEntry>& blocks,
-                            const std::vector<uint64_t>& page_sums, const std::string& index) {
+                            const std::vector<uint64_t>& page_sums, const std::string& index,
+                            const std::vector<BaseEntry>& bases) {
   if (index.empty() || index.size() % kIndexPageSize) throw Error("index is not a whole number of pages");
+  if (bases.size() > kMaxBases) throw Error("a delta pack takes at most " + std::to_string(kMaxBases) + " bases", EINVAL);
+  std::string bt(bases.size() * kBaseEntrySize, '\0');
+  for (size_t i = 0; i < bases.size(); i++) encode_base_entry(bases[i], &bt[i * kBaseEntrySize]);
   std::string tb(blocks.size() * kBlockEntrySize, '\0');
   for (size_t i = 0; i < blocks.size(); i++) encode_block_entry(blocks[i], &tb[i * kBlockEntrySize]);
   std::string pt(page_sums.size() * 8, '\0');
@@ -167,11 +207,14 @@ std::string encode_metadata(uint64_t meta_offset, const std::vector<BlockEntry>&
   sbk.block_table_xxh3 = xxh3(tb.data(), tb.size());
   sbk.page_table_xxh3 = xxh3(pt.data(), pt.size());
   sbk.index_pages_xxh3 = xxh3(it.data(), it.size());
-  const uint64_t tables_end = meta_offset + kSuperblockSize + tb.size() + pt.size() + it.size();
+  sbk.base_count = bases.size();
+  sbk.base_table_xxh3 = xxh3(bt.data(), bt.size());
+  const uint64_t tables_end = meta_offset + kSuperblockSize + bt.size() + tb.size() + pt.size() + it.size();
   sbk.index_offset = (tables_end + kIndexAlign - 1) / kIndexAlign * kIndexAlign;
   sbk.index_size = index.size();
   std::string m = encode_superblock(sbk);
   m.reserve(size_t(sbk.index_offset - meta_offset) + index.size());
+  m += bt;
   m += tb;
   m += pt;
   m += it;

@@ -1,9 +1,13 @@
-// On-disk layout of a pack, format v2. docs/FORMAT.md describes every byte;
+// On-disk layout of a pack, format v3. docs/FORMAT.md describes every byte;
 // a test checks its tables against the field lists below.
 //
 //   [header 64 B][zero to 4 KiB][data region: blocks back to back]
-//   [metadata region: superblock 128 B | block table | page table |
-//    index page table | zero to 4 KiB | index (SQLite)][trailer 64 B]
+//   [metadata region: superblock 128 B | base table | block table |
+//    page table | index page table | zero to 4 KiB | index (SQLite)][trailer 64 B]
+//
+// v3 adds delta packs: a base table naming other packs by identity, and block
+// entries that stand for a block of one of those bases. v2 is v3 without
+// either (its base table is empty), and is read forever.
 //
 // All integers little-endian. The trailer sits at the end so a reader finds
 // everything from the last 64 bytes without scanning the data region. The
@@ -20,12 +24,16 @@
 
 namespace kso {
 
-constexpr uint32_t kFormatVersion = 2;         // what this kso writes
+constexpr uint32_t kFormatVersion = 3;         // what this kso writes
 constexpr uint32_t kOldestReadableVersion = 2;  // every version from here on is read
 constexpr size_t kHeaderSize = 64;
 constexpr size_t kTrailerSize = 64;
 constexpr size_t kSuperblockSize = 128;
 constexpr size_t kBlockEntrySize = 64;
+constexpr size_t kBaseEntrySize = 128;
+// A delta names at most this many bases directly (a chain goes deeper through
+// them); the block entry's `base` field could count more, a site never needs to.
+constexpr uint32_t kMaxBases = 255;
 constexpr uint64_t kDataStart = 4096;    // the data region starts page-aligned
 constexpr uint64_t kIndexAlign = 4096;   // so does the SQLite index
 // The index is checked in pages of this many bytes (SQLite's page size too),
@@ -65,17 +73,26 @@ constexpr Field magic{"magic", 0, 8}, version{"version", 8, 4}, flags{"flags", 1
     block_count{"block_count", 16, 8}, page_count{"page_count", 24, 8}, index_offset{"index_offset", 32, 8},
     index_size{"index_size", 40, 8}, block_table_xxh3{"block_table_xxh3", 48, 8},
     page_table_xxh3{"page_table_xxh3", 56, 8}, index_pages_xxh3{"index_pages_xxh3", 64, 8},
-    reserved{"reserved", 72, 48}, xxh3{"xxh3", 120, 8};
-constexpr Field all[] = {magic,      version,          flags,           block_count,      page_count, index_offset,
-                         index_size, block_table_xxh3, page_table_xxh3, index_pages_xxh3, reserved,   xxh3};
+    base_count{"base_count", 72, 8}, base_table_xxh3{"base_table_xxh3", 80, 8}, reserved{"reserved", 88, 32},
+    xxh3{"xxh3", 120, 8};
+constexpr Field all[] = {magic,           version,         flags,      block_count,     page_count,
+                         index_offset,    index_size,      block_table_xxh3, page_table_xxh3, index_pages_xxh3,
+                         base_count,      base_table_xxh3, reserved,   xxh3};
 }  // namespace sb
+
+// Base table entry (v3): a pack this delta takes blocks from, by identity.
+namespace bse {
+constexpr Field identity{"identity", 0, 32}, pack_size{"pack_size", 32, 8}, reserved{"reserved", 40, 24},
+    name{"name", 64, 64};
+constexpr Field all[] = {identity, pack_size, reserved, name};
+}  // namespace bse
 
 // Block table entry: where a block is, how it is coded, how to check it.
 namespace blk {
 constexpr Field offset{"offset", 0, 8}, stored_size{"stored_size", 8, 4}, raw_size{"raw_size", 12, 4},
-    xxh3{"xxh3", 16, 8}, codec{"codec", 24, 1}, filter{"filter", 25, 1}, reserved{"reserved", 26, 2},
+    xxh3{"xxh3", 16, 8}, codec{"codec", 24, 1}, filter{"filter", 25, 1}, base{"base", 26, 2},
     first_page{"first_page", 28, 4}, sha256{"sha256", 32, 32};
-constexpr Field all[] = {offset, stored_size, raw_size, xxh3, codec, filter, reserved, first_page, sha256};
+constexpr Field all[] = {offset, stored_size, raw_size, xxh3, codec, filter, base, first_page, sha256};
 }  // namespace blk
 
 constexpr char kPackMagic[8] = {'K', 'S', 'O', 'P', 'A', 'C', 'K', '\0'};
@@ -104,6 +121,15 @@ struct Superblock {
   uint64_t block_table_xxh3 = 0;
   uint64_t page_table_xxh3 = 0;
   uint64_t index_pages_xxh3 = 0;
+  uint64_t base_count = 0;       // v3: entries in the base table (0: a standalone pack)
+  uint64_t base_table_xxh3 = 0;  // v3: XXH3 of the base table; v2: 0
+};
+
+// One entry of the base table: a pack a delta needs, found by its identity.
+struct BaseEntry {
+  Digest identity{};
+  uint64_t pack_size = 0;  // the base's size in bytes
+  std::string name;        // its file name when the delta was built: a hint only (<= 64 bytes)
 };
 
 // One entry of the block table.
@@ -113,9 +139,12 @@ struct BlockEntry {
   uint32_t raw_size = 0;     // bytes after decoding
   uint64_t xxh3 = 0;         // XXH3-64 of the stored bytes: checked on every read
   Codec codec = Codec::Raw;
-  uint8_t filter = 0;        // 0: none (the only value v2 defines)
-  uint16_t reserved = 0;     // zero
-  uint32_t first_page = 0;   // raw blocks: index of their first page checksum
+  uint8_t filter = 0;        // 0: none (the only value defined)
+  // 0: the block is in this pack's data region. k >= 1 (v3): it is block
+  // `offset` of base k (1-based into the base table), whose entry must carry
+  // the same sizes, codec, filter and checksums as this one.
+  uint16_t base = 0;
+  uint32_t first_page = 0;   // raw blocks of this pack: index of their first page checksum
   Digest sha256{};           // of the stored bytes: the cryptographic chain
 };
 
@@ -128,15 +157,22 @@ std::string encode_trailer(const PackEnds& t);           // kTrailerSize bytes
 PackEnds decode_trailer(std::string_view bytes);
 std::string encode_superblock(const Superblock& s);      // kSuperblockSize bytes
 Superblock decode_superblock(std::string_view bytes);
+void encode_base_entry(const BaseEntry& e, char* out);    // kBaseEntrySize bytes; throws if the name is too long
+BaseEntry decode_base_entry(const char* in);             // throws CorruptError on reserved bytes or a bad name
 void encode_block_entry(const BlockEntry& e, char* out);  // kBlockEntrySize bytes
 BlockEntry decode_block_entry(const char* in);           // no checks: the reader validates the table
 
 // The metadata region of a pack whose data region ends at `meta_offset`:
-// superblock, block table, page table, index page table, zeros to the next
-// kIndexAlign, then `index` (a whole number of kIndexPageSize pages). Its
-// SHA-256 is the pack's identity. Throws Error if `index` is not whole pages.
+// superblock, base table, block table, page table, index page table, zeros to
+// the next kIndexAlign, then `index` (a whole number of kIndexPageSize pages).
+// Its SHA-256 is the pack's identity. Throws Error if `index` is not whole pages.
 std::string encode_metadata(uint64_t meta_offset, const std::vector<BlockEntry>& blocks,
-                            const std::vector<uint64_t>& page_sums, const std::string& index);
+                            const std::vector<uint64_t>& page_sums, const std::string& index,
+                            const std::vector<BaseEntry>& bases = {});
+
+// The same content, wherever stored: what a delta's entry for a base block
+// must share with the base's own entry.
+bool same_block_content(const BlockEntry& a, const BlockEntry& b);
 
 uint64_t xxh3(const void* data, size_t len);             // XXH3-64, seed 0
 void put_le(char* p, uint64_t v, size_t n);              // n little-endian bytes of v

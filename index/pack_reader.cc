@@ -120,6 +120,7 @@ struct Pack::Impl : IndexPages {
   uint64_t uid = g_next_pack_uid++;
   PackEnds header, trailer;
   Superblock sb;
+  std::vector<BaseEntry> bases;      // v3 deltas: the packs blocks come from
   std::vector<BlockEntry> blocks;
   std::vector<uint64_t> page_sums;   // raw blocks' page checksums
   std::vector<uint64_t> index_sums;  // the index's page checksums
@@ -128,6 +129,10 @@ struct Pack::Impl : IndexPages {
   std::shared_ptr<const char> alive = std::make_shared<const char>(0);  // threads' slots watch it
   std::mutex conns_mu;  // guards `conns` only; taken once per thread per pack
   std::vector<std::unique_ptr<Conn>> conns;
+  // Set by attach_bases(): the base packs, and for every block the pack and
+  // id that hold its bytes (flattened through a chain).
+  std::vector<std::shared_ptr<Pack>> base_packs;
+  std::vector<BlockHome> homes;
 
   ~Impl() override {
     conns.clear();  // every connection closed before the VFS forgets us
@@ -325,24 +330,40 @@ void Pack::Impl::load_tables() {
   // can overflow: every count is bounded by the bytes that would hold it.
   const uint64_t room = body_end - meta - kSuperblockSize;
   if (sb.block_count > room / kBlockEntrySize || sb.page_count > room / 8 || sb.index_size > room ||
-      sb.index_size % kIndexPageSize != 0 || sb.index_size == 0)
+      sb.base_count > room / kBaseEntrySize || sb.index_size % kIndexPageSize != 0 || sb.index_size == 0)
     throw bad("superblock sizes do not fit the pack (truncated or damaged)");
   const uint64_t index_pages = sb.index_size / kIndexPageSize;
-  const uint64_t tables = sb.block_count * kBlockEntrySize + sb.page_count * 8 + index_pages * 8;
+  const uint64_t tables =
+      sb.base_count * kBaseEntrySize + sb.block_count * kBlockEntrySize + sb.page_count * 8 + index_pages * 8;
   const uint64_t tables_end = meta + kSuperblockSize + tables;
   if (tables > room || sb.index_offset != align_up(tables_end, kIndexAlign) ||
       sb.index_offset + sb.index_size != body_end)
     throw bad("superblock layout is inconsistent (truncated or damaged)");
   std::string t(size_t(sb.index_offset - (meta + kSuperblockSize)), '\0');
   src->read(meta + kSuperblockSize, t.size(), t.data());
-  const char* bt = t.data();
+  const char* ba = t.data();
+  const char* bt = ba + sb.base_count * kBaseEntrySize;
   const char* pt = bt + sb.block_count * kBlockEntrySize;
   const char* it = pt + sb.page_count * 8;
+  if (sb.version >= 3 && xxh3(ba, sb.base_count * kBaseEntrySize) != sb.base_table_xxh3)
+    throw bad("base table checksum mismatch");
   if (xxh3(bt, sb.block_count * kBlockEntrySize) != sb.block_table_xxh3) throw bad("block table checksum mismatch");
   if (xxh3(pt, sb.page_count * 8) != sb.page_table_xxh3) throw bad("page table checksum mismatch");
   if (xxh3(it, index_pages * 8) != sb.index_pages_xxh3) throw bad("index page table checksum mismatch");
   for (const char* z = it + index_pages * 8; z < t.data() + t.size(); z++)
     if (*z) throw bad("non-zero bytes between the tables and the index");
+  for (size_t k = 0; k < sb.base_count; k++) {
+    BaseEntry b;
+    try {
+      b = decode_base_entry(ba + k * kBaseEntrySize);
+    } catch (const Error& e) {
+      throw bad(e.what());
+    }
+    if (b.identity == trailer.identity) throw bad("names itself as its own base");
+    for (auto& o : bases)
+      if (o.identity == b.identity) throw bad("names base " + to_hex(b.identity) + " twice");
+    bases.push_back(std::move(b));
+  }
   blocks.resize(sb.block_count);
   for (size_t i = 0; i < blocks.size(); i++) blocks[i] = decode_block_entry(bt + i * kBlockEntrySize);
   page_sums.resize(sb.page_count);
@@ -368,10 +389,17 @@ void Pack::Impl::check_blocks() {
     };
     if (uint8_t(b.codec) > kMaxCodec) throw bad("has unknown codec " + std::to_string(unsigned(b.codec)));
     if (b.filter != 0) throw bad("has unknown filter " + std::to_string(unsigned(b.filter)));
-    if (b.reserved != 0) throw bad("has non-zero reserved bytes");
+    if (b.base != 0 && sb.version < 3) throw bad("has non-zero reserved bytes");
+    if (b.base > bases.size())
+      throw bad("names base pack " + std::to_string(b.base) + ", which the base table does not have");
     if (b.stored_size == 0 || b.raw_size == 0 || b.raw_size > kMaxBlockSize || b.stored_size > b.raw_size)
       throw bad("has an impossible size");
     if (b.codec != Codec::Raw && b.stored_size == b.raw_size) throw bad("is compressed but saves nothing");
+    if (b.base != 0) {  // a base's block: its place is the base's business (checked at attach)
+      if (b.first_page != 0) throw bad("lives in a base pack but names page checksums");
+      if (b.offset > UINT32_MAX) throw bad("names a block id no base can have");
+      continue;
+    }
     if (b.codec == Codec::Raw) {
       if (b.raw_size != b.stored_size) throw bad("is raw but its sizes differ");
       if (b.first_page != page) throw bad("has misplaced page checksums");
@@ -474,6 +502,65 @@ const Digest& Pack::identity() const { return impl_->trailer.identity; }
 const Superblock& Pack::superblock() const { return impl_->sb; }
 uint64_t Pack::meta_offset() const { return impl_->trailer.meta_offset; }
 uint64_t Pack::inode_count() const { return impl_->inode_count; }
+bool Pack::holds_data() const { return impl_->src->holds_data(); }
+const std::vector<BaseEntry>& Pack::bases() const { return impl_->bases; }
+bool Pack::bases_attached() const { return impl_->bases.empty() || !impl_->base_packs.empty(); }
+
+std::shared_ptr<Pack> Pack::base(size_t k) const {
+  return k < impl_->base_packs.size() ? impl_->base_packs[k] : nullptr;
+}
+
+void Pack::attach_bases(std::vector<std::shared_ptr<Pack>> given) {
+  Impl& m = *impl_;
+  if (!m.base_packs.empty()) throw Error(name() + ": bases are attached already", EINVAL);
+  if (given.size() != m.bases.size())
+    throw Error(name() + ": needs " + std::to_string(m.bases.size()) + " base pack(s), " +
+                    std::to_string(given.size()) + " given",
+                EINVAL);
+  for (size_t k = 0; k < given.size(); k++) {
+    const BaseEntry& want = m.bases[k];
+    const Pack& b = *given[k];
+    auto refuse = [&](const std::string& why) {
+      return Error(name() + ": base " + std::to_string(k + 1) + " ('" + want.name + "', identity " +
+                       to_hex(want.identity) + "): " + b.name() + " " + why,
+                   EINVAL);
+    };
+    if (b.identity() != want.identity) throw refuse("is another pack (identity " + to_hex(b.identity()) + ")");
+    if (b.file_size() != want.pack_size)
+      throw refuse("has " + std::to_string(b.file_size()) + " bytes, the base had " + std::to_string(want.pack_size));
+    if (!b.holds_data()) throw refuse("is an index only (.kidx): reading needs the pack itself");
+    if (!b.bases_attached()) throw refuse("is a delta whose own bases are not attached");
+  }
+  std::vector<BlockHome> homes(m.blocks.size());
+  for (uint32_t id = 0; id < m.blocks.size(); id++) {
+    const BlockEntry& e = m.blocks[id];
+    if (!e.base) {
+      homes[id] = {this, id};
+      continue;
+    }
+    const Pack& b = *given[e.base - 1];
+    uint32_t local = uint32_t(e.offset);
+    if (local >= b.block_count() || !same_block_content(b.block_entry(local), e))
+      throw Error(name() + ": block " + std::to_string(id) + " should be block " + std::to_string(local) + " of base " +
+                      std::to_string(e.base) + " (" + b.name() + "), which holds no such block (damaged pack or base)",
+                  EINVAL);
+    homes[id] = b.home(local);
+  }
+  m.homes = std::move(homes);
+  m.base_packs = std::move(given);
+}
+
+Pack::BlockHome Pack::home(uint32_t id) const {
+  const BlockEntry& e = block_entry(id);
+  if (!e.base) return {this, id};
+  if (impl_->homes.empty()) {
+    const BaseEntry& b = impl_->bases[e.base - 1];
+    throw Error(name() + ": block " + std::to_string(id) + " is in base pack '" + b.name + "' (identity " +
+                    to_hex(b.identity) + "), which is not open",
+                ENOENT);
+  }
+  return impl_->homes[id];
+}
 uint32_t Pack::block_count() const { return uint32_t(impl_->blocks.size()); }
 
 const BlockEntry& Pack::block_entry(uint32_t id) const {
@@ -648,21 +735,25 @@ void Pack::read(const FileLayout& f, uint64_t off, size_t len, BlockSource& bloc
   uint32_t held_block = UINT32_MAX;
   for (size_t k = 0; k < segs.size(); k++) {
     const Segment& sg = segs[k];
-    const BlockEntry& e = block_entry(sg.block);
+    const BlockEntry& e0 = block_entry(sg.block);
     const char* p;
-    if (e.codec == Codec::Raw) {
+    if (e0.codec == Codec::Raw) {
+      // Raw bytes are read where they live: here, or in the base that holds them.
+      const BlockHome h = e0.base ? home(sg.block) : BlockHome{this, sg.block};
+      const Impl& where = *h.pack->impl_;
+      const BlockEntry& e = where.blocks[h.id];
       uint32_t first = sg.offset / kRawPageSize, last = (sg.offset + sg.length - 1) / kRawPageSize;
       uint32_t start = first * kRawPageSize;
       uint32_t stop = std::min<uint32_t>((last + 1) * kRawPageSize, e.stored_size);
       std::string& buf = out.pages_[k];
       buf.resize(stop - start);
       uint32_t bad = 0;
-      impl_->read_checked(
+      where.read_checked(
           e.offset + start, buf.size(), buf.data(),
           [&](const char* b) {
             for (uint32_t pg = first; pg <= last; pg++) {
               size_t at = size_t(pg - first) * kRawPageSize;
-              if (xxh3(b + at, std::min<size_t>(kRawPageSize, buf.size() - at)) != impl_->page_sums[e.first_page + pg]) {
+              if (xxh3(b + at, std::min<size_t>(kRawPageSize, buf.size() - at)) != where.page_sums[e.first_page + pg]) {
                 bad = pg;
                 return false;
               }
@@ -670,7 +761,7 @@ void Pack::read(const FileLayout& f, uint64_t off, size_t len, BlockSource& bloc
             return true;
           },
           [&] {
-            return "block " + std::to_string(sg.block) + " at offset " + std::to_string(e.offset) +
+            return "block " + std::to_string(h.id) + " at offset " + std::to_string(e.offset) +
                    ": checksum mismatch (page " + std::to_string(bad) + ")";
           });
       p = buf.data() + (sg.offset - start);
@@ -707,6 +798,10 @@ size_t Pack::read(uint64_t ino, uint64_t off, size_t len, char* out) const {
 
 BlockData Pack::block(uint32_t id) {
   const BlockEntry& e = block_entry(id);
+  if (e.base) {
+    BlockHome h = home(id);
+    return const_cast<Pack*>(h.pack)->block(h.id);
+  }
   std::string s(e.stored_size, '\0');
   impl_->read_checked(
       e.offset, s.size(), s.data(), [&](const char* b) { return xxh3(b, s.size()) == e.xxh3; },
@@ -720,6 +815,15 @@ BlockData Pack::block(uint32_t id) {
 
 void Pack::check_block(uint32_t id) const {
   const BlockEntry& e = block_entry(id);
+  if (e.base) {
+    BlockHome h = home(id);
+    try {
+      h.pack->check_block(h.id);
+    } catch (const CorruptError& err) {
+      throw CorruptError(h.pack->name() + ": " + err.what());
+    }
+    return;
+  }
   std::string s(e.stored_size, '\0');
   impl_->src->read(e.offset, s.size(), s.data());
   auto bad = [&](const std::string& why) {

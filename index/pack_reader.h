@@ -99,8 +99,31 @@ class Pack : public BlockSource {
   const std::string& name() const;             // the source's name: path or URL
   uint64_t file_size() const;                  // the pack's size in bytes
   uint32_t version() const;                    // its format version
-  const Digest& identity() const;              // as recorded; verify_identity() proves it
+  const Digest& identity() const;              // as recorded; compute_identity() proves it
   const Superblock& superblock() const;
+  // False for an index-only view (a .kidx): tables and index, no data region.
+  bool holds_data() const;
+
+  // Delta packs (v3): the packs this one takes blocks from, by identity.
+  // A delta opens without them (its tree can be listed); reading a block a
+  // base holds needs attach_bases() first.
+  const std::vector<BaseEntry>& bases() const;
+  bool is_delta() const { return !bases().empty(); }
+  bool bases_attached() const;
+  // Gives a delta its bases, in base-table order, each opened (and, if itself
+  // a delta, attached) already. Checks each one's identity, size, that it
+  // holds data, and that every block this pack takes from it is there with
+  // the same sizes, codec and checksums. Call once, before concurrent use.
+  // Throws Error naming the base and the identity expected.
+  void attach_bases(std::vector<std::shared_ptr<Pack>> bases);
+  std::shared_ptr<Pack> base(size_t k) const;  // k < bases().size(); null before attach_bases()
+  // The pack whose data region holds block `id` and its id there (this pack
+  // and `id` for a block of its own; across a chain, the last pack).
+  struct BlockHome {
+    const Pack* pack;
+    uint32_t id;
+  };
+  BlockHome home(uint32_t id) const;  // throws Error if the block's base is not attached
   uint64_t meta_offset() const;                // start of the metadata region
   uint64_t inode_count() const;                // inodes 1..inode_count, the root included
 
@@ -129,8 +152,8 @@ class Pack : public BlockSource {
   bool decodes(uint32_t id) const override;
   const BlockEntry& block_entry(uint32_t id) const;
   BlockData block(uint32_t id) override;        // read, verify, decode: no caching
-  // Checks block `id` completely: XXH3, SHA-256, page checksums, decoding.
-  // Throws CorruptError saying what is wrong.
+  // Checks block `id` completely (in the base that holds it, for a delta):
+  // XXH3, SHA-256, page checksums, decoding. Throws CorruptError saying what is wrong.
   void check_block(uint32_t id) const;
   // Reads every index page against its checksum. Throws CorruptError.
   void check_index() const;

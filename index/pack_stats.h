@@ -20,6 +20,7 @@ struct PackStats {
   uint64_t files_deduped = 0;  // file inodes whose whole content another holds
   uint64_t chunks = 0;         // chunks of all file inodes
   uint64_t chunks_deduped = 0; // of which stored elsewhere already
+  uint64_t chunks_from_bases = 0, bytes_from_bases = 0;  // delta packs: distinct chunks the bases supply
   uint64_t blocks = 0, blocks_raw = 0;
   uint64_t pack_size = 0;      // the pack file
   Digest identity{};

@@ -20,6 +20,7 @@
 #include "index/format.h"
 #include "index/hash.h"
 #include "index/order.h"
+#include "index/pack_reader.h"
 #include "index/schema.h"
 #include "index/time_ns.h"
 
@@ -146,6 +147,15 @@ struct PackWriter::Impl {
   } streams[2];  // [0] compressible content, [1] already-compressed content
   uint32_t next_block = 0;
   std::unordered_map<Digest, ChunkLoc, DigestHash> chunk_map;
+  // Delta builds: every chunk the bases hold (first base wins), and the ids
+  // given here to the base blocks used, in the order first used.
+  struct BaseChunk {
+    uint16_t base;  // 1-based
+    uint32_t block, offset, length;
+  };
+  std::unordered_map<Digest, BaseChunk, DigestHash> base_chunks;
+  std::map<std::pair<uint16_t, uint32_t>, uint32_t> base_block_ids;
+  std::vector<std::tuple<uint32_t, uint16_t, uint32_t>> base_refs;  // (id here, base, id there)
   std::unordered_map<Digest, uint32_t, DigestHash> content_map;
   std::vector<Content> contents;
 
@@ -189,11 +199,39 @@ struct PackWriter::Impl {
     return loc;
   }
 
-  // Reads one file's bytes (from disk or inline), chunks, dedups and stores
-  // them; returns the content id.
+  // The id in this pack of block `block` of base `base` (1-based).
+  uint32_t base_block(uint16_t base, uint32_t block) {
+    auto [it, fresh] = base_block_ids.emplace(std::make_pair(base, block), next_block);
+    if (fresh) base_refs.emplace_back(next_block++, base, block);
+    return it->second;
+  }
+
+  // Every chunk digest of every base, read from their indexes (no data).
+  void load_bases() {
+    if (o.bases.size() > kMaxBases) throw Error("at most " + std::to_string(kMaxBases) + " bases", EINVAL);
+    for (size_t k = 0; k < o.bases.size(); k++) {
+      const Pack& b = *o.bases[k];
+      for (size_t j = 0; j < k; j++)
+        if (o.bases[j]->identity() == b.identity()) throw Error("base " + b.name() + " is given twice", EINVAL);
+      for (auto& row : b.query_rows("SELECT sha256, block, offset, length FROM chunks", 4)) {
+        if (row[0].size() != 32) throw CorruptError(b.name() + ": index: bad chunk digest");
+        Digest d;
+        memcpy(d.data(), row[0].data(), 32);
+        BaseChunk c{uint16_t(k + 1), uint32_t(std::stoul(row[1])), uint32_t(std::stoul(row[2])),
+                    uint32_t(std::stoul(row[3]))};
+        const BlockEntry& e = b.block_entry(c.block);  // throws for a block that does not exist
+        if (uint64_t(c.offset) + c.length > e.raw_size || c.length == 0)
+          throw CorruptError(b.name() + ": index: chunk outside its block");
+        base_chunks.emplace(d, c);
+      }
+    }
+  }
+
+  // Reads one file's bytes (from disk, inline or a reader), chunks, dedups
+  // and stores them; returns the content id.
   uint32_t ingest(const SourceEntry& e) {
     int in = -1;
-    if (!e.inline_data) {
+    if (!e.inline_data && !e.reader) {
       in = open(e.source_file.c_str(), O_RDONLY | O_CLOEXEC);
       if (in < 0) throw Error("cannot read " + e.source_file.string() + ": " + errno_text(errno), errno);
       posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -212,7 +250,18 @@ struct PackWriter::Impl {
     window.resize(std::max<size_t>(kReadWindow, 2 * size_t(o.chunk.max_size)));
     const std::string* inl = e.inline_data ? &*e.inline_data : nullptr;
     size_t inl_pos = 0;
+    uint64_t rd_pos = 0;
     auto fill = [&](char* dst, size_t want) -> size_t {
+      if (e.reader) {
+        size_t got = 0;
+        while (got < want) {
+          size_t n = e.reader->read(rd_pos, want - got, dst + got);
+          if (n == 0) break;
+          got += n;
+          rd_pos += n;
+        }
+        return got;
+      }
       if (inl) {
         size_t n = std::min(want, inl->size() - inl_pos);
         memcpy(dst, inl->data() + inl_pos, n);
@@ -259,6 +308,11 @@ struct PackWriter::Impl {
       if (it != chunk_map.end()) {
         loc = it->second;
         stats.chunks_deduped++;
+      } else if (auto bc = base_chunks.find(d); bc != base_chunks.end() && bc->second.length == n) {
+        loc = ChunkLoc{base_block(bc->second.base, bc->second.block), bc->second.offset, uint32_t(n)};
+        chunk_map.emplace(d, loc);
+        stats.chunks_from_bases++;
+        stats.bytes_from_bases += n;
       } else {
         loc = append(*stream, p, n);
         chunk_map.emplace(d, loc);
@@ -285,7 +339,8 @@ struct PackWriter::Impl {
       }
     }
     if (!e.expect_sha256.empty() && to_hex(c.sha) != e.expect_sha256)
-      throw Error("content for " + e.path + " (" + (inl ? std::string("inline") : e.source_file.string()) +
+      throw Error("content for " + e.path + " (" +
+                      (inl ? std::string("inline") : e.reader ? std::string("read from a pack") : e.source_file.string()) +
                   ") has sha256 " + to_hex(c.sha) + " but " + e.expect_sha256 +
                   " was expected: the source changed after it was verified (a damaged download cache? remove "
                   "that file and run again)");
@@ -349,7 +404,7 @@ PackWriter::PackWriter(fs::path out, WriterOptions opts) : impl_(std::make_uniqu
   fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
   m.tmp = dir / ("." + out.filename().string() + ".tmp-" + std::to_string(getpid()));
   m.tmp_index = fs::path(m.tmp.string() + "-index");
-  auto sde = source_date_epoch();  // reproducible builds
+  auto sde = m.o.created_unix ? m.o.created_unix : source_date_epoch();  // reproducible builds
   m.created = sde ? *sde : int64_t(time(nullptr));
   if (sde) m.clamp_ns = *sde * kNsPerSec;
   m.root.e.type = EntryType::Dir;
@@ -428,7 +483,9 @@ BuildStats PackWriter::finish() {
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return keys[a] < keys[b]; });
     m.progress.files_total = files.size();
     for (auto& [node, ino] : files) {
-      if (!node->e.inline_data) {
+      if (node->e.reader) {
+        m.progress.bytes_total += node->e.reader->size();
+      } else if (!node->e.inline_data) {
         struct stat st;
         if (stat(node->e.source_file.c_str(), &st) == 0) m.progress.bytes_total += uint64_t(st.st_size);
       } else {
@@ -441,6 +498,7 @@ BuildStats PackWriter::finish() {
     // The header carries the identity, known at the end: zeros until then.
     std::string h(kDataStart, '\0');
     write_all(m.fd, h.data(), h.size(), 0);
+    m.load_bases();
     m.pipe = std::make_unique<BlockPipeline>(m.fd, kDataStart, m.o.threads, m.o.max_pending_blocks);
     for (auto& s : m.streams) s.buf.reserve(s.block_size);
 
@@ -456,6 +514,31 @@ BuildStats PackWriter::finish() {
     std::vector<uint64_t> pages;
     std::vector<BlockEntry> table = m.pipe->finish(pages);
     uint64_t data_end = m.pipe->end_offset();
+    // Blocks of the bases: the base's entry, pointing at it. Only the bases
+    // this pack takes blocks from are recorded, in the order given.
+    table.resize(m.next_block);
+    std::vector<BaseEntry> bases;
+    std::vector<uint16_t> renumber(m.o.bases.size() + 1, 0);
+    for (auto& [id, k, local] : m.base_refs) renumber[k] = 1;
+    for (size_t k = 1; k < renumber.size(); k++) {
+      if (!renumber[k]) continue;
+      const Pack& b = *m.o.bases[k - 1];
+      BaseEntry be;
+      be.identity = b.identity();
+      be.pack_size = b.file_size();
+      be.name = k - 1 < m.o.base_names.size() ? m.o.base_names[k - 1] : fs::path(b.name()).filename().string();
+      if (be.name.size() > bse::name.size) be.name.resize(bse::name.size);
+      be.name.erase(std::find(be.name.begin(), be.name.end(), '\0'), be.name.end());
+      bases.push_back(std::move(be));
+      renumber[k] = uint16_t(bases.size());
+    }
+    for (auto& [id, k, local] : m.base_refs) {
+      BlockEntry e = m.o.bases[k - 1]->block_entry(local);
+      e.offset = local;
+      e.base = renumber[k];
+      e.first_page = 0;
+      table[id] = e;
+    }
     m.pipe.reset();
     m.report(true);
 
@@ -560,11 +643,12 @@ BuildStats PackWriter::finish() {
     // page table, zeros to the next 4 KiB, the index. Its SHA-256 is the
     // pack's identity, written into the header and the trailer.
     for (auto& e : table) {
+      if (e.base) continue;
       m.stats.bytes_stored += e.stored_size;
+      m.stats.blocks++;
       if (e.codec == Codec::Raw) m.stats.blocks_raw++;
     }
-    m.stats.blocks = table.size();
-    const std::string meta = encode_metadata(data_end, table, pages, idx);
+    const std::string meta = encode_metadata(data_end, table, pages, idx, bases);
     PackEnds ends;
     ends.meta_offset = data_end;
     ends.identity = sha256(meta.data(), meta.size());

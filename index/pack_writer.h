@@ -5,13 +5,17 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "index/chunker.h"
 #include "index/entry.h"
 #include "index/pack_stats.h"
 
 namespace kso {
+
+class Pack;
 
 struct WriterOptions {
   int level = 9;                         // zstd level for compressible blocks
@@ -30,6 +34,15 @@ struct WriterOptions {
   // A source file whose size changes while it is read fails the build
   // (default: a warning naming it; the bytes read are packed).
   bool strict = false;
+  // Delta packs: a chunk one of these packs (or .kidx files) holds is not
+  // stored again but referenced in it, and the output names each base by its
+  // identity, with `base_names` (file names) as hints. The first base that
+  // holds a chunk supplies it.
+  std::vector<std::shared_ptr<const Pack>> bases;
+  std::vector<std::string> base_names;
+  // Build time to record instead of SOURCE_DATE_EPOCH or now (merge writes
+  // the delta's); it also bounds mtimes, as SOURCE_DATE_EPOCH does.
+  std::optional<int64_t> created_unix;
 };
 
 struct BuildProgress {

@@ -129,7 +129,7 @@ TEST(PackFormat, BlockEntryRoundTrip) {
   EXPECT_EQ(f.xxh3, e.xxh3);
   EXPECT_EQ(f.codec, Codec::Zstd);
   EXPECT_EQ(f.filter, 0);
-  EXPECT_EQ(f.reserved, 0);
+  EXPECT_EQ(f.base, 0);
   EXPECT_EQ(f.sha256, e.sha256);
   e.codec = Codec::Raw;
   e.first_page = 0xabcdef;
@@ -413,7 +413,7 @@ TEST(PackFormat, UnknownCodecsFiltersAndReservedFieldsAreRefused) {
   } cases[] = {
       {"codec 7", [&](PackParts& q) { q.blocks[zst].codec = Codec(7); }, "has unknown codec 7"},
       {"filter 1", [&](PackParts& q) { q.blocks[zst].filter = 1; }, "has unknown filter 1"},
-      {"reserved", [&](PackParts& q) { q.blocks[raw].reserved = 1; }, "non-zero reserved bytes"},
+      {"base", [&](PackParts& q) { q.blocks[raw].base = 1; }, "names base pack 1, which the base table does not have"},
       {"overlap", [&](PackParts& q) { q.blocks[zst].offset += 1; }, "overlap or leave gaps"},
       {"zero size", [&](PackParts& q) { q.blocks[zst].stored_size = 0; }, "impossible size"},
       {"huge", [&](PackParts& q) { q.blocks[zst].raw_size = kMaxBlockSize + 1; }, "impossible size"},

@@ -8,6 +8,7 @@
 
 #include "index/error.h"
 #include "tools/pack_build.h"
+#include "tools/pack_delta.h"
 #include "tools/pack_inspect.h"
 
 namespace kso {
@@ -24,6 +25,8 @@ int kso_pack_main(const std::vector<std::string>& args) {
   InspectCommand inspect;
   std::string which;
   add_inspect_commands(app, inspect, which);
+  DeltaCommand delta;
+  add_delta_commands(app, delta, which);
 
   std::vector<std::string> rev(args.rbegin(), args.rend());  // CLI11 takes arguments reversed
   try {
@@ -45,6 +48,7 @@ int kso_pack_main(const std::vector<std::string>& args) {
   spdlog::set_level(quiet ? spdlog::level::err : verbose ? spdlog::level::debug : spdlog::level::info);
   try {
     if (build_cmd->parsed()) return run_build(build);
+    if (is_delta_command(which)) return run_delta(which, delta);
     return run_inspect(which, inspect);
   } catch (const UsageError& e) {
     fprintf(stderr, "kso-pack: error: %s\n", e.what());

@@ -7,9 +7,13 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "index/error.h"
+#include "index/pack_open.h"
+#include "index/pack_reader.h"
 #include "index/pack_writer.h"
+#include "index/schema.h"
 #include "tools/dir_source.h"
 #include "tools/files_list.h"
 #include "tools/images/pull.h"
@@ -51,6 +55,8 @@ struct SignalGuard {
   }
 };
 
+}  // namespace
+
 ChunkerParams parse_chunk(const std::string& s) {
   ChunkerParams p;
   size_t a = s.find('/'), b = a == std::string::npos ? a : s.find('/', a + 1);
@@ -66,6 +72,8 @@ ChunkerParams parse_chunk(const std::string& s) {
   p.validate();
   return p;
 }
+
+namespace {
 
 std::string ratio(uint64_t a, uint64_t b) {
   char buf[32];
@@ -124,6 +132,12 @@ CLI::App* add_build_command(CLI::App& app, BuildCommand& cmd) {
               "Pack symlinks that point outside the pack (absolute, or above its root); kso-fs still refuses to "
               "resolve them unless mounted with -o allow_escaping_symlinks");
   b->add_flag("--strict", cmd.strict, "Fail when a source file changes while it is packed (default: a warning)");
+  b->add_option("--base", cmd.bases,
+                "Write a delta pack: chunks this pack (or its .kidx, see 'kso-pack index') holds are referenced, not "
+                "stored; repeat for several bases. Unless given, build parameters are the first base's")
+      ->type_name("PACK|KIDX")
+      ->allow_extra_args(false);
+  cmd.given = [b](const std::string& name) { return b->count(name) > 0; };
   b->add_option("sources", cmd.dirs, "Local trees as PREFIX=DIR (e.g. files=/opt/k8s/files registry=/var/lib/registry)");
   fetch::add_net_options(*b, cmd.net);
   add_files_list_options(*b, cmd.files);
@@ -131,22 +145,77 @@ CLI::App* add_build_command(CLI::App& app, BuildCommand& cmd) {
   return b;
 }
 
-int run_build(const BuildCommand& cmd) {
+WriterOptions recorded_options(const Pack& p) {
+  std::map<std::string, std::string> meta;
+  for (auto& [k, v] : p.meta()) meta[k] = v;
+  auto num = [&](const char* k) -> uint64_t {
+    try {
+      return std::stoull(meta.at(k));
+    } catch (const std::exception&) {
+      throw CorruptError(p.name() + ": index: meta key '" + k + "' is missing or not a number");
+    }
+  };
+  auto u32 = [&](const char* k) {
+    uint64_t v = num(k);
+    if (v > UINT32_MAX) throw CorruptError(p.name() + ": index: meta key '" + k + "' is out of range");
+    return uint32_t(v);
+  };
   WriterOptions wo;
-  wo.level = cmd.level;
-  uint64_t bs = parse_size(cmd.block_size);
-  if (bs > UINT32_MAX) throw Error("--block-size is too large", EINVAL);
-  wo.block_size = uint32_t(bs);
-  uint64_t rbs = parse_size(cmd.raw_block_size);
-  if (rbs > UINT32_MAX) throw Error("--raw-block-size is too large", EINVAL);
-  wo.raw_block_size = uint32_t(rbs);
-  wo.chunk = parse_chunk(cmd.chunk);
+  wo.level = int(std::min<uint64_t>(num(kMetaZstdLevel), 1000));
+  wo.block_size = u32(kMetaBlockSize);
+  wo.raw_block_size = u32(kMetaRawBlockSize);
+  wo.chunk.min_size = u32(kMetaChunkMin);
+  wo.chunk.avg_size = u32(kMetaChunkAvg);
+  wo.chunk.max_size = u32(kMetaChunkMax);
+  wo.similarity_order = meta[kMetaOrder] == "similar";
+  return wo;
+}
+
+int run_build(const BuildCommand& cmd) {
+  // A delta: its bases, opened for their indexes only (no data is read).
+  std::vector<std::shared_ptr<const Pack>> bases;
+  std::vector<std::string> base_names;
+  for (auto& b : cmd.bases) {
+    std::error_code ec;
+    if (fs::equivalent(b, cmd.output, ec))
+      throw UsageError("the output " + cmd.output + " is the base " + b + ": a delta never overwrites its base");
+    auto p = open_pack_file(b);
+    if (p->compute_identity() != p->identity())
+      throw Error(b + ": its metadata does not hash to its identity (damaged); run 'kso-pack verify' on it", EIO);
+    std::string name = fs::path(b).filename().string();
+    if (!p->holds_data() && fs::path(name).extension() == ".kidx") name = fs::path(name).stem().string() + ".kso";
+    bases.push_back(std::move(p));
+    base_names.push_back(name);
+  }
+  WriterOptions wo = bases.empty() ? WriterOptions{} : recorded_options(*bases[0]);
+  auto take = [&](const char* opt) { return bases.empty() || cmd.given(opt); };
+  if (take("--level")) wo.level = cmd.level;
+  if (take("--block-size")) {
+    uint64_t bs = parse_size(cmd.block_size);
+    if (bs > UINT32_MAX) throw Error("--block-size is too large", EINVAL);
+    wo.block_size = uint32_t(bs);
+  }
+  if (take("--raw-block-size")) {
+    uint64_t rbs = parse_size(cmd.raw_block_size);
+    if (rbs > UINT32_MAX) throw Error("--raw-block-size is too large", EINVAL);
+    wo.raw_block_size = uint32_t(rbs);
+  }
+  if (take("--chunk")) wo.chunk = parse_chunk(cmd.chunk);
+  if (take("--order")) wo.similarity_order = cmd.order == "similar";
+  if (!bases.empty() && cmd.given("--chunk")) {
+    auto base_chunk = recorded_options(*bases[0]).chunk;
+    if (base_chunk.min_size != wo.chunk.min_size || base_chunk.avg_size != wo.chunk.avg_size ||
+        base_chunk.max_size != wo.chunk.max_size)
+      spdlog::warn("--chunk differs from the base's chunk sizes: files the base holds will be cut differently and "
+                   "mostly stored again");
+  }
+  wo.bases = std::move(bases);
+  wo.base_names = std::move(base_names);
   wo.threads = cmd.threads;
   for (uint32_t b : {wo.block_size, wo.raw_block_size})
     if (b < wo.chunk.max_size)
       throw UsageError("block sizes must be at least the maximum chunk size (" + std::to_string(wo.chunk.max_size) +
                        " B); raise --block-size/--raw-block-size or lower --chunk");
-  wo.similarity_order = cmd.order == "similar";
   wo.allow_escaping_symlinks = cmd.allow_escaping_symlinks;
   wo.strict = cmd.strict;
   // The output's directory must exist before any download or packing starts.
@@ -199,6 +268,9 @@ int run_build(const BuildCommand& cmd) {
                cmd.output, s.files, s.dirs, s.symlinks, s.hardlinks, human_bytes(s.bytes_in),
                human_bytes(s.bytes_unique), human_bytes(s.pack_size), s.blocks, s.blocks_raw,
                ratio(s.pack_size, s.bytes_in), secs);
+  if (!wo.bases.empty())
+    spdlog::info("delta: {} of the new tree's distinct bytes ({} chunks) come from the base(s), {} are stored here",
+                 human_bytes(s.bytes_from_bases), s.chunks_from_bases, human_bytes(s.bytes_unique));
   return kExitOk;
 }
 

@@ -1,8 +1,11 @@
 // `kso-pack build`: gathers every source into one PackWriter.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "index/pack_writer.h"
 
 #include "tools/fetch/net_options.h"
 #include "tools/files_list.h"
@@ -21,6 +24,9 @@ struct BuildCommand {
   bool allow_escaping_symlinks = false;
   bool strict = false;             // a source that changes while read fails the build
   std::vector<std::string> dirs;  // PREFIX=DIR
+  std::vector<std::string> bases;  // --base: packs or .kidx files a delta takes chunks from
+  // True if option `name` (e.g. "--level") was on the command line.
+  std::function<bool(const std::string&)> given = [](const std::string&) { return false; };
   // Further sources register their options here (files lists, image lists).
   FilesListOptions files;        // files lists: --files-list --checksums --skip-missing --files-prefix
   fetch::NetOptions net;         // shared by every downloading source: --cache --parallel --mirror ...
@@ -31,5 +37,12 @@ struct BuildCommand {
 CLI::App* add_build_command(CLI::App& app, BuildCommand& cmd);
 // Runs a parsed build command; returns the exit code.
 int run_build(const BuildCommand& cmd);
+
+// The build parameters `p` records in its meta table (every one that affects
+// the bytes), as writer options: what merge rebuilds with, and what a delta
+// inherits from its first base unless told otherwise.
+WriterOptions recorded_options(const Pack& p);
+// Parses --chunk MIN/AVG/MAX. Throws Error.
+ChunkerParams parse_chunk(const std::string& s);
 
 }  // namespace kso

@@ -17,6 +17,8 @@
 #include "cache/block_cache.h"
 #include "index/error.h"
 #include "index/hash.h"
+#include "index/pack_index_file.h"
+#include "index/pack_open.h"
 #include "index/pack_reader.h"
 #include "index/schema.h"
 #include "index/time_ns.h"
@@ -122,8 +124,24 @@ void ls(const Pack& p, const std::string& dir, const Stat& st, const InspectComm
   }
 }
 
+// For each base of a delta: where it was found (or why not).
+std::vector<std::string> base_status(const Pack& p, const InspectCommand& c) {
+  std::vector<std::string> out(p.bases().size());
+  if (p.bases().empty()) return out;
+  try {
+    BaseSearch s;
+    for (auto& b : c.bases) s.paths.emplace_back(b);
+    auto full = open_pack(p.name(), s);
+    for (size_t k = 0; k < out.size(); k++) out[k] = "found: " + full->base(k)->name();
+  } catch (const Error& e) {
+    for (auto& o : out) o = std::string("not usable: ") + e.what();
+  }
+  return out;
+}
+
 int info(const Pack& p, const InspectCommand& c) {
   PackReport r = pack_report(p);
+  std::vector<std::string> status = base_status(p, c);
   const PackStats& t = r.totals;
   auto ratio = [](uint64_t a, uint64_t b) { return b ? double(a) / double(b) : 0.0; };
   const Superblock& sb = p.superblock();
@@ -133,6 +151,17 @@ int info(const Pack& p, const InspectCommand& c) {
     j["format_version"] = p.version();
     j["identity"] = to_hex(p.identity());
     j["pack_bytes"] = p.file_size();
+    j["index_only"] = !p.holds_data();
+    j["bases"] = nlohmann::json::array();
+    for (size_t k = 0; k < p.bases().size(); k++) {
+      const BaseEntry& b = p.bases()[k];
+      j["bases"].push_back({{"name", b.name},
+                            {"identity", to_hex(b.identity)},
+                            {"pack_bytes", b.pack_size},
+                            {"supplies_bytes", r.supplied[k + 1]},
+                            {"status", status[k]}});
+    }
+    j["supplied_here_bytes"] = r.supplied[0];
     for (auto& [k, v] : p.meta()) j["meta"][k] = v;
     j["layout"] = {{"data_offset", kDataStart},     {"meta_offset", p.meta_offset()},
                    {"block_count", sb.block_count}, {"page_count", sb.page_count},
@@ -162,6 +191,17 @@ int info(const Pack& p, const InspectCommand& c) {
   std::map<std::string, std::string> meta(meta_rows.begin(), meta_rows.end());
   printf("pack:          %s (format v%u)\n", p.name().c_str(), p.version());
   printf("identity:      %s\n", to_hex(p.identity()).c_str());
+  if (!p.holds_data()) printf("kind:          index only (.kidx): no data, for building deltas on this pack\n");
+  if (p.is_delta()) {
+    printf("delta of:      %zu base pack(s); of %s of distinct content, %s is stored here\n", p.bases().size(),
+           human_bytes(t.bytes_unique).c_str(), human_bytes(r.supplied[0]).c_str());
+    for (size_t k = 0; k < p.bases().size(); k++) {
+      const BaseEntry& b = p.bases()[k];
+      printf("  base %zu:      %s, identity %s: supplies %s (%.1f%%); %s\n", k + 1, printable(b.name).c_str(),
+             to_hex(b.identity).c_str(), human_bytes(r.supplied[k + 1]).c_str(),
+             100.0 * ratio(r.supplied[k + 1], t.bytes_unique), status[k].c_str());
+    }
+  }
   printf("files:         %llu (+%llu hardlinks), %llu dirs, %llu symlinks\n", (unsigned long long)t.files,
          (unsigned long long)t.hardlinks, (unsigned long long)t.dirs, (unsigned long long)t.symlinks);
   printf("bytes in:      %s (%llu)\n", human_bytes(t.bytes_in).c_str(), (unsigned long long)t.bytes_in);
@@ -195,14 +235,39 @@ int verify(std::shared_ptr<Pack> pk) {
     problems++;
     fprintf(stderr, "damaged: %s\n", what.c_str());
   };
-  std::string pad(kDataStart - kHeaderSize, '\0');
-  p.source().read(kHeaderSize, pad.size(), pad.data());
-  if (pad.find_first_not_of('\0') != std::string::npos) report("non-zero bytes after the header");
+  if (p.holds_data()) {
+    std::string pad(kDataStart - kHeaderSize, '\0');
+    p.source().read(kHeaderSize, pad.size(), pad.data());
+    if (pad.find_first_not_of('\0') != std::string::npos) report("non-zero bytes after the header");
+  }
   if (p.compute_identity() != p.identity()) report("metadata does not hash to the pack identity");
   try {
     p.check_index();
   } catch (const CorruptError& e) {
     report(e.what());
+  }
+  if (!p.holds_data()) {  // a .kidx: its identity and index are all there is
+    if (problems) {
+      printf("DAMAGED: %s (index file)\n", p.name().c_str());
+      return kExitFailure;
+    }
+    printf("ok: %s: index file of pack %s (%s), identity and index verified\n", p.name().c_str(),
+           to_hex(p.identity()).c_str(), human_bytes(p.file_size()).c_str());
+    return kExitOk;
+  }
+  // A delta: each base of the chain hashes to the identity it was chosen by
+  // (its blocks are checked below, through the blocks this pack uses).
+  std::vector<const Pack*> chain;
+  for (std::vector<const Pack*> todo{&p}; !todo.empty();) {
+    const Pack* q = todo.back();
+    todo.pop_back();
+    for (size_t k = 0; k < q->bases().size(); k++) {
+      const Pack* b = q->base(k).get();
+      if (std::find(chain.begin(), chain.end(), b) != chain.end()) continue;
+      chain.push_back(b);
+      todo.push_back(b);
+      if (b->compute_identity() != b->identity()) report(b->name() + ": metadata does not hash to its identity");
+    }
   }
   std::set<uint32_t> bad_blocks;
   uint32_t n = p.block_count();
@@ -268,6 +333,7 @@ int verify(std::shared_ptr<Pack> pk) {
   if (problems == 0) {
     printf("ok: %s: %u blocks, %llu chunks and %llu files verified; identity %s\n", p.name().c_str(), n,
            (unsigned long long)chunks, (unsigned long long)files, to_hex(p.identity()).c_str());
+    for (const Pack* b : chain) printf("ok: base %s: identity %s\n", b->name().c_str(), to_hex(b->identity()).c_str());
     return kExitOk;
   }
   printf("DAMAGED: %s: %zu of %u blocks, %llu of %llu chunks, %llu of %llu files\n", p.name().c_str(),
@@ -279,7 +345,13 @@ int verify(std::shared_ptr<Pack> pk) {
 }  // namespace
 
 void add_inspect_commands(CLI::App& app, InspectCommand& cmd, std::string& which) {
-  auto pack_opt = [&](CLI::App* s) { s->add_option("pack", cmd.pack, "Pack file")->required(); };
+  auto pack_opt = [&](CLI::App* s) {
+    s->add_option("pack", cmd.pack, "Pack file")->required();
+    s->add_option("--base", cmd.bases,
+                  "A delta's base pack (default: found next to the delta by identity); repeatable")
+        ->type_name("PACK")
+      ->allow_extra_args(false);
+  };
   auto* ls = app.add_subcommand("ls", "List a directory (or a file) of a pack");
   pack_opt(ls);
   ls->add_option("path", cmd.paths, "Path inside the pack (default: the root)")->expected(0, 1);
@@ -302,7 +374,17 @@ void add_inspect_commands(CLI::App& app, InspectCommand& cmd, std::string& which
 }
 
 int run_inspect(const std::string& which, const InspectCommand& c) {
-  auto p = Pack::open(c.pack);
+  // ls and info need the index only; what reads file bytes needs the bases.
+  std::shared_ptr<Pack> p;
+  if (which == "ls" || which == "info") {
+    p = open_pack_file(c.pack);
+  } else {
+    if (is_index_file(c.pack) && which != "verify")
+      throw Error(c.pack + " is an index file (.kidx): it holds no file data", EINVAL);
+    BaseSearch s;
+    for (auto& b : c.bases) s.paths.emplace_back(b);
+    p = is_index_file(c.pack) ? open_pack_file(c.pack) : open_pack(c.pack, s);
+  }
   if (which == "ls") {
     std::string path = c.paths.empty() ? "" : c.paths[0];
     ls(*p, path == "/" ? "" : path, must_find(*p, path), c);

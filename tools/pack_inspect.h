@@ -13,6 +13,7 @@ struct InspectCommand {
   bool recursive = false;          // ls -R
   bool json = false;               // info --json
   bool allow_escaping_symlinks = false;  // extract
+  std::vector<std::string> bases;  // --base: a delta's base packs (default: found next to it by identity)
 };
 
 // Registers ls, cat, info, verify and extract on `app`; each sets `which`.

@@ -15,6 +15,7 @@ namespace kso {
 
 PackReport pack_report(const Pack& p) {
   PackReport r;
+  r.supplied.assign(p.bases().size() + 1, 0);
   PackStats& t = r.totals;
   // Inodes are numbered depth-first, so each root entry's subtree is the
   // run of inode numbers from its own to the next root entry's.
@@ -81,6 +82,7 @@ PackReport pack_report(const Pack& p) {
         continue;
       }
       t.bytes_unique += length;
+      r.supplied[p.block_entry(block).base] += length;
       if (ps) {
         ps->bytes_unique += length;
         block_bytes[ps->prefix][block] += length;
@@ -89,16 +91,18 @@ PackReport pack_report(const Pack& p) {
   }
   for (uint32_t i = 0; i < p.block_count(); i++) {
     const BlockEntry& e = p.block_entry(i);
+    if (e.base) continue;  // stored in a base: costs this pack nothing
     t.bytes_stored += e.stored_size;
+    t.blocks++;
     if (e.codec == Codec::Raw) t.blocks_raw++;
   }
-  t.blocks = p.block_count();
   t.pack_size = p.file_size();
   t.identity = p.identity();
   for (auto& [name, blocks] : block_bytes) {
     double stored = 0;
     for (auto& [id, bytes] : blocks) {
       const BlockEntry& e = p.block_entry(id);
+      if (e.base) continue;
       stored += double(bytes) * e.stored_size / std::max<uint32_t>(1, e.raw_size);
     }
     by_name[name].bytes_stored = uint64_t(stored + 0.5);

@@ -16,12 +16,15 @@ struct PrefixStats {
   uint64_t files = 0;         // regular-file paths under it
   uint64_t bytes_in = 0;      // their sizes
   uint64_t bytes_unique = 0;  // chunk bytes first referenced (in inode order) under it
-  uint64_t bytes_stored = 0;  // each block's stored size shared out by those bytes
+  uint64_t bytes_stored = 0;  // each block's stored size shared out by those bytes (this pack's blocks only)
 };
 
 struct PackReport {
   PackStats totals;
   std::vector<PrefixStats> prefixes;  // in name order
+  // Distinct chunk bytes by where they are stored: [0] this pack's data
+  // region, [k] base k of a delta (bytes_unique is their sum).
+  std::vector<uint64_t> supplied;
 };
 
 // Reads the whole index once. Throws CorruptError on a damaged pack.

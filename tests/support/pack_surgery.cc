@@ -17,7 +17,9 @@ PackParts split_pack(const fs::path& pack) {
   Superblock s = decode_superblock(std::string_view(all).substr(t.meta_offset, kSuperblockSize));
   PackParts p;
   p.data = all.substr(kDataStart, t.meta_offset - kDataStart);
-  const char* bt = all.data() + t.meta_offset + kSuperblockSize;
+  const char* ba = all.data() + t.meta_offset + kSuperblockSize;
+  for (uint64_t i = 0; i < s.base_count; i++) p.bases.push_back(decode_base_entry(ba + i * kBaseEntrySize));
+  const char* bt = ba + s.base_count * kBaseEntrySize;
   for (uint64_t i = 0; i < s.block_count; i++) p.blocks.push_back(decode_block_entry(bt + i * kBlockEntrySize));
   const char* pt = bt + s.block_count * kBlockEntrySize;
   for (uint64_t i = 0; i < s.page_count; i++) p.pages.push_back(get_le(pt + 8 * i, 8));
@@ -27,7 +29,7 @@ PackParts split_pack(const fs::path& pack) {
 
 void write_pack(const fs::path& pack, const PackParts& parts, const Digest* stale_identity) {
   const uint64_t meta_offset = kDataStart + parts.data.size();
-  std::string meta = encode_metadata(meta_offset, parts.blocks, parts.pages, parts.index);
+  std::string meta = encode_metadata(meta_offset, parts.blocks, parts.pages, parts.index, parts.bases);
   PackEnds ends;
   ends.meta_offset = meta_offset;
   ends.identity = stale_identity ? *stale_identity : sha256(meta.data(), meta.size());

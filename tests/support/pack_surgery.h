@@ -15,6 +15,7 @@ namespace fs = std::filesystem;
 // A pack split into its editable parts.
 struct PackParts {
   std::string data;                // bytes [kDataStart, meta_offset): the blocks
+  std::vector<BaseEntry> bases;    // a delta's base table
   std::vector<BlockEntry> blocks;  // the block table
   std::vector<uint64_t> pages;     // raw blocks' page checksums
   std::string index;               // the SQLite database

@@ -1,0 +1,22 @@
+// A pack as a source of another build: every path of its tree as a
+// SourceEntry whose bytes are read back through the pack's read path (and
+// checked against the file's SHA-256 by the writer). What `merge` and
+// `subset` write new packs from, with no download and no extraction.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "index/entry.h"
+#include "index/pack_reader.h"
+
+namespace kso {
+
+// The tree of `pack` (bases attached, for a delta) in depth-first name order,
+// hardlinks as shared keys. `keep(path, stat)` may drop paths (a dropped
+// directory drops what is under it); empty keeps everything.
+std::vector<SourceEntry> pack_entries(std::shared_ptr<Pack> pack,
+                                      const std::function<bool(const std::string&, const Stat&)>& keep = {});
+
+}  // namespace kso
