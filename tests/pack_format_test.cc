@@ -244,7 +244,7 @@ TEST(PackFormat, OtherVersionsAreClearErrors) {
     EXPECT_NE(r.output.find("format v1"), std::string::npos) << r.output;
   }
   // A newer version (or nonsense) with a valid checksum.
-  for (uint32_t v : {0u, 3u, 99u}) {
+  for (uint32_t v : {0u, kFormatVersion + 1, 99u}) {
     std::string nv = all;
     std::string h = nv.substr(0, kHeaderSize);
     put_le(&h[hdr::version.offset], v, 4);
@@ -449,7 +449,7 @@ TEST(PackFormat, IndexMustHaveTheFormatsSchema) {
       {"DROP TABLE chunks", "schema is not the one this format defines"},
       {"DROP TABLE meta", "schema is not the one this format defines"},
       {"PRAGMA application_id=1", "is not a kso index"},
-      {"PRAGMA user_version=3", "schema version does not match"},
+      {"PRAGMA user_version=2", "schema version does not match"},
       {"DELETE FROM meta WHERE key='zstd_level'", "has no meta key 'zstd_level'"},
       {"UPDATE meta SET value='4M' WHERE key='block_size'", "meta key 'block_size' is not an integer"},
       {"UPDATE meta SET value='random' WHERE key='order'", "meta key 'order' is missing or unknown"},

@@ -1,8 +1,9 @@
 // The format is a contract: a fixed tree built with fixed settings gives
 // pinned bytes; fixed input gives pinned chunk boundaries; builds are
-// reproducible whatever the thread count; the v2 pack kept in tests/data is
-// read by this and every later kso; and docs/FORMAT.md matches the code's
-// field tables, constants, schema and meta keys.
+// reproducible whatever the thread count; the v2 pack and the v3 packs (a
+// pack and a delta on it) kept in tests/data are read by this and every later
+// kso; and docs/FORMAT.md matches the code's field tables, constants, schema
+// and meta keys.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -20,6 +21,8 @@
 #include "index/chunker.h"
 #include "index/format.h"
 #include "index/hash.h"
+#include "index/pack_index_file.h"
+#include "index/pack_open.h"
 #include "index/pack_reader.h"
 #include "index/schema.h"
 #include "index/time_ns.h"
@@ -41,18 +44,24 @@ struct Pin {
   unsigned zstd;           // ZSTD_versionNumber()
   const char* pack_sha256; // of the whole pack file
   const char* identity;
+  const char* delta_sha256;  // of the delta on it (golden_delta_tree)
 };
 constexpr Pin kPins[] = {
-    {3040001, 10504, "7d2a049866bb0d5dd63dba8c2e81b36ef704dd79e1a0c61afb9d0c8aba95ce57",
-     "132cab8b8cb0ebcd1e7e5c0a3e3cd48fb2ddb368959a36cd05650e41e832781a"},  // Debian 12
+    {3040001, 10504, "d212ba224babc63c3e33f1a0fc4ea070513ae33d9f1e2d241affdad69c97bf7b",
+     "3b08ad85500369f2c5f6936b8e08764a1c1aa3008c9ad9b87809f3fbd4238383",
+     "5de75f89f64c7af509e34a89cbacfa52e61f7fccf40b391cd4a21699d88719fc"},  // Debian 12
 };
-// The v2 fixture (tests/data/v2/golden.kso) is this pack as kso wrote it when
-// v2 was new (KSO_GOLDEN_OUT=FILE makes the test copy the pack it builds to
-// FILE); it is never rewritten: a v3 adds a fixture of its own. Its identity:
-constexpr const char* kFixtureIdentity = "132cab8b8cb0ebcd1e7e5c0a3e3cd48fb2ddb368959a36cd05650e41e832781a";
+// The fixtures are these packs as kso wrote them when their version was new
+// (KSO_GOLDEN_OUT=DIR makes the test copy golden.kso and golden-delta.kso it
+// builds into DIR); they are never rewritten: a new version adds fixtures of
+// its own. Their identities:
+constexpr const char* kV2FixtureIdentity = "132cab8b8cb0ebcd1e7e5c0a3e3cd48fb2ddb368959a36cd05650e41e832781a";
+constexpr const char* kV3FixtureIdentity = "3b08ad85500369f2c5f6936b8e08764a1c1aa3008c9ad9b87809f3fbd4238383";
+constexpr const char* kV3DeltaFixtureIdentity = "59815a26c838d29223cdf11738d0953ec76b8db0e18c1ca03269d509128a8a9e";
 
 fs::path golden_src() { return fs::path(KSO_SOURCE_DIR) / "tests" / "data" / "golden"; }
 fs::path v2_fixture() { return fs::path(KSO_SOURCE_DIR) / "tests" / "data" / "v2" / "golden.kso"; }
+fs::path v3_fixtures() { return fs::path(KSO_SOURCE_DIR) / "tests" / "data" / "v3"; }
 
 // Sets SOURCE_DATE_EPOCH for one scope.
 struct Epoch {
@@ -82,6 +91,19 @@ void make_golden_tree(const fs::path& dir) {
   }
 }
 
+// The golden tree after an "upgrade": one file changed in its middle, one
+// added, one removed. A delta of it on the golden pack pins the v3 additions.
+void make_golden_delta_tree(const fs::path& dir) {
+  make_golden_tree(dir);
+  std::string r = random_bytes(150000, 7);
+  for (size_t i = 70000; i < 71000; i++) r[i] = char(~r[i]);
+  write_file(dir / "gen" / "random.bin", r);
+  write_file(dir / "gen" / "added.bin", random_bytes(40000, 9));
+  fs::remove(dir / "gen" / "hardlink");
+  for (const char* f : {"gen/random.bin", "gen/added.bin", "gen"})
+    set_mtime_ns(dir / f, 1690000000 * kNsPerSec);
+}
+
 WriterOptions golden_options(unsigned threads, size_t pending) {
   WriterOptions o;
   o.level = 3;
@@ -99,21 +121,39 @@ TEST(PackGolden, FixedTreeGivesPinnedBytes) {
   Epoch e(kGoldenEpoch);
   BuildStats s = build_pack(tmp / "p.kso", {{".", tmp / "tree"}}, golden_options(1, 1));
   const std::string sha = sha256_file_hex(tmp / "p.kso"), id = to_hex(s.identity);
-  if (const char* out = getenv("KSO_GOLDEN_OUT")) fs::copy_file(tmp / "p.kso", out, fs::copy_options::overwrite_existing);
+  // The delta: the changed tree on the pack just built.
+  make_golden_delta_tree(tmp / "tree2");
+  WriterOptions dopt = golden_options(1, 1);
+  dopt.bases = {Pack::open(tmp / "p.kso")};
+  dopt.base_names = {"golden.kso"};
+  BuildStats ds = build_pack(tmp / "d.kso", {{".", tmp / "tree2"}}, dopt);
+  const std::string dsha = sha256_file_hex(tmp / "d.kso");
+  if (const char* out = getenv("KSO_GOLDEN_OUT")) {
+    fs::copy_file(tmp / "p.kso", fs::path(out) / "golden.kso", fs::copy_options::overwrite_existing);
+    fs::copy_file(tmp / "d.kso", fs::path(out) / "golden-delta.kso", fs::copy_options::overwrite_existing);
+  }
   const Pin* pin = nullptr;
   for (auto& p : kPins)
     if (p.sqlite == sqlite3_libversion_number() && p.zstd == ZSTD_versionNumber()) pin = &p;
   ASSERT_NE(pin, nullptr) << "no golden pin for SQLite " << sqlite3_libversion() << " / zstd " << ZSTD_versionString()
-                          << ": this pack is sha256 " << sha << ", identity " << id
+                          << ": this pack is sha256 " << sha << ", identity " << id << ", the delta sha256 " << dsha
                           << ". Check nothing but the library changed (FORMAT.md, 'Reproducible builds'), then add "
                              "a pin.";
   EXPECT_EQ(sha, pin->pack_sha256) << "the pack's bytes moved: bump the format version, update docs/FORMAT.md and "
                                       "the pins together (identity now "
                                    << id << ")";
   EXPECT_EQ(id, pin->identity);
-  // The tree it holds is the tree it was given.
+  EXPECT_EQ(dsha, pin->delta_sha256) << "the delta's bytes moved: bump the format version, update docs/FORMAT.md "
+                                        "and the pins together";
+  // The trees they hold are the trees they were given; the delta stores
+  // only what the pack lacks (less than the changed and added files).
   auto pk = Pack::open(tmp / "p.kso");
   EXPECT_EQ(pack_listing(*pk), tree_listing(tmp / "tree"));
+  auto dk = open_pack(tmp / "d.kso");
+  EXPECT_EQ(pack_listing(*dk), tree_listing(tmp / "tree2"));
+  EXPECT_GT(ds.chunks_from_bases, 0u);
+  EXPECT_GT(ds.bytes_stored, 0u);
+  EXPECT_LT(ds.bytes_stored, 40000u + 150000u);
   EXPECT_GT(s.blocks_raw, 0u);  // both codecs and both streams are pinned
   EXPECT_LT(s.blocks_raw, s.blocks);
   EXPECT_GT(s.files_deduped, 0u);
@@ -193,7 +233,7 @@ TEST(PackGolden, V2FixtureIsReadForever) {
   make_golden_tree(tmp / "tree");
   auto pk = Pack::open(v2_fixture());
   EXPECT_EQ(pk->version(), 2u);
-  EXPECT_EQ(to_hex(pk->identity()), kFixtureIdentity);
+  EXPECT_EQ(to_hex(pk->identity()), kV2FixtureIdentity);
   EXPECT_EQ(pk->compute_identity(), pk->identity());
   EXPECT_EQ(pack_listing(*pk), tree_listing(tmp / "tree"));
   auto r = run(kso_pack_bin().string() + " verify " + v2_fixture().string());
@@ -201,6 +241,35 @@ TEST(PackGolden, V2FixtureIsReadForever) {
   r = run(kso_pack_bin().string() + " extract " + v2_fixture().string() + " " + (tmp / "out").string());
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_TRUE(compare_trees(tmp / "tree", tmp / "out").empty());
+}
+
+// The v3 pack and the delta on it, as kso wrote them when v3 was new: the
+// delta finds its base next to it by identity, under a new name too, and
+// both read, verify and extract to their trees.
+TEST(PackGolden, V3FixturesAreReadForever) {
+  TempDir tmp("kso-v3fix");
+  make_golden_tree(tmp / "tree");
+  make_golden_delta_tree(tmp / "tree2");
+  auto pk = Pack::open(v3_fixtures() / "golden.kso");
+  EXPECT_EQ(pk->version(), 3u);
+  EXPECT_EQ(to_hex(pk->identity()), kV3FixtureIdentity);
+  EXPECT_EQ(pk->compute_identity(), pk->identity());
+  EXPECT_EQ(pack_listing(*pk), tree_listing(tmp / "tree"));
+  auto dk = open_pack(v3_fixtures() / "golden-delta.kso");
+  EXPECT_EQ(to_hex(dk->identity()), kV3DeltaFixtureIdentity);
+  ASSERT_EQ(dk->bases().size(), 1u);
+  EXPECT_EQ(to_hex(dk->bases()[0].identity), kV3FixtureIdentity);
+  EXPECT_EQ(pack_listing(*dk), tree_listing(tmp / "tree2"));
+  fs::create_directories(tmp / "site");
+  fs::copy_file(v3_fixtures() / "golden.kso", tmp / "site" / "renamed-base.kso");
+  fs::copy_file(v3_fixtures() / "golden-delta.kso", tmp / "site" / "new.kso");
+  for (const fs::path& p : {v3_fixtures() / "golden.kso", tmp / "site" / "new.kso"}) {
+    auto r = run(kso_pack_bin().string() + " verify " + p.string());
+    EXPECT_EQ(r.status, 0) << r.output;
+  }
+  auto r = run(kso_pack_bin().string() + " extract " + (tmp / "site" / "new.kso").string() + " " + (tmp / "out").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(compare_trees(tmp / "tree2", tmp / "out").empty());
 }
 
 // ---- docs/FORMAT.md against the code ----
@@ -274,6 +343,8 @@ TEST(PackGolden, FormatDocMatchesTheCode) {
   expect_fields(doc, "## Trailer", trl::all, kTrailerSize);
   expect_fields(doc, "## Superblock", sb::all, kSuperblockSize);
   expect_fields(doc, "## Block table entry", blk::all, kBlockEntrySize);
+  expect_fields(doc, "## Base table entry", bse::all, kBaseEntrySize);
+  expect_fields(doc, "### Index file header", kidx::all, kKidxHeaderSize);
 
   const std::map<std::string, uint64_t> constants = {
       {"kFormatVersion", kFormatVersion}, {"kOldestReadableVersion", kOldestReadableVersion},
@@ -282,6 +353,7 @@ TEST(PackGolden, FormatDocMatchesTheCode) {
       {"kDataStart", kDataStart},         {"kIndexAlign", kIndexAlign},
       {"kIndexPageSize", kIndexPageSize}, {"kRawPageSize", kRawPageSize},
       {"kMaxBlockSize", kMaxBlockSize},   {"kChunkRecordSize", kChunkRecordSize},
+      {"kBaseEntrySize", kBaseEntrySize}, {"kMaxBases", kMaxBases},
   };
   auto rows = doc_table(doc, "## Constants");
   std::map<std::string, uint64_t> documented;
