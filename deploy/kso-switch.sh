@@ -12,13 +12,17 @@ Switches the pack served at MOUNTPOINT from PACK to a copy of NEW.kso:
 
   1. copy NEW.kso to PACK.new (install -m 0644, same directory as PACK)
   2. kso-pack verify PACK.new; if it fails: remove PACK.new, change nothing, exit 1
+     (a delta pack is verified with its bases, found next to PACK by identity)
+  2b. a delta: keep every base of its chain as PACK.base-ID (a hard link, ID = the
+     first 16 hex digits of its identity), so no switch removes or overwrites a base
   3. keep the current pack as PACK.old (a hard link; replaces an older PACK.old)
   4. rename PACK.new over PACK (atomic: the running daemon keeps its old file)
   5. run the --stop command (the servers reading the mount)
   6. remount: umount MOUNTPOINT, then kso-fs PACK MOUNTPOINT -o OPTS
      (or the --remount command instead)
   7. check that MOUNTPOINT is mounted again, then run the --start command
-  8. with --drop-old only: remove PACK.old
+  8. with --drop-old only: remove PACK.old; with --prune-bases only: remove the
+     PACK.base-* files that neither PACK nor PACK.old needs
 
 Options:
   --stop CMD          shell command stopping the servers (run with sh -c)
@@ -27,6 +31,7 @@ Options:
                       e.g. 'systemctl restart srv-kso.mount'
   --mount-opts OPTS   kso-fs -o options for the default remount (default: allow_other)
   --drop-old          remove PACK.old once the new pack is mounted
+  --prune-bases       remove PACK.base-* files no longer needed by PACK or PACK.old
   -h, --help          this help
 
 Environment: KSO_PACK, KSO_FS: the kso-pack and kso-fs binaries (default: from PATH).
@@ -45,7 +50,7 @@ usage_error() {
   exit 2
 }
 
-stop_cmd='' start_cmd='' remount_cmd='' mount_opts=allow_other drop_old=0
+stop_cmd='' start_cmd='' remount_cmd='' mount_opts=allow_other drop_old=0 prune_bases=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --stop | --start | --remount | --mount-opts)
@@ -63,6 +68,7 @@ while [ $# -gt 0 ]; do
     --remount=*) remount_cmd=${1#*=}; shift ;;
     --mount-opts=*) mount_opts=${1#*=}; shift ;;
     --drop-old) drop_old=1; shift ;;
+    --prune-bases) prune_bases=1; shift ;;
     -h | --help) usage; exit 0 ;;
     --) shift; break ;;
     -*) usage_error "unknown option $1" ;;
@@ -89,7 +95,7 @@ if [ -e "$tmp" ] && [ "$new" -ef "$tmp" ]; then die "$new: must not be $tmp itse
 switched=0
 cleanup() {
   if [ "$switched" = 0 ]; then rm -f -- "$tmp"; fi
-  rm -f -- "$old.tmp"
+  rm -f -- "$old.tmp" "$tmp.bases"
 }
 trap cleanup EXIT
 
@@ -98,6 +104,19 @@ say "copying $new to $tmp"
 install -m 0644 -- "$new" "$tmp" || die "$tmp: copy failed; nothing changed"
 say "verifying $tmp"
 "$KSO_PACK" verify "$tmp" >&2 || die "$new: kso-pack verify failed; $tmp removed, $pack and $mnt unchanged"
+
+# 2b. A delta: its bases (found next to PACK by identity when it was verified)
+# get names of their own that no switch rotates: PACK.base-ID.
+"$KSO_PACK" bases "$tmp" >"$tmp.bases" || die "$new: its base packs are not all here; $tmp removed, nothing changed"
+while read -r id path; do
+  keep=$pack.base-${id:0:16}
+  if [ -e "$keep" ] && [ "$keep" -ef "$path" ]; then continue; fi
+  ln -f -- "$path" "$keep.tmp" 2>/dev/null || install -m 0644 -- "$path" "$keep.tmp" ||
+    die "$keep: cannot keep base $path; nothing changed"
+  mv -f -- "$keep.tmp" "$keep" || die "$keep: cannot keep base $path; nothing changed"
+  say "kept base $path as $keep"
+done <"$tmp.bases"
+rm -f -- "$tmp.bases"
 
 # 3-4. Keep the current pack as PACK.old, then put the new one in place.
 if [ -e "$pack" ]; then
@@ -154,5 +173,19 @@ start_servers || die "start command failed; $mnt serves the new pack"
 if [ "$drop_old" = 1 ] && [ -e "$old" ]; then
   rm -f -- "$old"
   say "removed $old"
+fi
+if [ "$prune_bases" = 1 ]; then
+  needed=$("$KSO_PACK" bases "$pack" | cut -d' ' -f1) || die "$pack: cannot list its bases; nothing pruned"
+  if [ -e "$old" ]; then
+    needed="$needed $("$KSO_PACK" bases "$old" 2>/dev/null | cut -d' ' -f1)"
+    needed="$needed $("$KSO_PACK" info --json "$old" | sed -n 's/^  "identity": "\([0-9a-f]*\)",$/\1/p')"
+  fi
+  for f in "$pack".base-*; do
+    [ -e "$f" ] || continue
+    id=${f##*.base-}
+    case " $(echo $needed) " in *" $id"*) continue ;; esac
+    rm -f -- "$f"
+    say "removed $f (no longer a base of $pack or $old)"
+  done
 fi
 say "done"

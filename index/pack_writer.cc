@@ -521,7 +521,11 @@ BuildStats PackWriter::finish() {
     std::vector<uint16_t> renumber(m.o.bases.size() + 1, 0);
     for (auto& [id, k, local] : m.base_refs) renumber[k] = 1;
     for (size_t k = 1; k < renumber.size(); k++) {
-      if (!renumber[k]) continue;
+      if (!renumber[k]) {
+        spdlog::warn("base {} holds none of the new tree's chunks: not recorded (the pack does not need it)",
+                     m.o.bases[k - 1]->name());
+        continue;
+      }
       const Pack& b = *m.o.bases[k - 1];
       BaseEntry be;
       be.identity = b.identity();

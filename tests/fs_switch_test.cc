@@ -716,6 +716,74 @@ TEST_F(FsSwitch, DocumentedSwitchProcedureServesTheNewPack) {
   ASSERT_TRUE(wait_for_port(port)) << read_file(ng / "stderr.log");
   why.clear();
   EXPECT_EQ(curl_all(sp.a, "back", why), 0) << "nginx must serve A again: " << why << r.output;
+
+  // 4. Delta packs (docs/DEPLOY.md, section 6): B2 (A with 8 files changed) as a
+  //    delta on A, then B3 (B2 with 8 more changed) as a delta on that delta (a
+  //    chain). Installing a delta never removes or overwrites its base: the
+  //    script keeps each base as PACK.base-ID.
+  const fs::path deltas = tmp_ / "deltas";
+  fs::create_directories(deltas);
+  fs::copy_file(sp.pack_a, deltas / "a.kso");
+  // `from` with files [lo, hi) (small ones: the first are the multi-MB ones) given version `v`.
+  auto changed_tree = [&](const fs::path& from, std::vector<std::string> content, size_t lo, size_t hi, int v,
+                          const fs::path& to) {
+    fs::copy(from, to, fs::copy_options::recursive);
+    for (size_t i = lo; i < hi; i++) {
+      content[i] = gen_content(int(i / 2), i % 2 == 1, v);  // names alternate: bin i/2, log i/2
+      write_file(to / sp.names[i].substr(6), content[i]);  // names are "files/..."
+    }
+    return content;
+  };
+  const std::vector<std::string> b2 = changed_tree(sp.tree_a, sp.a, 8, 16, 2, tmp_ / "tree-b2");
+  const std::vector<std::string> b3 = changed_tree(tmp_ / "tree-b2", b2, 16, 24, 3, tmp_ / "tree-b3");
+  pack_dirs(deltas / "b2-on-a.kso", {"files=" + (tmp_ / "tree-b2").string()}, "--base " + q(deltas / "a.kso"));
+  pack_dirs(deltas / "b3-on-b2.kso", {"files=" + (tmp_ / "tree-b3").string()}, "--base " + q(deltas / "b2-on-a.kso"));
+  for (const char* d : {"b2-on-a.kso", "b3-on-b2.kso"})
+    ASSERT_LT(fs::file_size(deltas / d), fs::file_size(sp.pack_a) / 4) << d << " changes 8 small files of 80";
+  auto bases_of = [&] {  // the base-ID files next to PACK
+    std::set<std::string> out;
+    for (auto& e : fs::directory_iterator(srv))
+      if (e.path().filename().string().rfind("k8s.kso.base-", 0) == 0) out.insert(e.path().filename().string());
+    return out;
+  };
+  const std::string id_a = to_hex(Pack::open(sp.pack_a)->identity()).substr(0, 16);
+  const std::string id_b2 = to_hex(Pack::open(deltas / "b2-on-a.kso")->identity()).substr(0, 16);
+
+  // A delta whose base is not installed is refused before anything changes.
+  r = run(switch_cmd + q(deltas / "b3-on-b2.kso") + " " + q(pack) + " " + q(mnt));
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("not found"), std::string::npos) << r.output;
+  EXPECT_EQ(sha256_file_hex(pack), a_sha);
+  EXPECT_TRUE(bases_of().empty());
+  EXPECT_FALSE(fs::exists(pack_new));
+
+  // B2 on A: A is the served pack; it stays, as PACK.old and as its base.
+  write_file(hooks, "");
+  r = run(switch_cmd + q(deltas / "b2-on-a.kso") + " " + q(pack) + " " + q(mnt));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(read_file(hooks), "stop\nstart\n") << r.output;
+  EXPECT_EQ(bases_of(), (std::set<std::string>{"k8s.kso.base-" + id_a})) << r.output;
+  EXPECT_EQ(sha256_file_hex(srv / ("k8s.kso.base-" + id_a)), a_sha);
+  ASSERT_TRUE(wait_for_port(port)) << read_file(ng / "stderr.log");
+  why.clear();
+  EXPECT_EQ(curl_all(b2, "delta-b2", why), 0) << "nginx must serve B2 from the delta: " << why << r.output;
+
+  // B3 on B2 with --drop-old --prune-bases: PACK.old (B2) goes, B2 and A stay as bases.
+  r = run(switch_cmd + "--drop-old --prune-bases " + q(deltas / "b3-on-b2.kso") + " " + q(pack) + " " + q(mnt));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_FALSE(fs::exists(pack_old));
+  EXPECT_EQ(bases_of(), (std::set<std::string>{"k8s.kso.base-" + id_a, "k8s.kso.base-" + id_b2})) << r.output;
+  ASSERT_TRUE(wait_for_port(port)) << read_file(ng / "stderr.log");
+  why.clear();
+  EXPECT_EQ(curl_all(b3, "delta-b3", why), 0) << "nginx must serve B3 through the chain: " << why << r.output;
+
+  // Back to the standalone A: the bases nothing needs any more are pruned.
+  r = run(switch_cmd + "--drop-old --prune-bases " + q(sp.pack_a) + " " + q(pack) + " " + q(mnt));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(bases_of().empty()) << r.output;
+  ASSERT_TRUE(wait_for_port(port)) << read_file(ng / "stderr.log");
+  why.clear();
+  EXPECT_EQ(curl_all(sp.a, "flat-again", why), 0) << why << r.output;
 }
 
 }  // namespace

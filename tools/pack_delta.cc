@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -177,6 +178,27 @@ void collect_files(const Pack& p, std::vector<std::string>& out) {
     if (auto b = p.base(k)) collect_files(*b, out);
 }
 
+// Every base of the chain, each once: "IDENTITY PATH" per line (scripts
+// keep these files; deploy/kso-switch.sh does).
+int run_bases(const DeltaCommand& c) {
+  BaseSearch search;
+  for (auto& b : c.bases) search.paths.emplace_back(b);
+  auto p = open_pack(c.pack, search);
+  std::vector<const Pack*> seen;
+  for (std::vector<const Pack*> todo{p.get()}; !todo.empty();) {
+    const Pack* q = todo.back();
+    todo.pop_back();
+    for (size_t k = 0; k < q->bases().size(); k++) {
+      const Pack* b = q->base(k).get();
+      if (std::find(seen.begin(), seen.end(), b) != seen.end()) continue;
+      seen.push_back(b);
+      todo.push_back(b);
+      printf("%s %s\n", to_hex(b->identity()).c_str(), b->name().c_str());
+    }
+  }
+  return kExitOk;
+}
+
 int run_merge(const DeltaCommand& c) {
   BaseSearch search;
   for (auto& b : c.bases) search.paths.emplace_back(b);
@@ -223,13 +245,23 @@ void add_delta_commands(CLI::App& app, DeltaCommand& cmd, std::string& which) {
       ->type_name("PACK")
       ->allow_extra_args(false);
   merge->add_option("--threads", cmd.threads, "Compression threads (0 = every core)")->check(CLI::Range(0, 1024));
-  for (auto* s : {idx, diff, merge}) s->callback([&which, s] { which = s->get_name(); });
+  auto* bases = app.add_subcommand(
+      "bases", "List every base pack a delta needs, through its chain: 'IDENTITY PATH' per line; exit 1 if one is "
+               "missing");
+  bases->add_option("pack", cmd.pack, "Pack file")->required();
+  bases->add_option("--base", cmd.bases, "A base pack (default: found next to the delta by identity); repeatable")
+      ->type_name("PACK")
+      ->allow_extra_args(false);
+  for (auto* s : {idx, diff, merge, bases}) s->callback([&which, s] { which = s->get_name(); });
 }
 
-bool is_delta_command(const std::string& which) { return which == "index" || which == "diff" || which == "merge"; }
+bool is_delta_command(const std::string& which) {
+  return which == "index" || which == "diff" || which == "merge" || which == "bases";
+}
 
 int run_delta(const std::string& which, const DeltaCommand& c) {
   if (which == "index") return run_index(c);
+  if (which == "bases") return run_bases(c);
   if (which == "diff") return run_diff(c);
   return run_merge(c);
 }
