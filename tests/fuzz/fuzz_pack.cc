@@ -189,10 +189,13 @@ bool reseal(std::string& p) {
   const uint64_t room = body_end - meta - kSuperblockSize;
   const uint64_t nblocks = get_le(s + sb::block_count.offset, 8), npages = get_le(s + sb::page_count.offset, 8);
   const uint64_t index_off = get_le(s + sb::index_offset.offset, 8), index_size = get_le(s + sb::index_size.offset, 8);
-  if (nblocks > room / kBlockEntrySize || npages > room / 8 || index_size > room) return false;
+  const uint64_t nbases = get_le(s + sb::base_count.offset, 8);  // v3: the base table comes first
+  if (nblocks > room / kBlockEntrySize || npages > room / 8 || index_size > room || nbases > room / kBaseEntrySize)
+    return false;
   const uint64_t index_pages = index_size / kIndexPageSize;
-  if (nblocks * kBlockEntrySize + npages * 8 + index_pages * 8 > room) return false;
-  char* bt = s + kSuperblockSize;
+  if (nbases * kBaseEntrySize + nblocks * kBlockEntrySize + npages * 8 + index_pages * 8 > room) return false;
+  char* ba = s + kSuperblockSize;
+  char* bt = ba + nbases * kBaseEntrySize;
   char* pt = bt + nblocks * kBlockEntrySize;
   char* it = pt + npages * 8;
   for (uint64_t i = 0; i < nblocks; i++) {
@@ -213,6 +216,7 @@ bool reseal(std::string& p) {
   if (index_off <= n && index_pages * kIndexPageSize <= n - index_off)
     for (uint64_t i = 0; i < index_pages; i++)
       put_le(it + i * 8, xxh3(b + index_off + i * kIndexPageSize, kIndexPageSize), 8);
+  if (get_le(s + sb::version.offset, 4) >= 3) put_le(s + sb::base_table_xxh3.offset, xxh3(ba, nbases * kBaseEntrySize), 8);
   put_le(s + sb::block_table_xxh3.offset, xxh3(bt, nblocks * kBlockEntrySize), 8);
   put_le(s + sb::page_table_xxh3.offset, xxh3(pt, npages * 8), 8);
   put_le(s + sb::index_pages_xxh3.offset, xxh3(it, index_pages * 8), 8);
