@@ -9,6 +9,7 @@
 #include "index/error.h"
 #include "tools/pack_build.h"
 #include "tools/pack_delta.h"
+#include "tools/pack_subset.h"
 #include "tools/pack_inspect.h"
 
 namespace kso {
@@ -27,6 +28,8 @@ int kso_pack_main(const std::vector<std::string>& args) {
   add_inspect_commands(app, inspect, which);
   DeltaCommand delta;
   add_delta_commands(app, delta, which);
+  SubsetCommand subset;
+  add_subset_command(app, subset, which);
 
   std::vector<std::string> rev(args.rbegin(), args.rend());  // CLI11 takes arguments reversed
   try {
@@ -49,6 +52,7 @@ int kso_pack_main(const std::vector<std::string>& args) {
   try {
     if (build_cmd->parsed()) return run_build(build);
     if (is_delta_command(which)) return run_delta(which, delta);
+    if (which == "subset") return run_subset(subset);
     return run_inspect(which, inspect);
   } catch (const UsageError& e) {
     fprintf(stderr, "kso-pack: error: %s\n", e.what());

@@ -34,18 +34,11 @@ struct Node {
 
 std::map<std::string, Node> tree_of(const Pack& p) {
   std::map<std::string, Node> out;
-  std::vector<std::pair<std::string, uint64_t>> todo{{"", kRootIno}};
-  while (!todo.empty()) {
-    auto [dir, ino] = todo.back();
-    todo.pop_back();
-    for (auto& e : p.readdir(ino)) {
-      std::string path = dir.empty() ? e.name : dir + "/" + e.name;
-      Node n{e.st.mode, e.st.size, {}};
-      if (S_ISDIR(e.st.mode)) todo.emplace_back(path, e.st.ino);
-      else if (S_ISLNK(e.st.mode)) n.content = p.readlink(e.st.ino);
-      else n.content = to_hex(p.layout(e.st.ino)->sha256);
-      out.emplace(std::move(path), std::move(n));
-    }
+  for (auto& [path, st] : pack_paths(p)) {
+    Node n{st.mode, st.size, {}};
+    if (S_ISLNK(st.mode)) n.content = p.readlink(st.ino);
+    else if (S_ISREG(st.mode)) n.content = to_hex(p.layout(st.ino)->sha256);
+    out.emplace(path, std::move(n));
   }
   return out;
 }

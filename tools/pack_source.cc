@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "cache/block_cache.h"
 #include "index/hash.h"
@@ -37,39 +38,51 @@ class PackFileReader : public ContentReader {
 
 }  // namespace
 
-std::vector<SourceEntry> pack_entries(std::shared_ptr<Pack> pack,
-                                      const std::function<bool(const std::string&, const Stat&)>& keep) {
-  auto cache = std::make_shared<BlockCache>(pack, kSourceCacheBytes, 0);
-  std::vector<SourceEntry> out;
+std::vector<std::pair<std::string, Stat>> pack_paths(const Pack& pack) {
+  std::vector<std::pair<std::string, Stat>> out;
   std::vector<std::pair<std::string, uint64_t>> todo{{"", kRootIno}};
   while (!todo.empty()) {
     auto [dir, ino] = todo.back();
     todo.pop_back();
-    auto entries = pack->readdir(ino);
-    // Depth-first in name order, like the writer numbers them: pushed reversed.
     std::vector<std::pair<std::string, uint64_t>> subdirs;
-    for (auto& d : entries) {
+    for (auto& d : pack.readdir(ino)) {
       std::string path = dir.empty() ? d.name : dir + "/" + d.name;
-      if (keep && !keep(path, d.st)) continue;
-      SourceEntry e;
-      e.path = path;
-      e.mode = d.st.mode & 07777;
-      e.mtime_ns = d.st.mtime_ns;
-      if (S_ISDIR(d.st.mode)) {
-        e.type = EntryType::Dir;
-        subdirs.emplace_back(path, d.st.ino);
-      } else if (S_ISLNK(d.st.mode)) {
-        e.type = EntryType::Symlink;
-        e.symlink_target = pack->readlink(d.st.ino);
-      } else {
-        e.type = EntryType::File;
-        if (d.st.nlink > 1) e.hardlink_key = "ino:" + std::to_string(d.st.ino);
-        e.expect_sha256 = to_hex(pack->layout(d.st.ino)->sha256);
-        e.reader = std::make_shared<PackFileReader>(pack, cache, d.st.ino);
-      }
-      out.push_back(std::move(e));
+      if (S_ISDIR(d.st.mode)) subdirs.emplace_back(path, d.st.ino);
+      out.emplace_back(std::move(path), d.st);
     }
     for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) todo.push_back(*it);
+  }
+  return out;
+}
+
+std::vector<SourceEntry> pack_entries(std::shared_ptr<Pack> pack,
+                                      const std::function<bool(const std::string&, const Stat&)>& keep) {
+  auto cache = std::make_shared<BlockCache>(pack, kSourceCacheBytes, 0);
+  std::vector<SourceEntry> out;
+  std::unordered_set<std::string> dropped_dirs;  // what is under them goes with them
+  for (auto& [path, st] : pack_paths(*pack)) {
+    size_t slash = path.rfind('/');
+    bool parent_dropped = slash != std::string::npos && dropped_dirs.count(path.substr(0, slash));
+    if (parent_dropped || (keep && !keep(path, st))) {
+      if (S_ISDIR(st.mode)) dropped_dirs.insert(path);
+      continue;
+    }
+    SourceEntry e;
+    e.path = path;
+    e.mode = st.mode & 07777;
+    e.mtime_ns = st.mtime_ns;
+    if (S_ISDIR(st.mode)) {
+      e.type = EntryType::Dir;
+    } else if (S_ISLNK(st.mode)) {
+      e.type = EntryType::Symlink;
+      e.symlink_target = pack->readlink(st.ino);
+    } else {
+      e.type = EntryType::File;
+      if (st.nlink > 1) e.hardlink_key = "ino:" + std::to_string(st.ino);
+      e.expect_sha256 = to_hex(pack->layout(st.ino)->sha256);
+      e.reader = std::make_shared<PackFileReader>(pack, cache, st.ino);
+    }
+    out.push_back(std::move(e));
   }
   return out;
 }

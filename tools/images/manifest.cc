@@ -20,7 +20,8 @@ Descriptor parse_descriptor(const json& j, const char* what) {
       throw Error(std::string(e.what()) + " in " + what);
     }
   };
-  Descriptor d{.media_type = j.value("mediaType", ""), .digest = digest(), .size = 0, .platform = {}, .urls = {}};
+  Descriptor d{.media_type = j.value("mediaType", ""), .digest = digest(), .size = 0, .platform = {}, .urls = {},
+               .annotations = {}};
   if (!j.contains("size") || !j["size"].is_number_unsigned())
     throw Error(std::string("malformed manifest: ") + what + " " + d.digest.str() + " has no size");
   d.size = j["size"].get<uint64_t>();
@@ -28,6 +29,9 @@ Descriptor parse_descriptor(const json& j, const char* what) {
     const json& p = j["platform"];
     d.platform = Platform{p.value("os", ""), p.value("architecture", ""), p.value("variant", "")};
   }
+  if (j.contains("annotations") && j["annotations"].is_object())
+    for (auto& [k, v] : j["annotations"].items())
+      if (v.is_string()) d.annotations[k] = v.get<std::string>();
   if (j.contains("urls") && j["urls"].is_array())
     for (auto& u : j["urls"])
       if (u.is_string()) d.urls.push_back(u.get<std::string>());

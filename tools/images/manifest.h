@@ -3,6 +3,7 @@
 // never re-serialized: the registry layout stores them as fetched.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,7 +20,12 @@ struct Descriptor {
   uint64_t size = 0;
   std::optional<Platform> platform;  // index entries only, when given
   std::vector<std::string> urls;     // foreign / non-distributable layers only
+  std::map<std::string, std::string> annotations;  // string values only
 };
+
+// Index entries that are attestations (BuildKit's provenance and SBOM
+// manifests) carry this annotation naming the image manifest they attest.
+inline constexpr const char* kAttestationRefAnnotation = "vnd.docker.reference.digest";
 
 struct Manifest {
   enum class Kind { Index, Image };
