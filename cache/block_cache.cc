@@ -18,7 +18,8 @@ struct BlockCache::Pending {
 };
 
 BlockCache::BlockCache(std::shared_ptr<BlockSource> origin, uint64_t capacity, unsigned workers, unsigned ahead)
-    : origin_(std::move(origin)), shard_capacity_(capacity / kShards), ahead_(ahead) {
+    : origin_(std::move(origin)), ahead_(ahead) {
+  for (auto& s : shards_) s.lru = Lru<uint32_t, BlockData>(capacity / kShards);
   for (unsigned i = 0; i < workers; i++) workers_.emplace_back([this] { worker(); });
 }
 
@@ -32,31 +33,18 @@ BlockCache::~BlockCache() {
 }
 
 void BlockCache::insert(Shard& s, uint32_t id, const BlockData& d) {
-  // Caller holds s.mu.
-  if (s.map.count(id)) return;
-  s.lru.push_front(id);
-  s.map.emplace(id, Shard::Slot{d, s.lru.begin()});
-  s.bytes += d->size();
-  // Keep at least the newest block even if it alone exceeds the share.
-  while (s.bytes > shard_capacity_ && s.lru.size() > 1) {
-    uint32_t victim = s.lru.back();
-    s.lru.pop_back();
-    auto it = s.map.find(victim);
-    s.bytes -= it->second.data->size();
-    s.map.erase(it);
-    evicted_++;
-  }
+  // Caller holds s.mu. Keeps at least the newest block even if it alone
+  // exceeds the share.
+  evicted_ += s.lru.insert(id, d, d->size());
 }
 
 BlockData BlockCache::block(uint32_t id) {
   Shard& s = shard(id);
   {
     std::lock_guard lk(s.mu);
-    auto it = s.map.find(id);
-    if (it != s.map.end()) {
-      s.lru.splice(s.lru.begin(), s.lru, it->second.pos);
+    if (BlockData* d = s.lru.get(id)) {
       hits_++;
-      return it->second.data;
+      return *d;
     }
   }
   return load(id, false);
@@ -68,10 +56,9 @@ BlockData BlockCache::load(uint32_t id, bool from_prefetch) {
   bool owner = false;
   {
     std::lock_guard lk(s.mu);
-    auto it = s.map.find(id);
-    if (it != s.map.end()) {  // loaded since block() looked: still a hit
+    if (BlockData* d = s.lru.peek(id)) {  // loaded since block() looked: still a hit
       if (!from_prefetch) hits_++;
-      return it->second.data;
+      return *d;
     }
     auto& slot = s.loading[id];
     if (!slot) {
@@ -118,7 +105,7 @@ void BlockCache::prefetch(uint32_t id) {
   {
     Shard& s = shard(id);
     std::lock_guard lk(s.mu);
-    if (s.map.count(id) || s.loading.count(id)) return;
+    if (s.lru.contains(id) || s.loading.count(id)) return;
   }
   {
     std::lock_guard lk(qmu_);
@@ -166,7 +153,7 @@ CacheStats BlockCache::stats() const {
   CacheStats st{hits_, misses_, prefetched_, evicted_, errors_, 0};
   for (auto& s : shards_) {
     std::lock_guard lk(const_cast<std::mutex&>(s.mu));
-    st.bytes += s.bytes;
+    st.bytes += s.lru.weight();
   }
   return st;
 }

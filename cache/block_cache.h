@@ -7,13 +7,13 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "cache/lru.h"
 #include "index/pack_reader.h"
 
 namespace kso {
@@ -44,14 +44,8 @@ class BlockCache : public BlockSource {
   struct Pending;
   struct Shard {
     std::mutex mu;
-    std::list<uint32_t> lru;  // front = most recent
-    struct Slot {
-      BlockData data;
-      std::list<uint32_t>::iterator pos;
-    };
-    std::unordered_map<uint32_t, Slot> map;
+    Lru<uint32_t, BlockData> lru;  // weighed in decoded bytes
     std::unordered_map<uint32_t, std::shared_ptr<Pending>> loading;
-    uint64_t bytes = 0;
   };
   Shard& shard(uint32_t id) { return shards_[id % kShards]; }
   BlockData load(uint32_t id, bool from_prefetch);
@@ -63,7 +57,6 @@ class BlockCache : public BlockSource {
   // Chunks scanned ahead when looking for the next blocks to decode.
   static constexpr size_t kAheadScan = 512;
   std::shared_ptr<BlockSource> origin_;
-  uint64_t shard_capacity_;
   unsigned ahead_;
   Shard shards_[kShards];
   std::atomic<uint64_t> hits_{0}, misses_{0}, prefetched_{0}, evicted_{0}, errors_{0};

@@ -6,10 +6,10 @@
 #pragma once
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
+
+#include "cache/lru.h"
 
 namespace kso {
 
@@ -19,7 +19,9 @@ class InodeTable {
   using Loader = std::function<std::shared_ptr<T>(uint64_t ino)>;
   using Weigher = std::function<size_t(const T&)>;
   InodeTable(Loader load, Weigher weigh, size_t max_weight)
-      : load_(std::move(load)), weigh_(std::move(weigh)), shard_max_(max_weight / kShards) {}
+      : load_(std::move(load)), weigh_(std::move(weigh)) {
+    for (auto& s : shards_) s.lru = Lru<uint64_t, std::shared_ptr<T>>(max_weight / kShards);
+  }
 
   // The state of `ino`, loaded on first use. Loads run outside the lock so a
   // slow query never stalls other inodes; concurrent loads of one inode are
@@ -28,46 +30,25 @@ class InodeTable {
     Shard& s = shards_[ino % kShards];
     {
       std::lock_guard lk(s.mu);
-      auto it = s.map.find(ino);
-      if (it != s.map.end()) {
-        s.lru.splice(s.lru.begin(), s.lru, it->second.pos);
-        return it->second.value;
-      }
+      if (auto* v = s.lru.get(ino)) return *v;
     }
     std::shared_ptr<T> v = load_(ino);
     size_t w = weigh_(*v) + 1;
     std::lock_guard lk(s.mu);
-    auto it = s.map.find(ino);
-    if (it != s.map.end()) return it->second.value;
-    s.lru.push_front(ino);
-    s.map.emplace(ino, Slot{v, s.lru.begin(), w});
-    s.weight += w;
-    while (s.weight > shard_max_ && s.lru.size() > 1) {
-      auto victim = s.map.find(s.lru.back());
-      s.weight -= victim->second.weight;
-      s.map.erase(victim);
-      s.lru.pop_back();
-    }
+    if (auto* first = s.lru.peek(ino)) return *first;
+    s.lru.insert(ino, v, w);
     return v;
   }
 
  private:
-  struct Slot {
-    std::shared_ptr<T> value;
-    std::list<uint64_t>::iterator pos;
-    size_t weight;
-  };
   struct Shard {
     std::mutex mu;
-    std::list<uint64_t> lru;  // front = most recent
-    std::unordered_map<uint64_t, Slot> map;
-    size_t weight = 0;
+    Lru<uint64_t, std::shared_ptr<T>> lru;
   };
   // Shards keep FUSE threads working on different inodes off each other's lock.
   static constexpr unsigned kShards = 16;
   Loader load_;
   Weigher weigh_;
-  size_t shard_max_;
   Shard shards_[kShards];
 };
 

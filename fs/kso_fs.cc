@@ -1,13 +1,16 @@
 #include "fs/kso_fs.h"
 
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <malloc.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
+#include <spawn.h>
 #include <spdlog/spdlog.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <climits>
@@ -143,8 +146,21 @@ void clear_stale_mount(const char* mnt) {
   if (!is_stale_mount(mnt)) return;
   spdlog::warn("{}: stale mount of a dead daemon, detaching it", mnt);
   if (umount2(mnt, MNT_DETACH) == 0) return;
-  std::string cmd = "fusermount3 -u -z '" + std::string(mnt) + "' 2>/dev/null";
-  if (system(cmd.c_str()) != 0) spdlog::warn("{}: could not detach the stale mount", mnt);
+  // umount2 needs root; the setuid fusermount3 detaches a user's own mount.
+  // Run from PATH with an argument vector (no shell), its stderr to /dev/null.
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  char prog[] = "fusermount3", u[] = "-u", z[] = "-z";
+  std::string point(mnt);
+  char* argv[] = {prog, u, z, point.data(), nullptr};
+  pid_t pid;
+  int status = -1;
+  if (posix_spawnp(&pid, prog, &fa, nullptr, argv, environ) == 0)
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  posix_spawn_file_actions_destroy(&fa);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) spdlog::warn("{}: could not detach the stale mount", mnt);
 }
 
 // The sysfs file that sets the mount's readahead, found through its device

@@ -37,8 +37,9 @@ void must(int rc, const std::string& what) {
   if (rc != 0) throw std::runtime_error(what + ": " + strerror(errno));
 }
 
-// Pseudo-text: compressible but not trivially so.
-std::string text_bytes(size_t n, uint64_t seed) {
+}  // namespace
+
+std::string pseudo_text(size_t n, uint64_t seed) {
   static const char* words[] = {"kube", "let ", "apiserver ", "etcd\n", "pause:3.9 ", "sha256:", "containerd ",
                                 "calico ", "coredns ", "{\"kind\": \"Pod\"} ", "registry.k8s.io/", "v1.30.2 "};
   std::string r = random_bytes(n / 4 + 8, seed), s;
@@ -47,8 +48,6 @@ std::string text_bytes(size_t n, uint64_t seed) {
   s.resize(n);
   return s;
 }
-
-}  // namespace
 
 void make_edge_tree(const fs::path& R, const EdgeTreeOptions& o) {
   // Content ------------------------------------------------------------------
@@ -64,10 +63,10 @@ void make_edge_tree(const fs::path& R, const EdgeTreeOptions& o) {
   const size_t sizes[] = {1, 63, 64, 65, 4095, 4096, 4097, 65535, 65536, 65537, (1u << 20) + 7};
   uint64_t seed = 1;
   for (size_t n : sizes) write_file(R / "sizes" / ("rand_" + std::to_string(n)), random_bytes(n, seed++));
-  for (size_t n : sizes) write_file(R / "sizes" / ("text_" + std::to_string(n)), text_bytes(n, seed++));
+  for (size_t n : sizes) write_file(R / "sizes" / ("text_" + std::to_string(n)), pseudo_text(n, seed++));
   if (o.big_files) {
     write_file(R / "sizes" / "big_random", random_bytes((5u << 20) + 333, 77));   // > one 4 MiB block
-    write_file(R / "sizes" / "big_text", text_bytes((9u << 20) + 1, 78));        // several blocks
+    write_file(R / "sizes" / "big_text", pseudo_text((9u << 20) + 1, 78));        // several blocks
   }
 
   // Modes.

@@ -82,6 +82,9 @@ Listing pack_listing(const Pack& p);  // reads every file through the read path
 std::string open_error(const fs::path& p);
 // Where the data region of pack file `f` ends (its metadata region starts).
 uint64_t data_end(const fs::path& f);
+// `n` bytes of pseudo-text (words picked by random_bytes(.., seed)):
+// compressible, so packed into zstd blocks, but not trivially so.
+std::string pseudo_text(size_t n, uint64_t seed);
 // Bytes [off, off+len) of `f` through the reader's read path with `src`.
 std::string read_through(const Pack& p, const FileLayout& f, uint64_t off, size_t len, BlockSource& src);
 

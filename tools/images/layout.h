@@ -33,7 +33,6 @@ class RegistryLayout {
 
   // Everything added, sorted by path.
   std::vector<SourceEntry> entries() const;
-  size_t blob_count() const { return blobs_.size(); }
   size_t repository_count() const;
 
   // "sha256:<hex>" -> "<prefix>/docker/registry/v2/blobs/sha256/<2hex>/<hex>/data"
