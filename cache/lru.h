@@ -34,6 +34,12 @@ class Lru {
   // until the total weight fits, always keeping the newest even if it alone
   // is heavier than the bound. Returns the number of entries dropped.
   size_t insert(const K& k, V v, uint64_t weight) {
+    return insert(k, std::move(v), weight, [](const K&, V&) {});
+  }
+  // The same, calling `evicted(key, value)` for each entry dropped (a disk
+  // cache removes the file behind it).
+  template <typename F>
+  size_t insert(const K& k, V v, uint64_t weight, F&& evicted) {
     if (map_.count(k)) return 0;
     order_.push_front(k);
     map_.emplace(k, Slot{std::move(v), order_.begin(), weight});
@@ -41,12 +47,23 @@ class Lru {
     size_t dropped = 0;
     while (weight_ > max_weight_ && order_.size() > 1) {
       auto victim = map_.find(order_.back());
+      evicted(victim->first, victim->second.value);
       weight_ -= victim->second.weight;
       map_.erase(victim);
       order_.pop_back();
       dropped++;
     }
     return dropped;
+  }
+
+  // Removes `k` if present; true if it was.
+  bool erase(const K& k) {
+    auto it = map_.find(k);
+    if (it == map_.end()) return false;
+    weight_ -= it->second.weight;
+    order_.erase(it->second.pos);
+    map_.erase(it);
+    return true;
   }
 
   uint64_t weight() const { return weight_; }  // of the entries held now

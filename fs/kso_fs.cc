@@ -21,6 +21,7 @@
 
 #include "fs/fuse_ops.h"
 #include "index/error.h"
+#include "fetch/http_source.h"
 #include "index/pack_open.h"
 #include "index/size_arg.h"
 
@@ -36,7 +37,13 @@ constexpr unsigned kReadAheadKb = 1024;
 struct Cli {
   std::string pack;
   char* cache_size = nullptr;
-  char* base = nullptr;  // a delta's bases, ':'-separated
+  char* mem_cache_size = nullptr;
+  std::vector<std::string> bases;    // -o base=, each once; local paths may be ':'-separated
+  std::vector<std::string> headers;  // -o header=, each once
+  char* cache_dir = nullptr;         // remote packs: the disk cache
+  char* cacert = nullptr;
+  unsigned remote_timeout = 30;
+  int allow_switch = 0;
   unsigned read_ahead_kb = kReadAheadKb;
   unsigned prefetch_workers = 2;
   int allow_escaping_symlinks = 0;
@@ -44,7 +51,7 @@ struct Cli {
   bool help = false, version = false;
 };
 
-enum { kKeyHelp, kKeyVersion, kKeyDiscard };
+enum { kKeyHelp, kKeyVersion, kKeyDiscard, kKeyBase, kKeyHeader };
 
 // FUSE worker threads unless -o max_threads= says otherwise: enough for
 // nginx and the registry reading many files at once on a small host.
@@ -53,7 +60,13 @@ constexpr unsigned kMaxThreadsCap = 100000;  // libfuse's own upper bound
 
 const fuse_opt kOpts[] = {
     {"cache_size=%s", offsetof(Cli, cache_size), 0},
-    {"base=%s", offsetof(Cli, base), 0},
+    {"mem_cache_size=%s", offsetof(Cli, mem_cache_size), 0},
+    {"cache_dir=%s", offsetof(Cli, cache_dir), 0},
+    {"cacert=%s", offsetof(Cli, cacert), 0},
+    {"remote_timeout=%u", offsetof(Cli, remote_timeout), 0},
+    {"switch", offsetof(Cli, allow_switch), 1},
+    FUSE_OPT_KEY("base=", kKeyBase),
+    FUSE_OPT_KEY("header=", kKeyHeader),
     {"prefetch_workers=%u", offsetof(Cli, prefetch_workers), 0},
     {"allow_escaping_symlinks", offsetof(Cli, allow_escaping_symlinks), 1},
     {"readahead_blocks=%u", offsetof(Cli, readahead_blocks), 0},
@@ -93,6 +106,23 @@ int opt_proc(void* data, const char* arg, int key, fuse_args*) {
       return 0;
     case kKeyDiscard:
       return 0;
+    case kKeyBase: {
+      std::string v = strchr(arg, '=') + 1;
+      if (fetch::is_url(v)) {
+        cli->bases.push_back(v);
+        return 0;
+      }
+      for (size_t at = 0; at <= v.size();) {  // OLD.kso:OLDER.kso
+        size_t colon = v.find(':', at);
+        if (colon == std::string::npos) colon = v.size();
+        if (colon > at) cli->bases.push_back(v.substr(at, colon - at));
+        at = colon + 1;
+      }
+      return 0;
+    }
+    case kKeyHeader:
+      cli->headers.emplace_back(strchr(arg, '=') + 1);
+      return 0;
     default:
       return 1;
   }
@@ -109,7 +139,21 @@ void usage() {
       "kso-fs options:\n"
       "    -o cache_size=SIZE       decoded-block cache (default 256M)\n"
       "    -o base=OLD.kso[:OLDER.kso]  a delta pack's bases (default: the packs next to\n"
-      "                             PACK whose identity the delta names; names do not matter)\n"
+      "                             PACK whose identity the delta names; names do not matter);\n"
+      "                             repeat base= for URLs\n"
+      "\n"
+      "remote packs (PACK is an http:// or https:// URL: a web server, a presigned or public\n"
+      "S3/MinIO/Ceph object):\n"
+      "    -o cache_dir=DIR         where fetched ranges are kept (required); one daemon per DIR\n"
+      "    -o cache_size=SIZE       bound of that disk cache (default 2G; LRU)\n"
+      "    -o mem_cache_size=SIZE   decoded-block cache in memory (default 256M; for local packs\n"
+      "                             cache_size is this)\n"
+      "    -o cacert=FILE           CA bundle to trust instead of the system's\n"
+      "    -o header='NAME: VALUE'  extra request header, e.g. a bearer token (repeatable);\n"
+      "                             credentials in ~/.netrc (or $NETRC) are used too;\n"
+      "                             proxies from http_proxy/https_proxy/no_proxy\n"
+      "    -o remote_timeout=SECS   an uncached read fails with EIO after about this (default 30)\n"
+      "    -o switch                the URL holds another pack than the cache: take it\n"
       "    -o prefetch_workers=N    threads decoding ahead (default 2)\n"
       "    -o readahead_blocks=N    blocks decoded ahead of sequential readers (default 2)\n"
       "    -o read_ahead_kb=N       kernel readahead of the mount (default 1024; 0 keeps the kernel's)\n"
@@ -235,26 +279,33 @@ int kso_fs_main(int argc, char** argv) {
   if (cli.pack.empty() || !fo.mountpoint) return fail("usage: kso-fs PACK MOUNTPOINT [-o OPTIONS] [-f]  (--help for more)", 2);
 
   FsContext c;
+  const bool remote = fetch::is_url(cli.pack);
+  fetch::RemoteOptions ro;
   try {
-    if (cli.cache_size) c.opts.cache_size = parse_size(cli.cache_size);
+    if (cli.cache_size) (remote ? ro.cache_size : c.opts.cache_size) = parse_size(cli.cache_size);
+    if (cli.mem_cache_size) c.opts.cache_size = parse_size(cli.mem_cache_size);
   } catch (const std::exception& e) {
     return fail(std::string("-o cache_size: ") + e.what(), 2);
   }
+  if (remote && !cli.cache_dir) return fail("a remote pack needs -o cache_dir=DIR (where fetched ranges are kept)", 2);
+  if (cli.cache_dir) ro.cache_dir = cli.cache_dir;
+  if (cli.cacert) ro.cacert = cli.cacert;
+  ro.headers = cli.headers;
+  ro.timeout_s = long(std::max(1u, cli.remote_timeout));
+  ro.allow_switch = cli.allow_switch != 0;
   try {
     c.opts.prefetch_workers = cli.prefetch_workers;
     c.opts.allow_escaping_symlinks = cli.allow_escaping_symlinks != 0;
     c.opts.readahead_blocks = cli.readahead_blocks;
-    char* real = realpath(cli.pack.c_str(), nullptr);
-    if (!real) throw Error("cannot open " + cli.pack + ": " + strerror(errno), errno);
-    cli.pack = real;
-    free(real);
-    BaseSearch bases;
-    for (std::string rest = cli.base ? cli.base : ""; !rest.empty();) {
-      size_t colon = rest.find(':');
-      std::string one = rest.substr(0, colon);
-      rest = colon == std::string::npos ? "" : rest.substr(colon + 1);
-      if (!one.empty()) bases.paths.emplace_back(one);
+    if (!remote) {
+      char* real = realpath(cli.pack.c_str(), nullptr);
+      if (!real) throw Error("cannot open " + cli.pack + ": " + strerror(errno), errno);
+      cli.pack = real;
+      free(real);
     }
+    BaseSearch bases;
+    for (auto& b : cli.bases) bases.paths.emplace_back(b);
+    bases.open = fetch::source_opener(ro);
     // A delta mounts only with every base of its chain found and checked:
     // errors show on the terminal, before forking, never on a later read.
     c.pack = open_pack(cli.pack, bases);
@@ -263,6 +314,7 @@ int kso_fs_main(int argc, char** argv) {
   }
   clear_stale_mount(fo.mountpoint);
 
+  if (remote) cli.pack = fetch::redact_url(cli.pack);  // a presigned URL's query is a secret: never in mtab or logs
   std::string mount_opts = "-oro,default_permissions,fsname=" + escape_commas(cli.pack) + ",subtype=kso-fs";
   fuse_opt_add_arg(&args, mount_opts.c_str());
   fuse_session* se = fuse_session_new(&args, &fuse_ops(), sizeof(fuse_lowlevel_ops), &c);

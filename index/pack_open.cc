@@ -32,20 +32,41 @@ std::optional<Digest> header_identity(const fs::path& p) {
   }
 }
 
+bool is_remote(const std::string& s) { return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0; }
+
+// The identity a pack's header names, read through `open`.
+std::optional<Digest> source_identity(const std::string& where, const SourceOpener& open) {
+  if (!is_remote(where)) return header_identity(where);
+  auto src = open(where);
+  std::string h(kHeaderSize, '\0');
+  src->read(0, h.size(), h.data());
+  try {
+    return decode_header(h).identity;
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
 class Resolver {
  public:
-  Resolver(const fs::path& top, const BaseSearch& s) : search_(s) {
+  Resolver(const std::string& top, const BaseSearch& s) : search_(s) {
+    if (is_remote(top)) url_dir_ = top.substr(0, top.substr(0, top.find('?')).rfind('/') + 1);
     for (auto& p : s.paths) {
-      auto id = header_identity(p);
+      auto id = source_identity(p.string(), s.open);
       if (!id) {
         std::error_code ec;
-        throw Error("base " + p.string() + ": " + (fs::exists(p, ec) ? "not a kso pack" : "no such file"), ENOENT);
+        throw Error("base " + p.string() + ": " + (is_remote(p) || fs::exists(p, ec) ? "not a kso pack" : "no such file"),
+                    ENOENT);
       }
       given_.emplace_back(p, *id);
       by_identity_.emplace(*id, p);
     }
-    if (s.next_to_pack) {
-      dir_ = top.has_parent_path() ? top.parent_path() : fs::path(".");
+    if (s.next_to_pack && !url_dir_.empty()) {
+      // A URL has no directory to list: its bases are tried by the names the
+      // delta recorded, next to it (checked by identity all the same).
+    } else if (s.next_to_pack) {
+      fs::path tp(top);
+      dir_ = tp.has_parent_path() ? tp.parent_path() : fs::path(".");
       std::error_code ec;
       struct stat self {};
       stat(top.c_str(), &self);
@@ -80,8 +101,15 @@ class Resolver {
         continue;
       }
       auto it = by_identity_.find(b.identity);
+      if (it == by_identity_.end() && !url_dir_.empty() && !b.name.empty() && b.name.find('/') == std::string::npos) {
+        std::string guess = url_dir_ + b.name;
+        if (auto id = source_identity(guess, search_.open)) {
+          found_.emplace_back(guess, *id);
+          if (*id == b.identity) it = by_identity_.emplace(*id, guess).first;
+        }
+      }
       if (it == by_identity_.end()) throw Error(missing(*p, b), ENOENT);
-      std::shared_ptr<Pack> q = attach(Pack::open(it->second));
+      std::shared_ptr<Pack> q = attach(Pack::open(search_.open(it->second.string())));
       opened_.emplace(b.identity, q);
       bases.push_back(q);
     }
@@ -97,7 +125,7 @@ class Resolver {
     std::string msg = p.name() + ": base pack '" + b.name + "' (identity " + to_hex(b.identity) + ") not found";
     std::vector<std::string> where;
     if (!search_.paths.empty()) where.push_back("among the given bases");
-    if (search_.next_to_pack) where.push_back("in " + dir_.string());
+    if (search_.next_to_pack) where.push_back("in " + (url_dir_.empty() ? dir_.string() : url_dir_));
     for (size_t i = 0; i < where.size(); i++) msg += (i ? " or " : " ") + where[i];
     for (auto* list : {&given_, &found_})
       for (auto& [path, id] : *list)
@@ -110,6 +138,7 @@ class Resolver {
 
   BaseSearch search_;
   fs::path dir_;
+  std::string url_dir_;  // a remote delta's "directory" URL, with the trailing '/' 
   std::vector<std::pair<fs::path, Digest>> given_, found_;
   std::map<Digest, fs::path> by_identity_;
   std::map<Digest, std::shared_ptr<Pack>> opened_;
@@ -118,13 +147,15 @@ class Resolver {
 
 }  // namespace
 
-std::shared_ptr<Pack> open_pack_file(const fs::path& path) {
-  if (is_index_file(path)) return Pack::open(std::make_shared<IndexFileSource>(path));
-  return Pack::open(path);
+std::shared_ptr<Pack> open_pack_file(const std::string& where, const SourceOpener& open) {
+  if (!is_remote(where) && is_index_file(where)) return Pack::open(std::make_shared<IndexFileSource>(where));
+  return Pack::open(open(where));
 }
 
-std::shared_ptr<Pack> open_pack(const fs::path& path, const BaseSearch& search) {
-  auto p = Pack::open(path);
+std::shared_ptr<ByteSource> open_local_file(const std::string& where) { return std::make_shared<FileSource>(where); }
+
+std::shared_ptr<Pack> open_pack(const std::string& path, const BaseSearch& search) {
+  auto p = Pack::open(search.open(path));
   if (!p->is_delta()) return p;
   return Resolver(path, search).attach(std::move(p));
 }

@@ -9,7 +9,7 @@
 #include "index/error.h"
 #include "tests/support/http_fixtures.h"
 #include "tests/support/testutil.h"
-#include "tools/fetch/http.h"
+#include "fetch/http.h"
 #include "tools/files_list.h"
 
 // Designated initializers leave the other fields at their defaults on purpose.

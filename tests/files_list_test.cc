@@ -7,8 +7,8 @@
 
 #include "index/error.h"
 #include "tests/support/testutil.h"
-#include "tools/fetch/http.h"
-#include "tools/fetch/net_options.h"
+#include "fetch/http.h"
+#include "fetch/net_options.h"
 
 using namespace kso;
 using kso::test::TempDir;

@@ -14,7 +14,7 @@
 #include "tests/support/registry_fixture.h"
 #include "tests/support/registry_proxy.h"
 #include "tests/support/testutil.h"
-#include "tools/fetch/net_options.h"
+#include "fetch/net_options.h"
 #include "tools/images/pull.h"
 
 namespace {

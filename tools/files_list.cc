@@ -15,7 +15,7 @@
 #include <sstream>
 
 #include "index/error.h"
-#include "tools/fetch/http.h"
+#include "fetch/http.h"
 #include "tools/pack_prefix.h"
 #include "tools/progress.h"
 #include "tools/text.h"

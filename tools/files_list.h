@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "index/entry.h"
-#include "tools/fetch/digest.h"
-#include "tools/fetch/net_options.h"
+#include "fetch/digest.h"
+#include "fetch/net_options.h"
 
 namespace CLI {
 class App;

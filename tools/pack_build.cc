@@ -15,6 +15,7 @@
 #include "index/pack_writer.h"
 #include "index/schema.h"
 #include "tools/dir_source.h"
+#include "tools/pack_args.h"
 #include "tools/files_list.h"
 #include "tools/images/pull.h"
 #include "tools/kso_pack.h"
@@ -179,7 +180,7 @@ int run_build(const BuildCommand& cmd) {
     std::error_code ec;
     if (fs::equivalent(b, cmd.output, ec))
       throw UsageError("the output " + cmd.output + " is the base " + b + ": a delta never overwrites its base");
-    auto p = open_pack_file(b);
+    auto p = open_pack_file(b, tool_search().open);
     if (p->compute_identity() != p->identity())
       throw Error(b + ": its metadata does not hash to its identity (damaged); run 'kso-pack verify' on it", EIO);
     std::string name = fs::path(b).filename().string();

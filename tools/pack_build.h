@@ -7,7 +7,7 @@
 
 #include "index/pack_writer.h"
 
-#include "tools/fetch/net_options.h"
+#include "fetch/net_options.h"
 #include "tools/files_list.h"
 #include "tools/images/images_options.h"
 

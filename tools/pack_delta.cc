@@ -17,6 +17,7 @@
 #include "index/pack_writer.h"
 #include "index/schema.h"
 #include "tools/kso_pack.h"
+#include "tools/pack_args.h"
 #include "tools/pack_build.h"
 #include "tools/pack_source.h"
 #include "tools/progress.h"
@@ -55,8 +56,8 @@ std::unordered_set<Digest, DigestHash> chunk_digests(const Pack& p) {
 }
 
 int run_diff(const DeltaCommand& c) {
-  auto old_p = open_pack_file(c.pack);
-  auto new_p = open_pack_file(c.other);
+  auto old_p = open_pack_file(c.pack, tool_search().open);
+  auto new_p = open_pack_file(c.other, tool_search().open);
   auto a = tree_of(*old_p), b = tree_of(*new_p);
   nlohmann::json added = nlohmann::json::array(), removed = nlohmann::json::array(),
                  changed = nlohmann::json::array();
@@ -153,7 +154,7 @@ int run_diff(const DeltaCommand& c) {
 }
 
 int run_index(const DeltaCommand& c) {
-  auto p = open_pack_file(c.pack);
+  auto p = open_pack_file(c.pack, tool_search().open);
   if (!p->holds_data()) throw Error(c.pack + " is an index file already", EINVAL);
   if (p->compute_identity() != p->identity())
     throw Error(c.pack + ": its metadata does not hash to its identity (damaged); run 'kso-pack verify' on it", EIO);
@@ -174,9 +175,7 @@ void collect_files(const Pack& p, std::vector<std::string>& out) {
 // Every base of the chain, each once: "IDENTITY PATH" per line (scripts
 // keep these files; deploy/kso-switch.sh does).
 int run_bases(const DeltaCommand& c) {
-  BaseSearch search;
-  for (auto& b : c.bases) search.paths.emplace_back(b);
-  auto p = open_pack(c.pack, search);
+  auto p = open_pack(c.pack, tool_search(c.bases));
   std::vector<const Pack*> seen;
   for (std::vector<const Pack*> todo{p.get()}; !todo.empty();) {
     const Pack* q = todo.back();
@@ -193,9 +192,7 @@ int run_bases(const DeltaCommand& c) {
 }
 
 int run_merge(const DeltaCommand& c) {
-  BaseSearch search;
-  for (auto& b : c.bases) search.paths.emplace_back(b);
-  auto p = open_pack(c.pack, search);
+  auto p = open_pack(c.pack, tool_search(c.bases));
   std::vector<std::string> inputs;
   collect_files(*p, inputs);
   for (auto& in : inputs) {

@@ -23,6 +23,7 @@
 #include "index/schema.h"
 #include "index/time_ns.h"
 #include "tools/kso_pack.h"
+#include "tools/pack_args.h"
 #include "tools/pack_extract.h"
 #include "tools/pack_report.h"
 #include "tools/progress.h"
@@ -129,9 +130,7 @@ std::vector<std::string> base_status(const Pack& p, const InspectCommand& c) {
   std::vector<std::string> out(p.bases().size());
   if (p.bases().empty()) return out;
   try {
-    BaseSearch s;
-    for (auto& b : c.bases) s.paths.emplace_back(b);
-    auto full = open_pack(p.name(), s);
+    auto full = open_pack(c.pack, tool_search(c.bases));
     for (size_t k = 0; k < out.size(); k++) out[k] = "found: " + full->base(k)->name();
   } catch (const Error& e) {
     for (auto& o : out) o = std::string("not usable: ") + e.what();
@@ -377,13 +376,11 @@ int run_inspect(const std::string& which, const InspectCommand& c) {
   // ls and info need the index only; what reads file bytes needs the bases.
   std::shared_ptr<Pack> p;
   if (which == "ls" || which == "info") {
-    p = open_pack_file(c.pack);
+    p = open_pack_file(c.pack, tool_search().open);
   } else {
     if (is_index_file(c.pack) && which != "verify")
       throw Error(c.pack + " is an index file (.kidx): it holds no file data", EINVAL);
-    BaseSearch s;
-    for (auto& b : c.bases) s.paths.emplace_back(b);
-    p = is_index_file(c.pack) ? open_pack_file(c.pack) : open_pack(c.pack, s);
+    p = is_index_file(c.pack) ? open_pack_file(c.pack) : open_pack(c.pack, tool_search(c.bases));
   }
   if (which == "ls") {
     std::string path = c.paths.empty() ? "" : c.paths[0];

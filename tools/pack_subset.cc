@@ -18,6 +18,7 @@
 #include "tools/images/media_types.h"
 #include "tools/images/platform.h"
 #include "tools/kso_pack.h"
+#include "tools/pack_args.h"
 #include "tools/pack_build.h"
 #include "tools/pack_source.h"
 #include "tools/progress.h"
@@ -142,9 +143,7 @@ int run_subset(const SubsetCommand& c) {
     return false;
   };
 
-  BaseSearch search;
-  for (auto& b : c.bases) search.paths.emplace_back(b);
-  auto pack = open_pack(c.pack, search);
+  auto pack = open_pack(c.pack, tool_search(c.bases));
   auto paths = pack_paths(*pack);
 
   // Registry storage trees, wherever they are in the pack.

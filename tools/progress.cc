@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "tools/fetch/http.h"
+#include "fetch/http.h"
 
 namespace kso {
 

@@ -10,7 +10,7 @@
 #include <typeinfo>
 
 #include "index/error.h"
-#include "tools/fetch/digest.h"
+#include "fetch/digest.h"
 #include "tools/files_list.h"
 
 namespace {

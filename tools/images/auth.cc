@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "index/error.h"
-#include "tools/fetch/http.h"
+#include "fetch/http.h"
 #include "tools/text.h"
 
 namespace kso::images {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "index/entry.h"
-#include "tools/fetch/digest.h"
+#include "fetch/digest.h"
 
 namespace kso::images {
 

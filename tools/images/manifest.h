@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "tools/fetch/digest.h"
+#include "fetch/digest.h"
 #include "tools/images/platform.h"
 
 namespace kso::images {

@@ -15,7 +15,7 @@
 
 #include "index/error.h"
 #include "index/time_ns.h"
-#include "tools/fetch/http.h"
+#include "fetch/http.h"
 #include "tools/images/auth.h"
 #include "tools/images/credentials.h"
 #include "tools/images/images_list.h"

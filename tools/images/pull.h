@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "index/entry.h"
-#include "tools/fetch/net_options.h"
+#include "fetch/net_options.h"
 #include "tools/images/images_options.h"
 
 namespace kso::images {

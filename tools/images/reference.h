@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "tools/fetch/digest.h"
+#include "fetch/digest.h"
 
 namespace kso::images {
 

@@ -31,6 +31,7 @@ struct NetOptions {
   long connect_timeout_s = 30;         // TCP + TLS handshake
   long stall_timeout_s = 60;           // abort (and retry) a transfer slower than 1 B/s this long
   std::string user_agent = "kso-pack";
+  bool netrc = false;                  // credentials from ~/.netrc (or $NETRC) when it has the host
   int progress = -1;                   // -1 = bar on a TTY, plain lines otherwise; 0 = plain; 1 = bar
 
   // The cache dir to use: cache_dir, else $XDG_CACHE_HOME/kso, else ~/.cache/kso.

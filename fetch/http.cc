@@ -1,4 +1,4 @@
-#include "tools/fetch/http.h"
+#include "fetch/http.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -317,6 +317,10 @@ bool Engine::start(Transfer& t) {
   curl_easy_setopt(e, CURLOPT_USERAGENT, net_.user_agent.c_str());
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   if (!net_.cacert.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, net_.cacert.c_str());
+  if (net_.netrc) {
+    curl_easy_setopt(e, CURLOPT_NETRC, long(CURL_NETRC_OPTIONAL));
+    if (const char* f = getenv("NETRC")) curl_easy_setopt(e, CURLOPT_NETRC_FILE, f);
+  }
   if (resolve_) curl_easy_setopt(e, CURLOPT_RESOLVE, resolve_);
   if (connect_to_) curl_easy_setopt(e, CURLOPT_CONNECT_TO, connect_to_);
   if (t.req.head) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);

@@ -18,8 +18,8 @@
 #include <utility>
 #include <vector>
 
-#include "tools/fetch/digest.h"
-#include "tools/fetch/net_options.h"
+#include "fetch/digest.h"
+#include "fetch/net_options.h"
 
 namespace kso::fetch {
 

@@ -1,4 +1,4 @@
-#include "tools/fetch/digest.h"
+#include "fetch/digest.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "tools/fetch/net_options.h"
+#include "fetch/net_options.h"
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>

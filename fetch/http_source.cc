@@ -1,0 +1,395 @@
+#include "fetch/http_source.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "fetch/digest.h"
+#include "fetch/http.h"
+#include "index/error.h"
+#include "index/hash.h"
+
+namespace kso::fetch {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Extents being fetched, so concurrent readers of one extent fetch it once.
+struct Inflight {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::set<uint64_t> busy;
+};
+
+// "bytes A-B/TOTAL" -> (A, B, TOTAL); false if malformed.
+bool parse_content_range(const std::string& v, uint64_t& a, uint64_t& b, uint64_t& total) {
+  unsigned long long x, y, t;
+  char tail;
+  if (sscanf(v.c_str(), " bytes %llu-%llu/%llu%c", &x, &y, &t, &tail) != 3) return false;
+  a = x, b = y, total = t;
+  return a <= b && b < total;
+}
+
+bool write_file_atomic(const fs::path& p, const char* data, size_t n) {
+  fs::path tmp = p.string() + ".tmp-" + std::to_string(getpid()) + "-" +
+                 std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id()));
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  bool ok = true;
+  for (size_t at = 0; ok && at < n;) {
+    ssize_t w = ::write(fd, data + at, n - at);
+    if (w < 0 && errno == EINTR) continue;
+    ok = w > 0;
+    if (ok) at += size_t(w);
+  }
+  ok = ::close(fd) == 0 && ok;
+  if (ok) ok = rename(tmp.c_str(), p.c_str()) == 0;
+  if (!ok) unlink(tmp.c_str());
+  return ok;
+}
+
+// Cache dirs this process has locked, with how many sources use each: one
+// process may open a pack twice (a tool reopening it); two processes may not.
+struct DirLocks {
+  std::mutex mu;
+  std::map<std::string, std::pair<int, int>> held;  // dir -> (fd, users)
+};
+DirLocks& dir_locks() {
+  static DirLocks l;
+  return l;
+}
+
+// Locks `dir` for this process; false if another process holds it.
+bool lock_dir(const fs::path& dir) {
+  auto& l = dir_locks();
+  std::lock_guard lk(l.mu);
+  auto it = l.held.find(dir.string());
+  if (it != l.held.end()) {
+    it->second.second++;
+    return true;
+  }
+  int fd = ::open((dir / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (fd >= 0) ::close(fd);
+    return false;
+  }
+  l.held[dir.string()] = {fd, 1};
+  return true;
+}
+
+void unlock_dir(const fs::path& dir) {
+  auto& l = dir_locks();
+  std::lock_guard lk(l.mu);
+  auto it = l.held.find(dir.string());
+  if (it == l.held.end() || --it->second.second > 0) return;
+  ::close(it->second.first);
+  l.held.erase(it);
+}
+
+std::string read_small(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+
+bool is_url(const std::string& s) { return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0; }
+
+std::string redact_url(const std::string& url) { return url.substr(0, url.find('?')); }
+
+std::unique_ptr<Client> HttpSource::client() const {
+  {
+    std::lock_guard lk(mu_);
+    if (!clients_.empty()) {
+      auto c = std::move(clients_.back());
+      clients_.pop_back();
+      return c;
+    }
+  }
+  NetOptions net;
+  net.cacert = o_.cacert;
+  net.retries = o_.retries;
+  net.retry_delay_ms = 200;
+  net.connect_timeout_s = std::max(1L, o_.timeout_s);
+  net.stall_timeout_s = std::max(1L, o_.timeout_s);
+  net.parallel = 1;
+  net.netrc = o_.netrc;
+  net.user_agent = "kso-fs";
+  return std::make_unique<Client>(net);
+}
+
+void HttpSource::give_back(std::unique_ptr<Client> c) const {
+  std::lock_guard lk(mu_);
+  clients_.push_back(std::move(c));
+}
+
+void HttpSource::note_outage(const std::string& why) const {
+  if (!down_.exchange(true)) spdlog::error("{}: origin unreachable ({}); serving what is cached, other reads fail", name_, why);
+}
+
+std::string HttpSource::fetch_range(uint64_t from, uint64_t to) const {
+  if (changed_) throw Error(name_ + ": the object changed on the server; only cached data is served", EIO);
+  std::string url;
+  std::vector<std::string> headers;
+  {
+    std::lock_guard lk(url_mu_);
+    url = url_;
+    headers = o_.headers;
+  }
+  headers.push_back("Range: bytes=" + std::to_string(from) + "-" + std::to_string(to - 1));
+  if (!etag_.empty()) headers.push_back("If-Match: " + etag_);
+  auto cl = client();
+  struct Back {
+    const HttpSource* s;
+    std::unique_ptr<Client>& c;
+    ~Back() { s->give_back(std::move(c)); }
+  } back{this, cl};
+  std::string why;
+  for (int attempt = 0; attempt <= o_.retries; attempt++) {
+    if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(200 << std::min(attempt, 5)));
+    Request r;
+    r.url = url;
+    r.headers = headers;
+    r.max_body = size_t(to - from) + 1;  // a whole object where a range was asked is refused early
+    Response resp = cl->fetch(r);
+    auto changed = [&](const std::string& what) {
+      if (!changed_.exchange(true))
+        spdlog::error("{}: {}: the object changed on the server; only cached data is served from now on", name_, what);
+      return Error(name_ + ": " + what + " (the object changed)", EIO);
+    };
+    if (resp.status == 412) throw changed("412 Precondition Failed for If-Match " + etag_);
+    if (resp.status == 200) throw changed("200 where a range was asked");
+    if (!resp.error.empty() || resp.status >= 500 || resp.status == 0) {
+      why = resp.error.empty() ? "HTTP " + std::to_string(resp.status) : resp.error;
+      note_outage(why);
+      throw Error(name_ + ": " + why, EIO);
+    }
+    if (resp.status != 206) throw Error(name_ + ": HTTP " + std::to_string(resp.status) + " for a range", EIO);
+    uint64_t a = 0, b = 0, total = 0;
+    auto cr = resp.header("Content-Range");
+    if (!cr || !parse_content_range(*cr, a, b, total)) {
+      why = "206 without a usable Content-Range";
+    } else if (total != size_) {
+      throw changed("its size is now " + std::to_string(total) + " bytes, not " + std::to_string(size_));
+    } else if (a != from || b != to - 1) {
+      why = "Content-Range " + *cr + " where bytes " + std::to_string(from) + "-" + std::to_string(to - 1) + " were asked";
+    } else if (resp.body.size() != to - from) {
+      why = "truncated body (" + std::to_string(resp.body.size()) + " of " + std::to_string(to - from) + " bytes)";
+    } else {
+      if (down_.exchange(false)) spdlog::info("{}: origin reachable again", name_);
+      fetched_ += resp.body.size();
+      return std::move(resp.body);
+    }
+    spdlog::debug("{}: {}; retrying", name_, why);
+  }
+  throw Error(name_ + ": " + why, EIO);
+}
+
+uint64_t HttpSource::extent_len(uint64_t e) const { return std::min(kExtentSize, size_ - e * kExtentSize); }
+
+fs::path HttpSource::extent_path(uint64_t e) const { return dir_ / "x" / std::to_string(e); }
+
+void HttpSource::load_extent(uint64_t e, std::string& out) const {
+  static Inflight inflight;  // extents are keyed per source by their path's dir below
+  const std::string key = extent_path(e).string();
+  const uint64_t n = extent_len(e);
+  auto try_disk = [&]() -> bool {
+    int fd = ::open(extent_path(e).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    out.resize(size_t(n));
+    ssize_t got = pread(fd, out.data(), out.size(), 0);
+    struct stat st {};
+    bool ok = got == ssize_t(n) && fstat(fd, &st) == 0 && uint64_t(st.st_size) == n;
+    ::close(fd);
+    if (ok) {
+      std::lock_guard lk(mu_);
+      lru_.get(e);
+    }
+    return ok;
+  };
+  if (try_disk()) return;
+  const uint64_t tag = std::hash<std::string>()(key);
+  {
+    std::unique_lock lk(inflight.mu);
+    inflight.cv.wait(lk, [&] { return !inflight.busy.count(tag); });
+    inflight.busy.insert(tag);
+  }
+  struct Done {
+    uint64_t tag;
+    ~Done() {
+      std::lock_guard lk(inflight.mu);
+      inflight.busy.erase(tag);
+      inflight.cv.notify_all();
+    }
+  } done{tag};
+  if (try_disk()) return;  // another reader fetched it meanwhile
+  out = fetch_range(e * kExtentSize, e * kExtentSize + n);
+  if (!write_file_atomic(extent_path(e), out.data(), out.size())) {
+    spdlog::warn("{}: cannot write to the cache {} ({}); serving uncached", name_, dir_.string(), strerror(errno));
+    return;
+  }
+  std::lock_guard lk(mu_);
+  lru_.insert(e, 0, n, [&](const uint64_t& victim, char&) { unlink(extent_path(victim).c_str()); });
+}
+
+void HttpSource::read(uint64_t offset, size_t len, char* out) const {
+  if (offset > size_ || len > size_ - offset)
+    throw CorruptError(name_ + ": pack is truncated (read of " + std::to_string(len) + " bytes at " +
+                       std::to_string(offset) + " past its end)");
+  thread_local std::string buf;
+  while (len) {
+    uint64_t e = offset / kExtentSize, within = offset % kExtentSize;
+    load_extent(e, buf);
+    size_t n = size_t(std::min<uint64_t>(len, buf.size() - within));
+    memcpy(out, buf.data() + within, n);
+    out += n;
+    offset += n;
+    len -= n;
+  }
+}
+
+bool HttpSource::drop(uint64_t offset, size_t len) const {
+  if (len == 0) return false;
+  for (uint64_t e = offset / kExtentSize; e <= (offset + len - 1) / kExtentSize; e++) {
+    unlink(extent_path(e).c_str());
+    std::lock_guard lk(mu_);
+    lru_.erase(e);
+  }
+  spdlog::warn("{}: cached bytes {}..{} failed their checksum; fetching them again", name_, offset, offset + len);
+  return !changed_;
+}
+
+void HttpSource::reload(const std::string& url, const std::vector<std::string>& headers) {
+  if (redact_url(url) != name_) spdlog::info("{}: now read from {}", name_, redact_url(url));
+  std::lock_guard lk(url_mu_);
+  url_ = url;
+  o_.headers = headers;
+}
+
+HttpSource::HttpSource(const std::string& url, RemoteOptions o)
+    : o_(std::move(o)), url_(url), name_(redact_url(url)), lru_(o_.cache_size) {
+  if (o_.cache_dir.empty()) throw Error(name_ + ": a remote pack needs a cache dir (-o cache_dir=DIR)", EINVAL);
+  std::error_code ec;
+  fs::create_directories(o_.cache_dir / "urls", ec);
+  if (ec) throw Error("cache dir " + o_.cache_dir.string() + ": " + ec.message(), ec.value());
+  const fs::path idfile = o_.cache_dir / "urls" / sha256_hex(name_).substr(0, 32);
+  // What the cache knows of this URL: "IDENTITY SIZE [ETAG]".
+  std::string cached_id;
+  uint64_t cached_size = 0;
+  std::string cached_etag;
+  {
+    std::istringstream in(read_small(idfile));
+    in >> cached_id >> cached_size >> cached_etag;
+  }
+  // The origin: size, identity and ETag from the pack's last bytes.
+  std::string tail;
+  {
+    auto cl = client();
+    Request r;
+    r.url = url_;
+    r.headers = o_.headers;
+    r.headers.push_back("Range: bytes=-" + std::to_string(kTrailerSize));
+    r.max_body = 1u << 20;
+    Response resp = cl->fetch(r);
+    give_back(std::move(cl));
+    uint64_t a = 0, b = 0, total = 0;
+    auto cr = resp.header("Content-Range");
+    if (resp.ok() && resp.status == 206 && cr && parse_content_range(*cr, a, b, total) && b + 1 == total &&
+        resp.body.size() == kTrailerSize && a + kTrailerSize == total) {
+      size_ = total;
+      tail = resp.body;
+      auto et = resp.header("ETag");
+      if (et && et->rfind("W/", 0) != 0) etag_ = *et;  // weak ETags say nothing about bytes
+    } else if (resp.ok() && resp.status == 200) {
+      throw Error(name_ + ": the server does not answer range requests (200 instead of 206); kso-fs needs them", EINVAL);
+    } else if (resp.ok() || (resp.status >= 400 && resp.status < 500)) {
+      throw Error(name_ + ": " + (resp.status ? "HTTP " + std::to_string(resp.status) : resp.error) +
+                      " for the pack's last bytes",
+                  resp.status == 404 ? ENOENT : resp.status == 401 || resp.status == 403 ? EACCES : EIO);
+    } else {
+      std::string why = resp.error.empty() ? "HTTP " + std::to_string(resp.status) : resp.error;
+      if (cached_id.size() != 64)
+        throw Error(name_ + ": cannot reach the origin (" + why + ") and the cache holds nothing of it", EIO);
+      offline_ = true;
+      spdlog::warn("{}: origin unreachable ({}); mounting the cached pack {}", name_, why, cached_id);
+    }
+  }
+  if (!offline_) {
+    memcpy(identity_.data(), tail.data() + 24, 32);  // the trailer's identity field; Pack::open checks the rest
+    std::string id = to_hex(identity_);
+    if (cached_id.size() == 64 && cached_id != id && !o_.allow_switch)
+      throw Error(name_ + " now holds another pack (identity " + id + "); the cache holds " + cached_id +
+                      ": mount with -o switch to take the new one",
+                  EINVAL);
+    if (cached_id.size() == 64 && cached_id != id) {
+      spdlog::info("{}: switching the cache from pack {} to {}", name_, cached_id, id);
+      fs::remove_all(o_.cache_dir / cached_id, ec);
+    }
+  } else {
+    size_ = cached_size;
+    etag_ = cached_etag == "-" ? "" : cached_etag;
+    for (size_t i = 0; i < 32; i++) identity_[i] = uint8_t(std::stoi(cached_id.substr(2 * i, 2), nullptr, 16));
+  }
+  dir_ = o_.cache_dir / to_hex(identity_);
+  fs::create_directories(dir_ / "x", ec);
+  if (ec) throw Error("cache dir " + dir_.string() + ": " + ec.message(), ec.value());
+  if (!lock_dir(dir_))
+    throw Error("cache dir " + dir_.string() + " is in use by another kso-fs for this pack; give each daemon a cache_dir of its own",
+                EBUSY);
+  locked_ = true;
+  if (!offline_) {
+    std::string line = to_hex(identity_) + " " + std::to_string(size_) + " " + (etag_.empty() ? "-" : etag_) + "\n";
+    write_file_atomic(idfile, line.data(), line.size());
+  }
+  // Extents already on disk join the LRU, oldest first.
+  std::vector<std::pair<fs::file_time_type, uint64_t>> have;
+  for (auto it = fs::directory_iterator(dir_ / "x", ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string nm = it->path().filename().string();
+    if (nm.empty() || !std::all_of(nm.begin(), nm.end(), ::isdigit)) {
+      fs::remove(it->path(), ec);  // a temp file of an interrupted write
+      continue;
+    }
+    have.emplace_back(fs::last_write_time(it->path(), ec), std::stoull(nm));
+  }
+  std::sort(have.begin(), have.end());
+  for (auto& [t, e] : have)
+    if (e * kExtentSize < size_)
+      lru_.insert(e, 0, extent_len(e), [&](const uint64_t& victim, char&) { unlink(extent_path(victim).c_str()); });
+  // The metadata region (tables and index) now, so a restart without the
+  // network can mount and list: its start is in the trailer.
+  if (!offline_) {
+    uint64_t meta = get_le(tail.data() + 16, 8);
+    if (meta < size_) {
+      std::string b;
+      for (uint64_t e = meta / kExtentSize; e * kExtentSize < size_; e++) load_extent(e, b);
+    }
+  }
+}
+
+HttpSource::~HttpSource() {
+  if (locked_) unlock_dir(dir_);
+}
+
+SourceOpener source_opener(const RemoteOptions& o) {
+  return [o](const std::string& where) -> std::shared_ptr<ByteSource> {
+    if (is_url(where)) return std::make_shared<HttpSource>(where, o);
+    return open_local_file(where);
+  };
+}
+
+}  // namespace kso::fetch
