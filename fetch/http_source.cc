@@ -298,7 +298,7 @@ HttpSource::HttpSource(const std::string& url, RemoteOptions o)
   }
   // The origin: size, identity and ETag from the pack's last bytes.
   std::string tail;
-  {
+  for (int attempt = 0;; attempt++) {
     auto cl = client();
     Request r;
     r.url = url_;
@@ -309,13 +309,18 @@ HttpSource::HttpSource(const std::string& url, RemoteOptions o)
     give_back(std::move(cl));
     uint64_t a = 0, b = 0, total = 0;
     auto cr = resp.header("Content-Range");
-    if (resp.ok() && resp.status == 206 && cr && parse_content_range(*cr, a, b, total) && b + 1 == total &&
-        resp.body.size() == kTrailerSize && a + kTrailerSize == total) {
+    const bool good = resp.ok() && resp.status == 206 && cr && parse_content_range(*cr, a, b, total) &&
+                      b + 1 == total && resp.body.size() == kTrailerSize && a + kTrailerSize == total;
+    if (!good && resp.ok() && resp.status == 206 && attempt < o_.retries) {  // a bad Content-Range or a cut body
+      std::this_thread::sleep_for(std::chrono::milliseconds(200 << std::min(attempt + 1, 5)));
+      continue;
+    }
+    if (good) {
       size_ = total;
       tail = resp.body;
       auto et = resp.header("ETag");
       if (et && et->rfind("W/", 0) != 0) etag_ = *et;  // weak ETags say nothing about bytes
-    } else if (resp.ok() && resp.status == 200) {
+    } else if (resp.status == 200) {  // whole (or too large to take whole): no range support
       throw Error(name_ + ": the server does not answer range requests (200 instead of 206); kso-fs needs them", EINVAL);
     } else if (resp.ok() || (resp.status >= 400 && resp.status < 500)) {
       throw Error(name_ + ": " + (resp.status ? "HTTP " + std::to_string(resp.status) : resp.error) +
@@ -328,6 +333,7 @@ HttpSource::HttpSource(const std::string& url, RemoteOptions o)
       offline_ = true;
       spdlog::warn("{}: origin unreachable ({}); mounting the cached pack {}", name_, why, cached_id);
     }
+    break;
   }
   if (!offline_) {
     memcpy(identity_.data(), tail.data() + 24, 32);  // the trailer's identity field; Pack::open checks the rest

@@ -175,19 +175,44 @@ HttpReply FaultServer::handle(const HttpRequest& req) {
   std::string etag = "\"" + sha256_hex(route.body).substr(0, 16) + "\"";
   std::string range = req.header("range");
   bool range_ok = !req.headers.count("if-range") || req.header("if-range") == etag;  // else: changed, send it whole
-  size_t from = range_ok && range.compare(0, 6, "bytes=") == 0 ? std::stoull(range.substr(6)) : 0;
-  if (from > route.body.size()) {
+  if (req.headers.count("if-match") && req.header("if-match") != etag) return HttpReply{412, {}, "changed\n", std::nullopt};
+  // bytes=N-, bytes=A-B, bytes=-N (the last N bytes)
+  const uint64_t size = route.body.size();
+  uint64_t from = 0, to = size;  // [from, to)
+  bool ranged = range_ok && !route.ignore_ranges && range.compare(0, 6, "bytes=") == 0;
+  if (ranged) {
+    std::string spec = range.substr(6);
+    size_t dash = spec.find('-');
+    if (dash == 0) {
+      uint64_t n = std::stoull(spec.substr(1));
+      from = n >= size ? 0 : size - n;
+    } else {
+      from = std::stoull(spec.substr(0, dash));
+      if (dash + 1 < spec.size()) to = std::min<uint64_t>(size, std::stoull(spec.substr(dash + 1)) + 1);
+    }
+  }
+  if (ranged && (from >= size || from >= to) && !(from == 0 && size == 0)) {
     r.status = 416;
-    r.headers.emplace_back("Content-Range", "bytes */" + std::to_string(route.body.size()));
+    r.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
     return r;
   }
-  if (from > 0) {
-    r.status = 206;
-    r.headers.emplace_back("Content-Range", "bytes " + std::to_string(from) + "-" +
-                                                std::to_string(route.body.size() - 1) + "/" +
-                                                std::to_string(route.body.size()));
+  bool bad = false, cut_range = false;
+  if (ranged) {
+    std::lock_guard<std::mutex> g(mu_);
+    int n = ++range_answers_[req.target];
+    bad = n <= route.bad_range_first;
+    cut_range = !bad && n - route.bad_range_first <= route.cut_range_first;
   }
-  r.body = route.body.substr(from);
+  if (ranged && (from > 0 || to < size || range.find('-') != std::string::npos)) {
+    r.status = 206;
+    r.headers.emplace_back("Content-Range", "bytes " + std::to_string(from + (bad ? 1 : 0)) + "-" +
+                                                std::to_string(to - 1 + (bad ? 1 : 0)) + "/" + std::to_string(size));
+  }
+  r.body = route.body.substr(size_t(from), size_t(to - from));
+  if (cut_range) {
+    r.content_length = r.body.size();
+    r.body.resize(r.body.size() / 2);
+  }
   r.headers.emplace_back("Accept-Ranges", "bytes");
   r.headers.emplace_back("Last-Modified", "Tue, 01 Oct 2024 10:00:00 GMT");
   r.headers.emplace_back("ETag", etag);

@@ -64,6 +64,11 @@ struct FaultRoute {
   int cut_first = 0;                // for the first N full-body answers, close after half the body
   std::string redirect;             // answer 302 to this URL instead
   int status = 200;                 // e.g. 404
+  // Range faults (remote packs): for the first N range answers, a
+  // Content-Range one byte off, a body cut short (announced whole, then the
+  // connection closes), or the whole body with 200 instead of the range.
+  int bad_range_first = 0, cut_range_first = 0;
+  bool ignore_ranges = false;
 };
 
 // A request as the FaultServer saw it.
@@ -86,7 +91,7 @@ class FaultServer {
   HttpReply handle(const HttpRequest& req);
   std::mutex mu_;
   std::map<std::string, FaultRoute> routes_;
-  std::map<std::string, int> count_, cuts_;
+  std::map<std::string, int> count_, cuts_, range_answers_;
   std::vector<SeenRequest> seen_;
   MiniHttpServer http_;  // last: its threads use the members above
 };

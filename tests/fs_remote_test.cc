@@ -1,0 +1,214 @@
+// Remote packs (issue 11): kso-fs mounting a pack from an HTTP(S) URL through
+// a disk cache. The origin is the tests' FaultServer (ranges, failures, cut
+// bodies, wrong Content-Range, the object replaced) or nginx with TLS from a
+// CA of our own; every byte read through a mount is compared with the tree.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "index/pack_reader.h"
+#include "tests/support/http_fixtures.h"
+#include "tests/support/mount_fixture.h"
+#include "tests/support/testutil.h"
+#include "tests/support/tree_gen.h"
+
+namespace kso::test {
+namespace {
+
+class FsRemote : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto why = fuse_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+  }
+  TempDir tmp_{"kso-fs-remote"};
+
+  std::string url(const FaultServer& s, const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(s.port()) + path;
+  }
+  Mount mount(const std::string& u, const std::string& cache, const std::string& extra = "") {
+    Mount::Options o;
+    o.opts = "cache_dir=" + (tmp_ / cache).string() + ",remote_timeout=5" + extra;
+    return Mount(u, tmp_ / ("mnt-" + cache), o);
+  }
+  // kso-fs URL MNT -o OPTS in the foreground of a shell: its exit code and output (for refusals).
+  RunResult try_mount(const std::string& u, const std::string& opts) {
+    fs::create_directories(tmp_ / "refused");
+    return run(q(kso_fs_bin()) + " " + q(u) + " " + q(tmp_ / "refused") + " -o " + q(opts));
+  }
+};
+
+FaultRoute route_of(std::string body) {
+  FaultRoute f;
+  f.body = std::move(body);
+  return f;
+}
+
+// Body bytes the server was asked for, from the Range headers it saw.
+uint64_t ranged_bytes(FaultServer& s, uint64_t size) {
+  uint64_t n = 0;
+  for (auto& r : s.seen()) {
+    auto it = r.headers.find("range");
+    if (it == r.headers.end()) continue;
+    unsigned long long a, b;
+    if (sscanf(it->second.c_str(), "bytes=%llu-%llu", &a, &b) == 2) n += b - a + 1;
+    else if (sscanf(it->second.c_str(), "bytes=-%llu", &a) == 1) n += a;
+  }
+  (void)size;
+  return n;
+}
+
+TEST_F(FsRemote, MountIsTheTreeFetchesItOnceAndRestartsOffline) {
+  const TreePack& tp = shared_tree_pack();
+  const std::string bytes = read_file(tp.pack);
+  auto server = std::make_unique<FaultServer>();
+  server->route("/k8s.kso", route_of(bytes));
+  const std::string u = url(*server, "/k8s.kso");
+  {
+    Mount m = mount(u, "c");
+    EXPECT_TRUE(compare_trees(tp.tree, m / "data").empty());
+  }
+  const uint64_t first = ranged_bytes(*server, bytes.size());
+  EXPECT_GE(first, bytes.size() - 4096) << "a full read fetches (nearly) the whole pack";
+  EXPECT_LE(double(first), 1.05 * double(bytes.size())) << "and no more than 1.05x of it";
+  {
+    Mount m = mount(u, "c");  // the same cache: a second full read fetches nothing
+    EXPECT_TRUE(compare_trees(tp.tree, m / "data").empty());
+  }
+  EXPECT_LE(ranged_bytes(*server, bytes.size()) - first, 64u) << "only the pack's last bytes are asked again";
+  // The origin goes away: a restart mounts the cached identity and serves every file.
+  const size_t port = server->port();
+  server.reset();
+  {
+    Mount m = mount("http://127.0.0.1:" + std::to_string(port) + "/k8s.kso", "c");
+    EXPECT_TRUE(compare_trees(tp.tree, m / "data").empty());
+    EXPECT_NE(m.log().find("origin unreachable"), std::string::npos) << m.log();
+  }
+  // Nothing cached, no origin: refused with one line.
+  auto r = try_mount("http://127.0.0.1:" + std::to_string(port) + "/k8s.kso", "cache_dir=" + (tmp_ / "empty").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("cannot reach the origin"), std::string::npos) << r.output;
+}
+
+TEST_F(FsRemote, TransientFaultsAreRetriedAndBadAnswersAreNeverData) {
+  const TreePack& tp = shared_tree_pack();
+  FaultServer server;
+  // 503s first, then Content-Ranges one byte off, then bodies cut in half.
+  server.route("/flaky.kso", [&] {
+    FaultRoute f = route_of(read_file(tp.pack));
+    f.fail_first = 2;
+    f.bad_range_first = 3;
+    f.cut_range_first = 3;
+    return f;
+  }());
+  {
+    Mount m = mount(url(server, "/flaky.kso"), "flaky");
+    EXPECT_TRUE(compare_trees(tp.tree, m / "data").empty()) << m.log();
+  }
+  // A server that ignores Range is refused at mount.
+  server.route("/norange.kso", [&] {
+    FaultRoute f = route_of(read_file(tp.pack));
+    f.ignore_ranges = true;
+    return f;
+  }());
+  auto r = try_mount(url(server, "/norange.kso"), "cache_dir=" + (tmp_ / "nr").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("range requests"), std::string::npos) << r.output;
+  server.route("/missing.kso", [] {
+    FaultRoute f;
+    f.status = 404;
+    return f;
+  }());
+  r = try_mount(url(server, "/missing.kso"), "cache_dir=" + (tmp_ / "nf").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("404"), std::string::npos) << r.output;
+  // No cache dir: a usage error.
+  r = try_mount(url(server, "/flaky.kso"), "remote_timeout=5");
+  EXPECT_EQ(r.status, 2) << r.output;
+}
+
+TEST_F(FsRemote, ReplacedObjectGivesEioNeverAMixOfTwoPacks) {
+  TempDir t("kso-remote-swap");
+  for (int i = 0; i < 12; i++) write_file(t / "a" / ("f" + std::to_string(i)), random_bytes(1500000, uint64_t(i)));
+  for (int i = 0; i < 12; i++) write_file(t / "b" / ("f" + std::to_string(i)), random_bytes(1500000, uint64_t(100 + i)));
+  pack_dirs(t / "a.kso", {"d=" + (t / "a").string()});
+  pack_dirs(t / "b.kso", {"d=" + (t / "b").string()});
+  FaultServer server;
+  server.route("/p.kso", route_of(read_file(t / "a.kso")));
+  const std::string u = url(server, "/p.kso");
+  {
+    Mount m = mount(u, "swap", ",readahead_blocks=0");
+    EXPECT_EQ(read_file(m / "d/f0"), read_file(t / "a/f0"));
+    server.route("/p.kso", route_of(read_file(t / "b.kso")));  // replaced under the mount
+    int eio = 0, right = 0;
+    for (int i = 0; i < 12; i++) {
+      std::string got;
+      int err = 0;
+      int fd = ::open((m / ("d/f" + std::to_string(i))).c_str(), O_RDONLY);
+      char buf[65536];
+      for (ssize_t n; fd >= 0 && (n = ::read(fd, buf, sizeof buf)) != 0;) {
+        if (n < 0) {
+          err = errno;
+          break;
+        }
+        got.append(buf, size_t(n));
+      }
+      if (fd >= 0) ::close(fd);
+      if (err) {
+        EXPECT_EQ(err, EIO) << "f" << i;
+        eio++;
+        continue;
+      }
+      EXPECT_EQ(got, read_file(t / "a" / ("f" + std::to_string(i)))) << "f" << i << ": bytes of another pack";
+      right++;
+    }
+    EXPECT_GT(eio, 0) << "uncached files of the old pack cannot be read any more";
+    EXPECT_GT(right, 0) << "cached ones still are";
+    EXPECT_NE(m.log().find("the object changed"), std::string::npos) << m.log();
+  }
+  // A restart that reaches the new pack refuses it, unless told to switch.
+  auto r = try_mount(u, "cache_dir=" + (tmp_ / "swap").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("now holds another pack"), std::string::npos) << r.output;
+  Mount m = mount(u, "swap", ",switch");
+  EXPECT_TRUE(compare_trees(t / "b", m / "d").empty());
+  // A second daemon on the same cache dir is refused.
+  r = try_mount(u, "cache_dir=" + (tmp_ / "swap").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("in use by another kso-fs"), std::string::npos) << r.output;
+}
+
+TEST_F(FsRemote, HttpsWithOwnCaAndABearerToken) {
+  if (!have_command("nginx") || !have_command("openssl")) GTEST_SKIP() << "needs nginx and openssl";
+  const TreePack& tp = shared_tree_pack();
+  fs::permissions(tmp_.path(), fs::perms(0755));  // nginx's workers read the pack
+  make_tls_certs(tmp_ / "tls", {"localhost"});
+  fs::create_directories(tmp_ / "www");
+  fs::copy_file(tp.pack, tmp_ / "www" / "k8s.kso");
+  const int port = free_port();
+  const std::string t = (tmp_ / "tls").string();
+  Nginx ng(tmp_ / "nginx",
+           "server { listen 127.0.0.1:" + std::to_string(port) + " ssl; server_name localhost;\n"
+           "  ssl_certificate " + t + "/server.pem; ssl_certificate_key " + t + "/server.key;\n"
+           "  root " + (tmp_ / "www").string() + ";\n"
+           "  location / { if ($http_authorization != \"Bearer s3cret\") { return 401; } }\n}\n",
+           "127.0.0.1", port);
+  const std::string u = "https://localhost:" + std::to_string(port) + "/k8s.kso";
+  const std::string cache = "cache_dir=" + (tmp_ / "tc").string();
+  auto r = try_mount(u, cache + ",header=Authorization: Bearer s3cret");
+  EXPECT_EQ(r.status, 1) << "our CA is not trusted without cacert: " << r.output;
+  r = try_mount(u, cache + ",cacert=" + t + "/ca.pem");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("401"), std::string::npos) << "no token: " << r.output;
+  Mount m = mount(u, "tc", ",cacert=" + t + "/ca.pem,header=Authorization: Bearer s3cret");
+  EXPECT_TRUE(compare_trees(tp.tree, m / "data").empty());
+  EXPECT_NE(ng.access_log().find(" 206 "), std::string::npos) << "range requests over TLS";
+}
+
+}  // namespace
+}  // namespace kso::test
