@@ -210,5 +210,28 @@ TEST_F(FsRemote, HttpsWithOwnCaAndABearerToken) {
   EXPECT_NE(ng.access_log().find(" 206 "), std::string::npos) << "range requests over TLS";
 }
 
+// docs/REMOTE.md's mount, run as written against a presigned-style URL.
+TEST_F(FsRemote, DocumentedMountAsWritten) {
+  const std::string block = doc_procedure("REMOTE.md", "remote-mount");
+  ASSERT_FALSE(block.empty()) << "docs/REMOTE.md lost its procedure";
+  TempDir t("kso-remote-doc");
+  write_file(t / "tree/dl.k8s.io/kubelet", random_bytes(300000, 5));
+  write_file(t / "tree/README", "hello\n");
+  pack_dirs(t / "k8s.kso", {"files=" + (t / "tree").string()});
+  FaultServer server;
+  const std::string target = "/kso/k8s.kso?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=604800&X-Amz-Signature=0123abcd";
+  server.route(target, route_of(read_file(t / "k8s.kso")));
+  fs::create_directories(t / "mnt");
+  const std::string path = kso_pack_bin().parent_path().string() + ":" + kso_fs_bin().parent_path().string() + ":" +
+                           getenv("PATH");
+  auto r = run("URL=" + q(url(server, target)) + " MNT=" + q(t / "mnt") + " CACHE=" + q(t / "cache") +
+               " XDG_CACHE_HOME=" + q(t / "xdg") + " PATH=" + q(path) + " bash -euo pipefail -c " + q(block));
+  force_unmount(t / "mnt");
+  ASSERT_EQ(r.status, 0) << block << "\n" << r.output;
+  EXPECT_NE(r.output.find("files/dl.k8s.io"), std::string::npos) << r.output;  // kso-pack ls
+  EXPECT_NE(r.output.find("README"), std::string::npos) << r.output;           // ls of the mount
+  EXPECT_EQ(r.output.find("X-Amz-Signature"), std::string::npos) << "the signature leaked: " << r.output;
+}
+
 }  // namespace
 }  // namespace kso::test

@@ -16,17 +16,6 @@
 namespace kso::test {
 namespace {
 
-// The shell block that follows `<!-- procedure: NAME -->` in `doc`.
-std::string doc_procedure(const std::string& doc, const std::string& name) {
-  size_t at = doc.find("<!-- procedure: " + name + " -->");
-  if (at == std::string::npos) return "";
-  size_t start = doc.find("```sh\n", at);
-  if (start == std::string::npos) return "";
-  start += 6;
-  size_t end = doc.find("```", start);
-  return end == std::string::npos ? "" : doc.substr(start, end - start);
-}
-
 // A kubespray-like tree, version `v`: files and a registry-like storage dir;
 // version 2 changes two files, adds one and removes one.
 void make_tree(const fs::path& dir, int v) {
@@ -42,8 +31,7 @@ void make_tree(const fs::path& dir, int v) {
 TEST(DeltaDoc, RoundTripAsDocumented) {
   if (auto why = fuse_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
   if (!have_command("mountpoint")) GTEST_SKIP() << "mountpoint is not installed";
-  const std::string block =
-      doc_procedure(read_file(fs::path(KSO_SOURCE_DIR) / "docs" / "DELTA.md"), "delta-round-trip");
+  const std::string block = doc_procedure("DELTA.md", "delta-round-trip");
   ASSERT_FALSE(block.empty()) << "docs/DELTA.md lost its round-trip procedure";
   TempDir tmp("kso-delta-doc");
   make_tree(tmp / "old", 1);

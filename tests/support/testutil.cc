@@ -168,4 +168,15 @@ bool have_command(const std::string& name) {
   return run("PATH=$PATH:/usr/sbin:/sbin command -v " + name).status == 0;
 }
 
+std::string doc_procedure(const std::string& doc, const std::string& name) {
+  const std::string text = read_file(fs::path(KSO_SOURCE_DIR) / "docs" / doc);
+  size_t at = text.find("<!-- procedure: " + name + " -->");
+  if (at == std::string::npos) return "";
+  size_t start = text.find("```sh\n", at);
+  if (start == std::string::npos) return "";
+  start += 6;
+  size_t end = text.find("```", start);
+  return end == std::string::npos ? "" : text.substr(start, end - start);
+}
+
 }  // namespace kso::test

@@ -70,6 +70,9 @@ std::string random_bytes(size_t n, uint64_t seed);      // deterministic pseudo-
 fs::path build_dir();                                   // where kso-pack and kso-fs were built
 fs::path kso_pack_bin();
 fs::path kso_fs_bin();
-bool have_command(const std::string& name);             // on PATH (or in /usr/sbin, /sbin)
+bool have_command(const std::string& name);
+// The shell block that follows `<!-- procedure: NAME -->` in docs/DOC: what a
+// test runs exactly as the document gives it; "" if there is none.
+std::string doc_procedure(const std::string& doc, const std::string& name);             // on PATH (or in /usr/sbin, /sbin)
 
 }  // namespace kso::test
