@@ -86,17 +86,7 @@ mkdir -p "$T/bin"
 cp "$KSO_PACK" "$T/bin/kso-pack"; cp "$KSO_FS" "$T/bin/kso-fs"
 BIN_ID="kso-pack $KSO_PACK sha256 $(sha256sum "$T/bin/kso-pack" | cut -c1-12), kso-fs $KSO_FS sha256 $(sha256sum "$T/bin/kso-fs" | cut -c1-12)"
 KSO_PACK=$T/bin/kso-pack KSO_FS=$T/bin/kso-fs
-declare -A PID=() MNT=()
 
-umount_one() { # umount_one NAME
-  local m=${MNT[$1]:-} p=${PID[$1]:-}
-  if [[ -n $m ]] && mountpoint -q "$m"; then fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; fi
-  if [[ -n $p ]]; then
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true
-  fi
-  PID[$1]=
-}
 cleanup() {
   set +e
   for n in "${!MNT[@]}"; do umount_one "$n"; done

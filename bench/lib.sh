@@ -61,3 +61,16 @@ col_median() { awk -v c="$2" '{print $c}' "$1" | median; }  # col_median FILE CO
 
 # read every regular file under DIR (a real reader: no /dev/null shortcut)
 read_all() { find "$1" -type f -print0 | xargs -0r cat > /dev/null; }
+
+# Mounts the scripts start, by name: MNT[NAME] the mount point, PID[NAME] the
+# kso-fs (or squashfuse) process. umount_one NAME unmounts and reaps one.
+declare -A PID=() MNT=()
+umount_one() { # umount_one NAME
+  local m=${MNT[$1]:-} p=${PID[$1]:-}
+  if [[ -n $m ]] && mountpoint -q "$m"; then fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; fi
+  if [[ -n $p ]]; then
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true
+  fi
+  PID[$1]=
+}

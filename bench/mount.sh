@@ -60,18 +60,8 @@ T=$(mktemp -d "$WORK/mount-tmp.XXXXXX")
 RES=$WORK/results
 STAMP=$(date +%Y%m%d-%H%M%S)
 REPORT=$RES/mount-$(basename "$CORPUS")-$STAMP.txt
-declare -A PID=() MNT=()
 NGINX_PID=
 
-umount_one() { # umount_one NAME
-  local m=${MNT[$1]:-} p=${PID[$1]:-}
-  if [[ -n $m ]] && mountpoint -q "$m"; then fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; fi
-  if [[ -n $p ]]; then
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true
-  fi
-  PID[$1]=
-}
 cleanup() {
   set +e
   [[ -n $NGINX_PID ]] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 
@@ -158,6 +159,18 @@ std::shared_ptr<Pack> open_pack(const std::string& path, const BaseSearch& searc
   auto p = Pack::open(search.open(path));
   if (!p->is_delta()) return p;
   return Resolver(path, search).attach(std::move(p));
+}
+
+std::vector<const Pack*> base_chain(const Pack& p) {
+  std::vector<const Pack*> out, todo{&p};
+  for (size_t i = 0; i < todo.size(); i++)  // breadth-first: nearest first
+    for (size_t k = 0; k < todo[i]->bases().size(); k++) {
+      const Pack* b = todo[i]->base(k).get();
+      if (!b || std::find(out.begin(), out.end(), b) != out.end()) continue;
+      out.push_back(b);
+      todo.push_back(b);
+    }
+  return out;
 }
 
 }  // namespace kso

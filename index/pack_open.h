@@ -39,4 +39,7 @@ inline std::shared_ptr<Pack> open_pack(const char* path, const BaseSearch& searc
   return open_pack(std::string(path), search);
 }
 
+// Every base of `p`'s chain once, nearest first (bases attached).
+std::vector<const Pack*> base_chain(const Pack& p);
+
 }  // namespace kso

@@ -165,51 +165,23 @@ int run_index(const DeltaCommand& c) {
   return kExitOk;
 }
 
-// Every pack file a merge reads: the output may be none of them.
-void collect_files(const Pack& p, std::vector<std::string>& out) {
-  out.push_back(p.name());
-  for (size_t k = 0; k < p.bases().size(); k++)
-    if (auto b = p.base(k)) collect_files(*b, out);
-}
-
 // Every base of the chain, each once: "IDENTITY PATH" per line (scripts
 // keep these files; deploy/kso-switch.sh does).
 int run_bases(const DeltaCommand& c) {
   auto p = open_pack(c.pack, tool_search(c.bases));
-  std::vector<const Pack*> seen;
-  for (std::vector<const Pack*> todo{p.get()}; !todo.empty();) {
-    const Pack* q = todo.back();
-    todo.pop_back();
-    for (size_t k = 0; k < q->bases().size(); k++) {
-      const Pack* b = q->base(k).get();
-      if (std::find(seen.begin(), seen.end(), b) != seen.end()) continue;
-      seen.push_back(b);
-      todo.push_back(b);
-      printf("%s %s\n", to_hex(b->identity()).c_str(), b->name().c_str());
-    }
-  }
+  for (const Pack* b : base_chain(*p)) printf("%s %s\n", to_hex(b->identity()).c_str(), b->name().c_str());
   return kExitOk;
 }
 
 int run_merge(const DeltaCommand& c) {
   auto p = open_pack(c.pack, tool_search(c.bases));
-  std::vector<std::string> inputs;
-  collect_files(*p, inputs);
+  std::vector<std::string> inputs{p->name()};
+  for (const Pack* b : base_chain(*p)) inputs.push_back(b->name());
   for (auto& in : inputs) {
     std::error_code ec;
     if (fs::equivalent(in, c.output, ec)) throw UsageError("the output " + c.output + " is an input of the merge: " + in);
   }
-  WriterOptions wo = recorded_options(*p);
-  wo.threads = c.threads;
-  for (auto& [k, v] : p->meta())
-    if (k == kMetaCreated) wo.created_unix = std::stoll(v);
-  auto entries = pack_entries(p);
-  PackWriter w(c.output, wo);
-  for (auto& e : entries) w.add(std::move(e));
-  ProgressLine bar("merging");
-  w.on_progress([&](const BuildProgress& pr) { bar.update(pr.bytes_done, pr.bytes_total, pr.files_done, pr.files_total); });
-  PackStats s = w.finish();
-  bar.finish();
+  PackStats s = rewrite_pack(*p, pack_entries(p), c.output, c.threads, "merging");
   spdlog::info("wrote {}: {} files, {} stored, a standalone pack of {} ({} base pack(s) merged in), identity {}",
                c.output, s.files, human_bytes(s.bytes_stored), c.pack, inputs.size() - 1, to_hex(s.identity));
   return kExitOk;

@@ -256,18 +256,9 @@ int verify(std::shared_ptr<Pack> pk) {
   }
   // A delta: each base of the chain hashes to the identity it was chosen by
   // (its blocks are checked below, through the blocks this pack uses).
-  std::vector<const Pack*> chain;
-  for (std::vector<const Pack*> todo{&p}; !todo.empty();) {
-    const Pack* q = todo.back();
-    todo.pop_back();
-    for (size_t k = 0; k < q->bases().size(); k++) {
-      const Pack* b = q->base(k).get();
-      if (std::find(chain.begin(), chain.end(), b) != chain.end()) continue;
-      chain.push_back(b);
-      todo.push_back(b);
-      if (b->compute_identity() != b->identity()) report(b->name() + ": metadata does not hash to its identity");
-    }
-  }
+  const std::vector<const Pack*> chain = base_chain(p);
+  for (const Pack* b : chain)
+    if (b->compute_identity() != b->identity()) report(b->name() + ": metadata does not hash to its identity");
   std::set<uint32_t> bad_blocks;
   uint32_t n = p.block_count();
   ProgressLine bar("verifying blocks");

@@ -7,6 +7,10 @@
 
 #include "cache/block_cache.h"
 #include "index/hash.h"
+#include "index/pack_writer.h"
+#include "index/schema.h"
+#include "tools/pack_build.h"
+#include "tools/progress.h"
 
 namespace kso {
 namespace {
@@ -85,6 +89,21 @@ std::vector<SourceEntry> pack_entries(std::shared_ptr<Pack> pack,
     out.push_back(std::move(e));
   }
   return out;
+}
+
+PackStats rewrite_pack(const Pack& from, std::vector<SourceEntry> entries, const std::string& out, unsigned threads,
+                       const char* label) {
+  WriterOptions wo = recorded_options(from);
+  wo.threads = threads;
+  for (auto& [k, v] : from.meta())
+    if (k == kMetaCreated) wo.created_unix = std::stoll(v);
+  PackWriter w(out, wo);
+  for (auto& e : entries) w.add(std::move(e));
+  ProgressLine bar(label);
+  w.on_progress([&](const BuildProgress& pr) { bar.update(pr.bytes_done, pr.bytes_total, pr.files_done, pr.files_total); });
+  PackStats s = w.finish();
+  bar.finish();
+  return s;
 }
 
 }  // namespace kso

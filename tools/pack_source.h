@@ -10,6 +10,7 @@
 
 #include "index/entry.h"
 #include "index/pack_reader.h"
+#include "index/pack_stats.h"
 
 namespace kso {
 
@@ -21,5 +22,11 @@ std::vector<std::pair<std::string, Stat>> pack_paths(const Pack& pack);
 
 std::vector<SourceEntry> pack_entries(std::shared_ptr<Pack> pack,
                                       const std::function<bool(const std::string&, const Stat&)>& keep = {});
+
+// Writes `entries` (from pack_entries of `from`) to `out` with the build
+// parameters and build time `from` records: merge and subset. `label` names
+// the progress line. Returns what the writer built.
+PackStats rewrite_pack(const Pack& from, std::vector<SourceEntry> entries, const std::string& out, unsigned threads,
+                       const char* label);
 
 }  // namespace kso

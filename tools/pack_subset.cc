@@ -300,16 +300,7 @@ int run_subset(const SubsetCommand& c) {
   if (c.dry_run) return kExitOk;
   std::error_code ec;
   if (fs::equivalent(c.output, c.pack, ec)) throw UsageError("the output " + c.output + " is the input pack");
-  WriterOptions wo = recorded_options(*pack);
-  wo.threads = c.threads;
-  for (auto& [k, v] : pack->meta())
-    if (k == kMetaCreated) wo.created_unix = std::stoll(v);
-  PackWriter w(c.output, wo);
-  for (auto& e : entries) w.add(std::move(e));
-  ProgressLine bar("subset");
-  w.on_progress([&](const BuildProgress& pr) { bar.update(pr.bytes_done, pr.bytes_total, pr.files_done, pr.files_total); });
-  PackStats s = w.finish();
-  bar.finish();
+  PackStats s = rewrite_pack(*pack, std::move(entries), c.output, c.threads, "subset");
   spdlog::info("wrote {}: {} files, {} stored ({} of {}), identity {}", c.output, s.files, human_bytes(s.pack_size),
                want.str(), c.pack, to_hex(s.identity));
   return kExitOk;
