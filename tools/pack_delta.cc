@@ -165,13 +165,6 @@ int run_index(const DeltaCommand& c) {
   return kExitOk;
 }
 
-// Every pack file a merge reads: the output may be none of them.
-void collect_files(const Pack& p, std::vector<std::string>& out) {
-  out.push_back(p.name());
-  for (size_t k = 0; k < p.bases().size(); k++)
-    if (auto b = p.base(k)) collect_files(*b, out);
-}
-
 // Every base of the chain, each once: "IDENTITY PATH" per line (scripts
 // keep these files; deploy/kso-switch.sh does).
 int run_bases(const DeltaCommand& c) {
@@ -193,8 +186,7 @@ int run_bases(const DeltaCommand& c) {
 
 int run_merge(const DeltaCommand& c) {
   auto p = open_pack(c.pack, tool_search(c.bases));
-  std::vector<std::string> inputs;
-  collect_files(*p, inputs);
+  std::vector<std::string> inputs = pack_files(*p);  // the output may be none of them
   for (auto& in : inputs) {
     std::error_code ec;
     if (fs::equivalent(in, c.output, ec)) throw UsageError("the output " + c.output + " is an input of the merge: " + in);

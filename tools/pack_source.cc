@@ -55,6 +55,16 @@ std::vector<std::pair<std::string, Stat>> pack_paths(const Pack& pack) {
   return out;
 }
 
+std::vector<std::string> pack_files(const Pack& pack) {
+  std::vector<std::string> out{pack.name()};
+  for (size_t k = 0; k < pack.bases().size(); k++)
+    if (auto b = pack.base(k)) {
+      auto more = pack_files(*b);
+      out.insert(out.end(), more.begin(), more.end());
+    }
+  return out;
+}
+
 std::vector<SourceEntry> pack_entries(std::shared_ptr<Pack> pack,
                                       const std::function<bool(const std::string&, const Stat&)>& keep) {
   auto cache = std::make_shared<BlockCache>(pack, kSourceCacheBytes, 0);
