@@ -175,8 +175,7 @@ int run_bases(const DeltaCommand& c) {
 
 int run_merge(const DeltaCommand& c) {
   auto p = open_pack(c.pack, tool_search(c.bases));
-  std::vector<std::string> inputs{p->name()};
-  for (const Pack* b : base_chain(*p)) inputs.push_back(b->name());
+  std::vector<std::string> inputs = pack_files(*p);  // the output may be none of them
   for (auto& in : inputs) {
     std::error_code ec;
     if (fs::equivalent(in, c.output, ec)) throw UsageError("the output " + c.output + " is an input of the merge: " + in);

@@ -7,6 +7,7 @@
 
 #include "cache/block_cache.h"
 #include "index/hash.h"
+#include "index/pack_open.h"
 #include "index/pack_writer.h"
 #include "index/schema.h"
 #include "tools/pack_build.h"
@@ -56,6 +57,12 @@ std::vector<std::pair<std::string, Stat>> pack_paths(const Pack& pack) {
     }
     for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) todo.push_back(*it);
   }
+  return out;
+}
+
+std::vector<std::string> pack_files(const Pack& pack) {
+  std::vector<std::string> out{pack.name()};
+  for (const Pack* b : base_chain(pack)) out.push_back(b->name());
   return out;
 }
 

@@ -14,12 +14,16 @@
 
 namespace kso {
 
-// The tree of `pack` (bases attached, for a delta) in depth-first name order,
-// hardlinks as shared keys. `keep(path, stat)` may drop paths (a dropped
-// directory drops what is under it); empty keeps everything.
 // Every path of `pack`'s tree with its Stat, depth-first, names in byte order.
 std::vector<std::pair<std::string, Stat>> pack_paths(const Pack& pack);
 
+// Every pack file reading `pack` reads: its own, then its bases' through the
+// chain (what a pack written from it must not replace).
+std::vector<std::string> pack_files(const Pack& pack);
+
+// The tree of `pack` (bases attached, for a delta) in depth-first name order,
+// hardlinks as shared keys. `keep(path, stat)` may drop paths (a dropped
+// directory drops what is under it); empty keeps everything.
 std::vector<SourceEntry> pack_entries(std::shared_ptr<Pack> pack,
                                       const std::function<bool(const std::string&, const Stat&)>& keep = {});
 

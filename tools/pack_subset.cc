@@ -132,7 +132,17 @@ void add_subset_command(CLI::App& app, SubsetCommand& cmd, std::string& which) {
 
 int run_subset(const SubsetCommand& c) {
   if (c.output.empty() && !c.dry_run) throw UsageError("subset needs -o OUT.kso (or --dry-run)");
-  PlatformSet want = PlatformSet::parse(c.platforms);
+  // An empty --platform is no request for the defaults (amd64 + arm64), and a
+  // malformed one is a bad command line like any other.
+  bool named = false;
+  for (auto& spec : c.platforms) named |= spec.find_first_not_of(',') != std::string::npos;
+  if (!named) throw UsageError("--platform names no platform: name the platforms to keep, e.g. linux/arm64");
+  PlatformSet want;
+  try {
+    want = PlatformSet::parse(c.platforms);
+  } catch (const Error& e) {
+    throw UsageError(std::string("--platform: ") + e.what());
+  }
   if (want.all) throw UsageError("--platform all keeps everything: name the platforms to keep");
   std::set<std::string> keep_archs;
   for (auto& p : want.list) keep_archs.insert(p.arch == "arm" || p.arch == "armv7" ? "arm" : p.arch);
@@ -144,6 +154,12 @@ int run_subset(const SubsetCommand& c) {
   };
 
   auto pack = open_pack(c.pack, tool_search(c.bases));
+  if (!c.dry_run)  // a delta's bases are read too: replacing one would cut the delta off from it
+    for (auto& in : pack_files(*pack)) {
+      std::error_code ec;
+      if (fs::equivalent(c.output, in, ec))
+        throw UsageError("the output " + c.output + (in == pack->name() ? " is the input pack" : " is an input: " + in));
+    }
   auto paths = pack_paths(*pack);
 
   // Registry storage trees, wherever they are in the pack.
@@ -201,13 +217,17 @@ int run_subset(const SubsetCommand& c) {
       if (!m.is_index()) continue;
       keep.insert(d);
       std::set<OciDigest> kept_here;
+      // Entries without a platform (artifacts, charts) are not another
+      // platform's: they are judged below like single-platform images.
       for (auto& e : m.manifests) {
+        if (!e.platform) continue;
         children.insert(e.digest);
-        if (e.platform && platform_kept(*e.platform)) kept_here.insert(e.digest);
+        if (platform_kept(*e.platform)) kept_here.insert(e.digest);
       }
       for (auto& e : m.manifests) {
+        if (!e.platform) continue;
         auto ref = e.annotations.find(images::kAttestationRefAnnotation);
-        bool attestation = e.platform && e.platform->os == "unknown" && e.platform->arch == "unknown";
+        bool attestation = e.platform->os == "unknown" && e.platform->arch == "unknown";
         if (kept_here.count(e.digest) ||
             (attestation && ref != e.annotations.end() && OciDigest::try_parse(ref->second) &&
              kept_here.count(*OciDigest::try_parse(ref->second))))
@@ -217,8 +237,9 @@ int run_subset(const SubsetCommand& c) {
       }
     }
     for (auto& [d, m] : parsed) {
-      if (m.is_index() || children.count(d)) continue;  // a child: its index decides
-      // A single-platform image: its config says which platform.
+      if (m.is_index() || children.count(d)) continue;  // a child with a platform: its index decides
+      // A single-platform image (or an index entry naming no platform): its
+      // config says which platform, if any.
       bool k = true;
       try {
         auto cfg = nlohmann::json::parse(read_whole(*pack, blob_path(r, m.config->digest), images::kMaxManifestBytes));
@@ -276,21 +297,20 @@ int run_subset(const SubsetCommand& c) {
       if (keep_archs.count(a)) return true;
     return false;
   };
-  auto walk_keep = [&](const std::string& path, const Stat& st) {
-    bool k = keep(path, st);
-    if (!k && !reg_of(path)) report.push_back(std::string(S_ISDIR(st.mode) ? "dir " : "file ") + path);
-    return k;
-  };
-  std::vector<SourceEntry> entries = pack_entries(pack, walk_keep);
-  // What went, counted from what stayed (a dropped directory takes its files along).
+  std::vector<SourceEntry> entries = pack_entries(pack, keep);
+  // What went, listed and counted from what stayed: a dropped directory takes
+  // what is under it along, and each of those paths is named too.
   std::set<std::string> kept;
   for (auto& e : entries) kept.insert(e.path);
   uint64_t dropped_files = 0, dropped_file_bytes = 0;
-  for (auto& [path, st] : paths)
-    if (S_ISREG(st.mode) && !reg_of(path) && !kept.count(path)) {
+  for (auto& [path, st] : paths) {
+    if (reg_of(path) || kept.count(path)) continue;
+    report.push_back(std::string(S_ISDIR(st.mode) ? "dir " : "file ") + path);
+    if (S_ISREG(st.mode)) {
       dropped_files++;
       dropped_file_bytes += st.size;
     }
+  }
   for (auto& line : report) printf("drop %s\n", line.c_str());
   printf("%s: %llu files (%s) outside registry storage, %llu manifests and %llu blobs (%s) are only for other "
          "platforms than %s\n",
@@ -298,8 +318,6 @@ int run_subset(const SubsetCommand& c) {
          human_bytes(dropped_file_bytes).c_str(), (unsigned long long)dropped_manifests,
          (unsigned long long)dropped_blobs, human_bytes(dropped_blob_bytes).c_str(), want.str().c_str());
   if (c.dry_run) return kExitOk;
-  std::error_code ec;
-  if (fs::equivalent(c.output, c.pack, ec)) throw UsageError("the output " + c.output + " is the input pack");
   PackStats s = rewrite_pack(*pack, std::move(entries), c.output, c.threads, "subset");
   spdlog::info("wrote {}: {} files, {} stored ({} of {}), identity {}", c.output, s.files, human_bytes(s.pack_size),
                want.str(), c.pack, to_hex(s.identity));

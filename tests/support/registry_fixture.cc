@@ -117,9 +117,14 @@ PushedImage push_image(const TestImage& img, const TestRegistry& reg, const fs::
   for (auto& p : img.platforms) {
     json diff_ids = json::array();
     json layers = json::array();
+    const bool attestation = !p.attests.empty();
+    if (attestation && (!oci || img.single_arch || !out.platform_digest.count(p.attests)))
+      throw std::runtime_error("an attestation needs an OCI index and its platform listed before it: " + p.attests);
     for (auto& l : p.layers) {
       diff_ids.push_back(l.diff_id);
-      layers.push_back({{"mediaType", layer_type}, {"digest", blob(l.data)}, {"size", l.data.size()}});
+      layers.push_back({{"mediaType", attestation ? "application/vnd.in-toto+json" : layer_type},
+                        {"digest", blob(l.data)},
+                        {"size", l.data.size()}});
       out.blobs.push_back(l.digest());
     }
     json config = {{"architecture", p.arch},
@@ -136,11 +141,18 @@ PushedImage push_image(const TestImage& img, const TestRegistry& reg, const fs::
                      {"layers", layers}};
     std::string mbytes = manifest.dump(3);  // indented, as registries keep whatever bytes they get
     std::string mhex = sha256_hex(mbytes);
-    out.platform_digest[p.platform()] = "sha256:" + mhex;
     json platform = {{"architecture", p.arch}, {"os", p.os}};
     if (!p.variant.empty()) platform["variant"] = p.variant;
-    index_entries.push_back({{"mediaType", manifest_type}, {"digest", "sha256:" + mhex}, {"size", mbytes.size()},
-                             {"platform", platform}});
+    json entry = {{"mediaType", manifest_type}, {"digest", "sha256:" + mhex}, {"size", mbytes.size()},
+                  {"platform", platform}};
+    if (attestation) {
+      entry["annotations"] = {{"vnd.docker.reference.digest", out.platform_digest[p.attests]},
+                              {"vnd.docker.reference.type", "attestation-manifest"}};
+      out.attestation_digest[p.attests] = "sha256:" + mhex;
+    } else {
+      out.platform_digest[p.platform()] = "sha256:" + mhex;
+    }
+    index_entries.push_back(entry);
     if (img.single_arch) {
       single_manifest = mbytes;
     } else {

@@ -64,6 +64,11 @@ enum class ManifestFormat { Oci, Docker };
 struct TestPlatformImage {
   std::string os = "linux", arch, variant;
   std::vector<TestLayer> layers;
+  // Set: an attestation manifest as BuildKit writes them (os and arch
+  // "unknown", in-toto layers: raw JSON, not make_layer tars). Its index entry
+  // names the manifest of the platform given here ("linux/arm64", listed
+  // before it) in vnd.docker.reference.digest. OCI indexes only.
+  std::string attests;
   std::string platform() const { return os + "/" + arch + (variant.empty() ? "" : "/" + variant); }
 };
 
@@ -79,6 +84,7 @@ struct PushedImage {
   std::string digest;  // "sha256:..." of what the tag names (index, or the manifest)
   std::string bytes;   // its exact bytes
   std::map<std::string, std::string> platform_digest;  // "linux/arm64" -> image manifest digest
+  std::map<std::string, std::string> attestation_digest;  // attested "linux/arm64" -> attestation manifest digest
   std::vector<std::string> blobs;                      // every config and layer digest
 };
 
