@@ -189,6 +189,9 @@ int run_merge(const DeltaCommand& c) {
   }
   WriterOptions wo = recorded_options(*p);
   wo.threads = c.threads;
+  // The delta holds its symlinks already (its build allowed any escaping
+  // one): merge keeps the tree as it is; kso-fs still refuses to resolve them.
+  wo.allow_escaping_symlinks = true;
   for (auto& [k, v] : p->meta())
     if (k == kMetaCreated) wo.created_unix = std::stoll(v);
   auto entries = pack_entries(p);
