@@ -36,6 +36,9 @@ class Resolver {
  public:
   Resolver(const fs::path& top, const BaseSearch& s) : search_(s) {
     for (auto& p : s.paths) {
+      // A .kidx has its pack's identity but none of its data.
+      if (is_index_file(p))
+        throw Error("base " + p.string() + " is an index only (.kidx): reading needs the pack itself", EINVAL);
       auto id = header_identity(p);
       if (!id) {
         std::error_code ec;
