@@ -16,6 +16,10 @@
 #include <stdexcept>
 #include <thread>
 
+#include <gtest/gtest.h>
+
+#include "tools/kso_pack.h"
+
 namespace kso::test {
 
 TempDir::TempDir(const std::string& tag) {
@@ -166,6 +170,18 @@ fs::path kso_fs_bin() { return build_dir() / "fs" / "kso-fs"; }
 
 bool have_command(const std::string& name) {
   return run("PATH=$PATH:/usr/sbin:/sbin command -v " + name).status == 0;
+}
+
+ToolResult kso_pack(const std::vector<std::string>& args) {
+  ToolResult r;
+  fflush(stdout);
+  fflush(stderr);
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  r.status = kso_pack_main(args);
+  r.err = ::testing::internal::GetCapturedStderr();  // flushes both streams first
+  r.out = ::testing::internal::GetCapturedStdout();
+  return r;
 }
 
 }  // namespace kso::test

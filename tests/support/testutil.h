@@ -4,6 +4,8 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -71,5 +73,21 @@ fs::path build_dir();                                   // where kso-pack and ks
 fs::path kso_pack_bin();
 fs::path kso_fs_bin();
 bool have_command(const std::string& name);             // on PATH (or in /usr/sbin, /sbin)
+
+// Sets SOURCE_DATE_EPOCH for one scope (reproducible builds), unsets it after.
+struct SourceDateEpoch {
+  explicit SourceDateEpoch(int64_t v) { setenv("SOURCE_DATE_EPOCH", std::to_string(v).c_str(), 1); }
+  ~SourceDateEpoch() { unsetenv("SOURCE_DATE_EPOCH"); }
+  SourceDateEpoch(const SourceDateEpoch&) = delete;
+  SourceDateEpoch& operator=(const SourceDateEpoch&) = delete;
+};
+
+// kso-pack run in-process (kso_pack_main, tools/kso_pack.h) with what it
+// writes to stdout and stderr captured: the tool's own code path, no popen.
+struct ToolResult {
+  int status = -1;
+  std::string out, err;  // stdout, stderr
+};
+ToolResult kso_pack(const std::vector<std::string>& args);
 
 }  // namespace kso::test
