@@ -74,4 +74,18 @@ std::map<uint32_t, std::set<std::string>> base_blocks_used(const Pack& delta, ui
   return out;
 }
 
+std::set<std::string> damage_base_block(const fs::path& delta_file, const fs::path& base_file,
+                                        std::set<std::string>* all_from_base) {
+  auto used = base_blocks_used(*Pack::open(delta_file), 1);
+  if (used.empty()) throw std::runtime_error(delta_file.string() + " uses no block of its base");
+  uint32_t victim = used.begin()->first;
+  for (auto& [id, files] : used) {
+    if (files.size() < used[victim].size()) victim = id;
+    if (all_from_base) all_from_base->insert(files.begin(), files.end());
+  }
+  const BlockEntry e = Pack::open(base_file)->block_entry(victim);
+  xor_byte(base_file, e.offset + e.stored_size / 2, 0xff);
+  return used[victim];
+}
+
 }  // namespace kso::test

@@ -38,5 +38,11 @@ void rewrite_index(const fs::path& pack, const std::string& sql);
 // paths of the delta's regular files that have bytes in it. Reads the index
 // only: the delta need not have its bases attached.
 std::map<uint32_t, std::set<std::string>> base_blocks_used(const Pack& delta, uint16_t base);
+// Damages the block of `base_file` (base 1 of `delta_file`) that supplies the
+// fewest of the delta's files: flips a byte in the middle of its stored bytes.
+// Returns those files (pack paths); `all_from_base` gets every file with
+// bytes in that base. Throws if the delta uses no block of it.
+std::set<std::string> damage_base_block(const fs::path& delta_file, const fs::path& base_file,
+                                        std::set<std::string>* all_from_base = nullptr);
 
 }  // namespace kso::test

@@ -89,5 +89,12 @@ struct ToolResult {
   std::string out, err;  // stdout, stderr
 };
 ToolResult kso_pack(const std::vector<std::string>& args);
+// The same for a run that must succeed: returns its stdout; throws
+// std::runtime_error with the command and its stderr if it exits non-zero.
+std::string kso_pack_ok(const std::vector<std::string>& args);
+// What a tool that refuses must print: `output` is exactly one line, starting
+// with `prefix` ("kso-pack: error: ") and holding each of `want`. Returns ""
+// if so, else what is wrong (for EXPECT_EQ(..., "")).
+std::string one_line_error(const std::string& output, const std::string& prefix, const std::vector<std::string>& want);
 
 }  // namespace kso::test

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <set>
 #include <stdexcept>
 
@@ -394,6 +395,43 @@ TreeChanges make_next_version(const fs::path& from, const fs::path& to, int step
   for (auto& [rel, n] : scan_tree(to, false))
     if (S_ISDIR(n.mode) && dir_mtimes.count(rel)) set_mtime_ns(rel.empty() ? to : to / rel, dir_mtimes[rel]);
   return c;
+}
+
+void build_version_pack(const fs::path& out, const fs::path& root, const std::vector<std::string>& extra) {
+  std::vector<std::string> a{"-q", "build", "-o", out.string(), "--threads", "2", "--allow-escaping-symlinks"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  a.push_back("data=" + (root / "data").string());
+  kso_pack_ok(a);
+}
+
+const VersionPacks& version_packs() {
+  static std::unique_ptr<TempDir> dir;
+  static VersionPacks vp;
+  static std::string error;
+  if (!error.empty()) throw std::runtime_error(error);
+  if (dir) return vp;
+  try {
+    auto d = std::make_unique<TempDir>("kso-versions");
+    const fs::path& t = d->path();
+    VersionPacks v{t / "v0", t / "v1", t / "v2", {}, {}, t / "site/OLD.kso", t / "site/DELTA.kso", t / "site/V2.kso",
+                   t / "full/NEW.kso"};
+    SourceDateEpoch e(kVersionEpoch);
+    make_version_tree(v.v0);
+    v.c1 = make_next_version(v.v0, v.v1, 1);
+    v.c2 = make_next_version(v.v1, v.v2, 2);
+    fs::create_directories(t / "site");
+    fs::create_directories(t / "full");
+    build_version_pack(v.old_pack, v.v0);
+    build_version_pack(v.delta, v.v1, {"--base", v.old_pack.string()});
+    build_version_pack(v.v2_pack, v.v2, {"--base", v.delta.string()});
+    build_version_pack(v.full_new, v.v1);
+    vp = v;
+    dir = std::move(d);
+  } catch (const std::exception& e) {
+    error = std::string("building the version packs failed: ") + e.what();
+    throw std::runtime_error(error);
+  }
+  return vp;
 }
 
 std::string open_error(const fs::path& p) {

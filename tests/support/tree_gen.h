@@ -99,6 +99,25 @@ struct TreeChanges {
 // change), data/added-STEP/ with two new files, two files removed, a mode
 // and a symlink target changed; the rest untouched. Returns what changed.
 TreeChanges make_next_version(const fs::path& from, const fs::path& to, int step);
+// `kso-pack build -o OUT --threads 2 --allow-escaping-symlinks [extra]
+// data=ROOT/data` in-process: a pack of a version tree (the edge tree holds
+// an absolute symlink). Throws with the tool's stderr if it fails.
+void build_version_pack(const fs::path& out, const fs::path& root, const std::vector<std::string>& extra = {});
+
+// SOURCE_DATE_EPOCH of the version packs below (after every mtime of the trees).
+constexpr int64_t kVersionEpoch = 1700000000;
+// Versions v0, v1, v2 of a tree (make_version_tree, then steps 1 and 2) and
+// their packs, default parameters, built once per test process under
+// SOURCE_DATE_EPOCH=kVersionEpoch: site/OLD.kso (v0), site/DELTA.kso (v1 on
+// OLD), site/V2.kso (v2 on DELTA) side by side, and full/NEW.kso (v1,
+// standalone). Tests that damage or rename work on copies. Removed at exit;
+// throws (every call) if the build failed.
+struct VersionPacks {
+  fs::path v0, v1, v2;       // tree roots: ROOT/data
+  TreeChanges c1, c2;        // v0 -> v1, v1 -> v2
+  fs::path old_pack, delta, v2_pack, full_new;
+};
+const VersionPacks& version_packs();
 // What Pack::open says of `p`: "" if it opens, else the error's message.
 std::string open_error(const fs::path& p);
 // Where the data region of pack file `f` ends (its metadata region starts).
