@@ -53,6 +53,9 @@ class Resolver {
   Resolver(const std::string& top, const BaseSearch& s) : search_(s) {
     if (is_remote(top)) url_dir_ = top.substr(0, top.substr(0, top.find('?')).rfind('/') + 1);
     for (auto& p : s.paths) {
+      // A .kidx has its pack's identity but none of its data.
+      if (!is_remote(p) && is_index_file(p))
+        throw Error("base " + p.string() + " is an index only (.kidx): reading needs the pack itself", EINVAL);
       auto id = source_identity(p.string(), s.open);
       if (!id) {
         std::error_code ec;

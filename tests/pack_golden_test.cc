@@ -63,12 +63,6 @@ fs::path golden_src() { return fs::path(KSO_SOURCE_DIR) / "tests" / "data" / "go
 fs::path v2_fixture() { return fs::path(KSO_SOURCE_DIR) / "tests" / "data" / "v2" / "golden.kso"; }
 fs::path v3_fixtures() { return fs::path(KSO_SOURCE_DIR) / "tests" / "data" / "v3"; }
 
-// Sets SOURCE_DATE_EPOCH for one scope.
-struct Epoch {
-  explicit Epoch(int64_t v) { setenv("SOURCE_DATE_EPOCH", std::to_string(v).c_str(), 1); }
-  ~Epoch() { unsetenv("SOURCE_DATE_EPOCH"); }
-};
-
 // The golden tree: tests/data/golden plus generated files (random bytes, an
 // empty dir, a hardlink: what git cannot hold), with modes and mtimes set so
 // no checkout or umask changes them.
@@ -118,7 +112,7 @@ WriterOptions golden_options(unsigned threads, size_t pending) {
 TEST(PackGolden, FixedTreeGivesPinnedBytes) {
   TempDir tmp("kso-golden");
   make_golden_tree(tmp / "tree");
-  Epoch e(kGoldenEpoch);
+  SourceDateEpoch e(kGoldenEpoch);
   BuildStats s = build_pack(tmp / "p.kso", {{".", tmp / "tree"}}, golden_options(1, 1));
   const std::string sha = sha256_file_hex(tmp / "p.kso"), id = to_hex(s.identity);
   // The delta: the changed tree on the pack just built.
@@ -165,7 +159,7 @@ TEST(PackGolden, BuildsAreReproducibleWhateverTheThreads) {
   // Bigger than the golden tree so several blocks are in flight at once.
   write_file(tmp / "tree" / "gen" / "more.bin", random_bytes(3u << 20, 8) + std::string(1u << 20, 'z'));
   set_mtime_ns(tmp / "tree" / "gen" / "more.bin", 1650000000 * kNsPerSec);
-  Epoch e(kGoldenEpoch);
+  SourceDateEpoch e(kGoldenEpoch);
   build_pack(tmp / "a.kso", {{".", tmp / "tree"}}, golden_options(1, 1));
   build_pack(tmp / "b.kso", {{".", tmp / "tree"}}, golden_options(4, 16));
   EXPECT_TRUE(read_file(tmp / "a.kso") == read_file(tmp / "b.kso")) << "thread count changed the bytes";

@@ -102,6 +102,9 @@ PackStats rewrite_pack(const Pack& from, std::vector<SourceEntry> entries, const
                        const char* label) {
   WriterOptions wo = recorded_options(from);
   wo.threads = threads;
+  // The pack holds its symlinks already (its build allowed any escaping one):
+  // the tree is kept as it is; kso-fs still refuses to resolve them.
+  wo.allow_escaping_symlinks = true;
   for (auto& [k, v] : from.meta())
     if (k == kMetaCreated) wo.created_unix = std::stoll(v);
   PackWriter w(out, wo);

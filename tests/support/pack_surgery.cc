@@ -1,12 +1,14 @@
 #include "tests/support/pack_surgery.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <stdexcept>
 
 #include "index/hash.h"
 #include "tests/support/testutil.h"
+#include "tests/support/tree_gen.h"
 
 namespace kso::test {
 
@@ -57,6 +59,33 @@ void rewrite_index(const fs::path& pack, const std::string& sql) {
   unlink(db.c_str());
   if (p.index.size() % kIndexPageSize) p.index.resize((p.index.size() / kIndexPageSize + 1) * kIndexPageSize, '\0');
   write_pack(pack, p);
+}
+
+std::map<uint32_t, std::set<std::string>> base_blocks_used(const Pack& delta, uint16_t base) {
+  std::map<uint32_t, std::set<std::string>> out;
+  walk_pack(delta, [&](const std::string& path, const Stat& st) {
+    if (!S_ISREG(st.mode)) return;
+    auto f = delta.layout(st.ino);
+    for (auto& c : f->chunks) {
+      const BlockEntry& e = delta.block_entry(c.block);
+      if (e.base == base) out[uint32_t(e.offset)].insert(path);
+    }
+  });
+  return out;
+}
+
+std::set<std::string> damage_base_block(const fs::path& delta_file, const fs::path& base_file,
+                                        std::set<std::string>* all_from_base) {
+  auto used = base_blocks_used(*Pack::open(delta_file), 1);
+  if (used.empty()) throw std::runtime_error(delta_file.string() + " uses no block of its base");
+  uint32_t victim = used.begin()->first;
+  for (auto& [id, files] : used) {
+    if (files.size() < used[victim].size()) victim = id;
+    if (all_from_base) all_from_base->insert(files.begin(), files.end());
+  }
+  const BlockEntry e = Pack::open(base_file)->block_entry(victim);
+  xor_byte(base_file, e.offset + e.stored_size / 2, 0xff);
+  return used[victim];
 }
 
 }  // namespace kso::test

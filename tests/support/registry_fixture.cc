@@ -73,6 +73,21 @@ std::string skopeo_flags(const TestRegistry* reg, const std::string& side) {
   return f;
 }
 
+std::vector<std::string> check_pulled_manifest(const fs::path& out, const std::string& digest) {
+  std::string manifest = read_file(out / "manifest.json");
+  if ("sha256:" + sha256_hex(manifest) != digest)
+    throw std::runtime_error(out.string() + "/manifest.json is not " + digest);
+  auto m = json::parse(manifest);
+  std::vector<std::string> blobs{m["config"]["digest"].get<std::string>()};
+  for (auto& l : m["layers"]) blobs.push_back(l["digest"].get<std::string>());
+  for (auto& b : blobs) {
+    fs::path f = out / b.substr(7);
+    if (!fs::exists(f)) throw std::runtime_error("blob " + b + " was not pulled into " + out.string());
+    if ("sha256:" + sha256_file_hex(f) != b) throw std::runtime_error("blob " + b + " pulled with other bytes");
+  }
+  return blobs;
+}
+
 TestLayer make_layer(const fs::path& scratch, const std::map<std::string, std::string>& files) {
   static int counter = 0;
   fs::path dir = scratch / ("layer-" + std::to_string(counter++));

@@ -92,6 +92,12 @@ struct PushedImage {
 // it to reg with `skopeo copy --all --preserve-digests`. Throws on failure.
 PushedImage push_image(const TestImage& img, const TestRegistry& reg, const std::filesystem::path& scratch);
 
+// Checks what `skopeo copy ... dir:OUT` wrote for one image manifest: its
+// bytes hash to `digest`, and every blob it names (config, layers) is in OUT
+// and hashes to its name. Returns those blob digests; throws
+// std::runtime_error saying what is wrong.
+std::vector<std::string> check_pulled_manifest(const std::filesystem::path& out, const std::string& digest);
+
 // `skopeo` flags for talking to a loopback test registry as source or dest
 // ("--src-tls-verify=false --src-creds u:p").
 std::string skopeo_flags(const TestRegistry* reg, const std::string& side);

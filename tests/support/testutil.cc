@@ -16,6 +16,10 @@
 #include <stdexcept>
 #include <thread>
 
+#include <gtest/gtest.h>
+
+#include "tools/kso_pack.h"
+
 namespace kso::test {
 
 TempDir::TempDir(const std::string& tag) {
@@ -177,6 +181,34 @@ std::string doc_procedure(const std::string& doc, const std::string& name) {
   start += 6;
   size_t end = text.find("```", start);
   return end == std::string::npos ? "" : text.substr(start, end - start);
+}
+
+ToolResult kso_pack(const std::vector<std::string>& args) {
+  ToolResult r;
+  fflush(stdout);
+  fflush(stderr);
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  r.status = kso_pack_main(args);
+  r.err = ::testing::internal::GetCapturedStderr();  // flushes both streams first
+  r.out = ::testing::internal::GetCapturedStdout();
+  return r;
+}
+
+std::string kso_pack_ok(const std::vector<std::string>& args) {
+  ToolResult r = kso_pack(args);
+  if (r.status == 0) return r.out;
+  std::string cmd = "kso-pack";
+  for (auto& a : args) cmd += " " + a;
+  throw std::runtime_error(cmd + " exited " + std::to_string(r.status) + ":\n" + r.err);
+}
+
+std::string one_line_error(const std::string& output, const std::string& prefix, const std::vector<std::string>& want) {
+  if (output.empty() || output.find('\n') + 1 != output.size()) return "not exactly one line: " + output;
+  if (output.rfind(prefix, 0) != 0) return "does not start with '" + prefix + "': " + output;
+  for (auto& w : want)
+    if (output.find(w) == std::string::npos) return "missing '" + w + "' in: " + output;
+  return "";
 }
 
 }  // namespace kso::test

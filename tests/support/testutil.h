@@ -4,6 +4,8 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -74,5 +76,28 @@ bool have_command(const std::string& name);
 // The shell block that follows `<!-- procedure: NAME -->` in docs/DOC: what a
 // test runs exactly as the document gives it; "" if there is none.
 std::string doc_procedure(const std::string& doc, const std::string& name);             // on PATH (or in /usr/sbin, /sbin)
+
+// Sets SOURCE_DATE_EPOCH for one scope (reproducible builds), unsets it after.
+struct SourceDateEpoch {
+  explicit SourceDateEpoch(int64_t v) { setenv("SOURCE_DATE_EPOCH", std::to_string(v).c_str(), 1); }
+  ~SourceDateEpoch() { unsetenv("SOURCE_DATE_EPOCH"); }
+  SourceDateEpoch(const SourceDateEpoch&) = delete;
+  SourceDateEpoch& operator=(const SourceDateEpoch&) = delete;
+};
+
+// kso-pack run in-process (kso_pack_main, tools/kso_pack.h) with what it
+// writes to stdout and stderr captured: the tool's own code path, no popen.
+struct ToolResult {
+  int status = -1;
+  std::string out, err;  // stdout, stderr
+};
+ToolResult kso_pack(const std::vector<std::string>& args);
+// The same for a run that must succeed: returns its stdout; throws
+// std::runtime_error with the command and its stderr if it exits non-zero.
+std::string kso_pack_ok(const std::vector<std::string>& args);
+// What a tool that refuses must print: `output` is exactly one line, starting
+// with `prefix` ("kso-pack: error: ") and holding each of `want`. Returns ""
+// if so, else what is wrong (for EXPECT_EQ(..., "")).
+std::string one_line_error(const std::string& output, const std::string& prefix, const std::vector<std::string>& want);
 
 }  // namespace kso::test

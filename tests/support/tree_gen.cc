@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <set>
 #include <stdexcept>
 
@@ -304,22 +305,132 @@ Listing tree_listing(const fs::path& root) {
   return out;
 }
 
-Listing pack_listing(const Pack& p) {
-  Listing out;
+void walk_pack(const Pack& p, const std::function<void(const std::string& path, const Stat& st)>& f) {
   std::vector<std::pair<std::string, uint64_t>> todo{{"", kRootIno}};
-  out[""] = "root";
   while (!todo.empty()) {
     auto [dir, ino] = todo.back();
     todo.pop_back();
     for (auto& e : p.readdir(ino)) {
       std::string path = dir.empty() ? e.name : dir + "/" + e.name;
-      std::string target = S_ISLNK(e.st.mode) ? p.readlink(e.st.ino) : "";
-      std::string sha = S_ISREG(e.st.mode) ? sha256_hex(pack_read_all(p, e.st.ino)) : "";
-      out[path] = listing_line(e.st.mode, e.st.size, e.st.mtime_ns, target, sha);
+      f(path, e.st);
       if (S_ISDIR(e.st.mode)) todo.emplace_back(path, e.st.ino);
     }
   }
+}
+
+Listing pack_listing(const Pack& p) {
+  Listing out;
+  out[""] = "root";
+  walk_pack(p, [&](const std::string& path, const Stat& st) {
+    std::string target = S_ISLNK(st.mode) ? p.readlink(st.ino) : "";
+    std::string sha = S_ISREG(st.mode) ? sha256_hex(pack_read_all(p, st.ino)) : "";
+    out[path] = listing_line(st.mode, st.size, st.mtime_ns, target, sha);
+  });
   return out;
+}
+
+void make_version_tree(const fs::path& root) {
+  const fs::path d = root / "data";
+  EdgeTreeOptions o;
+  o.deep_levels = 20;
+  o.big_files = false;
+  make_edge_tree(d, o);
+  // Files of many chunks, where an edit changes only the chunks around it.
+  for (auto& [rel, data] : std::vector<std::pair<std::string, std::string>>{
+           {"big/random.bin", random_bytes(2u << 20, 501)}, {"big/text.log", pseudo_text(3u << 19, 502)}}) {
+    write_file(d / rel, data);
+    set_mtime_ns(d / rel, 1510000000LL * 1000000000 + 17);
+  }
+  set_mtime_ns(d / "big", 1510000000LL * 1000000000 + 18);
+  set_mtime_ns(d, 1510000000LL * 1000000000 + 19);
+}
+
+TreeChanges make_next_version(const fs::path& from, const fs::path& to, int step) {
+  if (step < 1 || step > 2) throw std::runtime_error("make_next_version: step 1 or 2");
+  if (fs::exists(to)) throw std::runtime_error(to.string() + " exists");
+  auto r = run("cp -a " + q(from) + " " + q(to));
+  if (r.status != 0) throw std::runtime_error("cp -a: " + r.output);
+  const fs::path d = to / "data";
+  std::map<std::string, int64_t> dir_mtimes;  // edits touch them: put back after
+  for (auto& [rel, n] : scan_tree(to, false))
+    if (S_ISDIR(n.mode)) dir_mtimes[rel] = n.mtime_ns;
+  TreeChanges c;
+  const int64_t t = (1560000000LL + step * 1000) * 1000000000;
+  int64_t k = 0;
+  auto changed = [&](const std::string& rel) {
+    c.changed.insert("data/" + rel);
+    set_mtime_ns(d / rel, t + k++);
+  };
+  // In-place edits: bytes overwritten in the random file, text inserted into the other.
+  std::string rnd = read_file(d / "big/random.bin");
+  rnd.replace(size_t(step) * 600000, 100, random_bytes(100, 600 + uint64_t(step)));
+  write_file(d / "big/random.bin", rnd);
+  changed("big/random.bin");
+  std::string txt = read_file(d / "big/text.log");
+  txt.insert(txt.size() / 3 * step, "inserted by version step " + std::to_string(step) + "\n");
+  write_file(d / "big/text.log", txt);
+  changed("big/text.log");
+  // New files in a new directory.
+  const std::string added = "added-" + std::to_string(step);
+  write_file(d / added / "new.bin", random_bytes(200000, 700 + uint64_t(step)));
+  write_file(d / added / "readme.txt", pseudo_text(30000, 800 + uint64_t(step)));
+  for (auto rel : {added + "/new.bin", added + "/readme.txt", added}) {
+    c.added.insert("data/" + rel);
+    set_mtime_ns(d / rel, t + k++);
+  }
+  // Removed files, a mode and a symlink target changed.
+  std::vector<std::string> gone = step == 1 ? std::vector<std::string>{"dup/three", "hard/z_same_content_as_x"}
+                                            : std::vector<std::string>{"sizes/rand_65537", "added-1/readme.txt"};
+  for (auto& rel : gone) {
+    if (!fs::remove(d / rel)) throw std::runtime_error("not in the tree: " + rel);
+    c.removed.insert("data/" + rel);
+  }
+  const std::string mode_file = step == 1 ? "modes/m0640" : "modes/m0755";
+  must(chmod((d / mode_file).c_str(), step == 1 ? 0600 : 0700), "chmod");
+  changed(mode_file);
+  fs::remove(d / "links/rel");
+  must(symlink(step == 1 ? "../sizes/rand_63" : "../one_byte", (d / "links/rel").c_str()), "symlink");
+  changed("links/rel");
+  for (auto& [rel, n] : scan_tree(to, false))
+    if (S_ISDIR(n.mode) && dir_mtimes.count(rel)) set_mtime_ns(rel.empty() ? to : to / rel, dir_mtimes[rel]);
+  return c;
+}
+
+void build_version_pack(const fs::path& out, const fs::path& root, const std::vector<std::string>& extra) {
+  std::vector<std::string> a{"-q", "build", "-o", out.string(), "--threads", "2", "--allow-escaping-symlinks"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  a.push_back("data=" + (root / "data").string());
+  kso_pack_ok(a);
+}
+
+const VersionPacks& version_packs() {
+  static std::unique_ptr<TempDir> dir;
+  static VersionPacks vp;
+  static std::string error;
+  if (!error.empty()) throw std::runtime_error(error);
+  if (dir) return vp;
+  try {
+    auto d = std::make_unique<TempDir>("kso-versions");
+    const fs::path& t = d->path();
+    VersionPacks v{t / "v0", t / "v1", t / "v2", {}, {}, t / "site/OLD.kso", t / "site/DELTA.kso", t / "site/V2.kso",
+                   t / "full/NEW.kso"};
+    SourceDateEpoch e(kVersionEpoch);
+    make_version_tree(v.v0);
+    v.c1 = make_next_version(v.v0, v.v1, 1);
+    v.c2 = make_next_version(v.v1, v.v2, 2);
+    fs::create_directories(t / "site");
+    fs::create_directories(t / "full");
+    build_version_pack(v.old_pack, v.v0);
+    build_version_pack(v.delta, v.v1, {"--base", v.old_pack.string()});
+    build_version_pack(v.v2_pack, v.v2, {"--base", v.delta.string()});
+    build_version_pack(v.full_new, v.v1);
+    vp = v;
+    dir = std::move(d);
+  } catch (const std::exception& e) {
+    error = std::string("building the version packs failed: ") + e.what();
+    throw std::runtime_error(error);
+  }
+  return vp;
 }
 
 std::string open_error(const fs::path& p) {

@@ -5,7 +5,9 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -78,6 +80,44 @@ std::vector<std::vector<std::string>> prefix_rows(const Pack& p);
 using Listing = std::map<std::string, std::string>;
 Listing tree_listing(const fs::path& root);
 Listing pack_listing(const Pack& p);  // reads every file through the read path
+// Calls `f` for every path of `p` ("a/b", no root), depth-first, parents first.
+void walk_pack(const Pack& p, const std::function<void(const std::string& path, const Stat& st)>& f);
+
+// Versions of one tree, for delta packs. Version 0 is a small edge tree
+// (make_edge_tree without big files) plus a 2 MiB random and a 1.5 MiB text
+// file, under ROOT/data: pack it as data=ROOT/data, and tree_listing(ROOT)
+// lists what the pack lists. Every mtime is before 2020, so a
+// SOURCE_DATE_EPOCH after that clamps none.
+void make_version_tree(const fs::path& root);
+// What a version step changed, as pack paths ("data/...").
+struct TreeChanges {
+  std::set<std::string> added, removed, changed;
+};
+// Writes `to` (which must not exist) as a copy of `from` (cp -a) with step
+// `step` (1 or 2) applied: a few bytes of the big random file overwritten and
+// text inserted into the big text file (so only the chunks around the edits
+// change), data/added-STEP/ with two new files, two files removed, a mode
+// and a symlink target changed; the rest untouched. Returns what changed.
+TreeChanges make_next_version(const fs::path& from, const fs::path& to, int step);
+// `kso-pack build -o OUT --threads 2 --allow-escaping-symlinks [extra]
+// data=ROOT/data` in-process: a pack of a version tree (the edge tree holds
+// an absolute symlink). Throws with the tool's stderr if it fails.
+void build_version_pack(const fs::path& out, const fs::path& root, const std::vector<std::string>& extra = {});
+
+// SOURCE_DATE_EPOCH of the version packs below (after every mtime of the trees).
+constexpr int64_t kVersionEpoch = 1700000000;
+// Versions v0, v1, v2 of a tree (make_version_tree, then steps 1 and 2) and
+// their packs, default parameters, built once per test process under
+// SOURCE_DATE_EPOCH=kVersionEpoch: site/OLD.kso (v0), site/DELTA.kso (v1 on
+// OLD), site/V2.kso (v2 on DELTA) side by side, and full/NEW.kso (v1,
+// standalone). Tests that damage or rename work on copies. Removed at exit;
+// throws (every call) if the build failed.
+struct VersionPacks {
+  fs::path v0, v1, v2;       // tree roots: ROOT/data
+  TreeChanges c1, c2;        // v0 -> v1, v1 -> v2
+  fs::path old_pack, delta, v2_pack, full_new;
+};
+const VersionPacks& version_packs();
 // What Pack::open says of `p`: "" if it opens, else the error's message.
 std::string open_error(const fs::path& p);
 // Where the data region of pack file `f` ends (its metadata region starts).
