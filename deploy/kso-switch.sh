@@ -12,7 +12,8 @@ Switches the pack served at MOUNTPOINT from PACK to a copy of NEW.kso:
 
   1. copy NEW.kso to PACK.new (install -m 0644, same directory as PACK)
   2. kso-pack verify PACK.new; if it fails: remove PACK.new, change nothing, exit 1
-     (a delta pack is verified with its bases, found next to PACK by identity)
+     (a delta pack is verified with its bases, found next to PACK by identity;
+     with --pubkey, NEW.kso.sig must be a signature of it by that key first)
   2b. a delta: keep every base of its chain as PACK.base-ID (a hard link, ID = the
      first 16 hex digits of its identity), so no switch removes or overwrites a base
   3. keep the current pack as PACK.old (a hard link; replaces an older PACK.old)
@@ -32,6 +33,9 @@ Options:
   --mount-opts OPTS   kso-fs -o options for the default remount (default: allow_other)
   --drop-old          remove PACK.old once the new pack is mounted
   --prune-bases       remove PACK.base-* files no longer needed by PACK or PACK.old
+  --pubkey PUB        switch only to a pack signed by this Ed25519 key (kso-pack sign;
+                      repeatable: any one of them); the signature is NEW.kso.sig
+  --sig FILE          the signature file instead of NEW.kso.sig (needs --pubkey)
   -h, --help          this help
 
 Environment: KSO_PACK, KSO_FS: the kso-pack and kso-fs binaries (default: from PATH).
@@ -50,16 +54,19 @@ usage_error() {
   exit 2
 }
 
-stop_cmd='' start_cmd='' remount_cmd='' mount_opts=allow_other drop_old=0 prune_bases=0
+stop_cmd='' start_cmd='' remount_cmd='' mount_opts=allow_other drop_old=0 prune_bases=0 sig=''
+pubkeys=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --stop | --start | --remount | --mount-opts)
+    --stop | --start | --remount | --mount-opts | --pubkey | --sig)
       [ $# -ge 2 ] || usage_error "$1 needs a value"
       case "$1" in
         --stop) stop_cmd=$2 ;;
         --start) start_cmd=$2 ;;
         --remount) remount_cmd=$2 ;;
         --mount-opts) mount_opts=$2 ;;
+        --pubkey) pubkeys+=(--pubkey "$2") ;;
+        --sig) sig=$2 ;;
       esac
       shift 2
       ;;
@@ -67,6 +74,8 @@ while [ $# -gt 0 ]; do
     --start=*) start_cmd=${1#*=}; shift ;;
     --remount=*) remount_cmd=${1#*=}; shift ;;
     --mount-opts=*) mount_opts=${1#*=}; shift ;;
+    --pubkey=*) pubkeys+=(--pubkey "${1#*=}"); shift ;;
+    --sig=*) sig=${1#*=}; shift ;;
     --drop-old) drop_old=1; shift ;;
     --prune-bases) prune_bases=1; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -78,6 +87,13 @@ done
 [ $# -eq 3 ] || usage_error "expected NEW.kso PACK MOUNTPOINT, got $# argument(s)"
 new=$1 pack=$2 mnt=$3
 tmp=$pack.new old=$pack.old
+if [ ${#pubkeys[@]} -gt 0 ]; then
+  sig=${sig:-$new.sig}
+  [ -f "$sig" ] || die "$sig: no such file (the signature of $new; see --sig)"
+  pubkeys+=(--sig "$sig")
+elif [ -n "$sig" ]; then
+  usage_error "--sig needs --pubkey"
+fi
 
 KSO_PACK=${KSO_PACK:-kso-pack}
 KSO_FS=${KSO_FS:-kso-fs}
@@ -103,7 +119,7 @@ trap cleanup EXIT
 say "copying $new to $tmp"
 install -m 0644 -- "$new" "$tmp" || die "$tmp: copy failed; nothing changed"
 say "verifying $tmp"
-"$KSO_PACK" verify "$tmp" >&2 || die "$new: kso-pack verify failed; $tmp removed, $pack and $mnt unchanged"
+"$KSO_PACK" verify "$tmp" ${pubkeys[@]+"${pubkeys[@]}"} >&2 || die "$new: kso-pack verify failed; $tmp removed, $pack and $mnt unchanged"
 
 # 2b. A delta: its bases (found next to PACK by identity when it was verified)
 # get names of their own that no switch rotates: PACK.base-ID.

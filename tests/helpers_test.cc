@@ -136,6 +136,26 @@ TEST(Text, UrlEscapeKeepsOnlyUnreserved) {
   EXPECT_EQ(url_unescape("100%zz%2"), "100%zz%2");  // not an escape: kept
 }
 
+TEST(Text, UrlEscapeKeepsWhatItIsTold) {
+  EXPECT_EQ(url_escape("a b:c@d/e", ":@"), "a%20b:c@d%2Fe");
+  EXPECT_EQ(url_escape("::", ":"), "::");
+  EXPECT_EQ(url_escape("", ":"), "");
+}
+
+TEST(Text, PrintableEscapesWhatIsNotUtf8) {
+  const std::string utf8 = "plain/caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";
+  EXPECT_EQ(printable(utf8), utf8);
+  EXPECT_EQ(printable("a\\b\tc\x7f"), "a\\\\b\\x09c\\x7f");
+  EXPECT_EQ(printable("\xc2\x85"), "\\xc2\\x85");              // C1 control
+  EXPECT_EQ(printable("\xc0\xaf"), "\\xc0\\xaf");              // overlong '/'
+  EXPECT_EQ(printable("\xe0\x80\xaf"), "\\xe0\\x80\\xaf");  // overlong, 3 bytes
+  EXPECT_EQ(printable("\xed\xa0\x80"), "\\xed\\xa0\\x80");  // a surrogate
+  EXPECT_EQ(printable("\xf0\x80\x80\xaf"), "\\xf0\\x80\\x80\\xaf");  // overlong, 4 bytes
+  EXPECT_EQ(printable("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");  // above U+10FFFF
+  EXPECT_EQ(printable("\xf8\x80\x80"), "\\xf8\\x80\\x80");  // no such lead byte
+  EXPECT_EQ(printable("\xe2\x82"), "\\xe2\\x82");              // truncated
+}
+
 TEST(Text, LowerIsAscii) {
   EXPECT_EQ(lower("HTTPS://Dl.K8s.IO"), "https://dl.k8s.io");
   EXPECT_EQ(lower("\xC3\x89t\xC3\xA9"), "\xC3\x89t\xC3\xA9");  // bytes above ASCII stay

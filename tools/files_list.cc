@@ -163,6 +163,40 @@ std::string url_to_path(const std::string& url, std::string* canonical) {
   return out;
 }
 
+std::optional<std::string> path_to_url(const std::string& path) {
+  size_t slash = path.find('/');
+  if (slash == std::string::npos || slash == 0) return std::nullopt;
+  std::string rest = path.substr(slash + 1), query;
+  bool has_query = false;
+  if (size_t q = rest.find('?'); q != std::string::npos && rest.find('/', q) == std::string::npos) {
+    // "name?query" of the last segment; '/' in the query was written %2F
+    for (size_t i = q + 1; i < rest.size(); i++)
+      if (rest.compare(i, 3, "%2F") == 0) {
+        query += '/';
+        i += 2;
+      } else {
+        query += rest[i];
+      }
+    rest.resize(q);
+    has_query = true;
+  }
+  // RFC 3986: what a path segment (pchar) and a query may hold unescaped.
+  constexpr std::string_view kSubDelims = "!$&'()*+,;=:@";
+  std::string url = "https://" + path.substr(0, slash);
+  for (size_t s = 0; s <= rest.size();) {
+    size_t e = rest.find('/', s);
+    if (e == std::string::npos) e = rest.size();
+    url += "/" + url_escape(std::string_view(rest).substr(s, e - s), kSubDelims);
+    s = e + 1;
+  }
+  if (has_query) url += "?" + url_escape(query, "!$&'()*+,;=:@/?");
+  try {
+    if (url_to_path(url) == path) return url;
+  } catch (const Error&) {
+  }
+  return std::nullopt;
+}
+
 std::vector<FilesListLine> parse_files_list(const std::string& text, const std::string& name) {
   std::vector<FilesListLine> out;
   std::vector<std::string> errors;
@@ -250,21 +284,25 @@ std::vector<FilesListLine> read_files_lists(const std::vector<fs::path>& lists) 
   return out;
 }
 
-void add_files_list_options(CLI::App& build, FilesListOptions& o) {
-  build.add_option("--files-list", o.lists, "kubespray files.list: one URL a line (repeatable)")
+void add_files_list_selection_options(CLI::App& cmd, FilesListOptions& o) {
+  cmd.add_option("--files-list", o.lists, "kubespray files.list: one URL a line (repeatable)")
       ->allow_extra_args(false)
       ->take_all()
       ->check(CLI::ExistingFile)
       ->group("Files lists");
+  // --files-prefix pairs with --images-prefix; --prefix is its older name.
+  cmd.add_option("--files-prefix,--prefix", o.prefix, "pack dir for the files-list tree (<prefix>/<host>/<path>)")
+      ->capture_default_str()
+      ->group("Files lists");
+}
+
+void add_files_list_options(CLI::App& build, FilesListOptions& o) {
+  add_files_list_selection_options(build, o);
   build.add_option("--checksums", o.checksums, "auto: also verify against <url>.sha256 when published; none")
       ->check(CLI::IsMember({"auto", "none"}))
       ->capture_default_str()
       ->group("Files lists");
   build.add_flag("--skip-missing", o.skip_missing, "a 404/410 URL is skipped with a warning instead of failing")
-      ->group("Files lists");
-  // --files-prefix pairs with --images-prefix; --prefix is its older name.
-  build.add_option("--files-prefix,--prefix", o.prefix, "pack dir for the files-list tree (<prefix>/<host>/<path>)")
-      ->capture_default_str()
       ->group("Files lists");
 }
 

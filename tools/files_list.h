@@ -35,6 +35,12 @@ struct FilesListLine {
 // canonical URL. Throws Error (no location in the message) if malformed.
 std::string url_to_path(const std::string& url, std::string* canonical = nullptr);
 
+// The inverse: a URL whose wget -x path is `path` ("host[:port]/seg/..."),
+// https:// (the layout does not keep the scheme; kubespray downloads over
+// https), each segment percent-encoded where a URL needs it; url_to_path() of
+// the result gives `path` back. nullopt when no URL maps to `path`.
+std::optional<std::string> path_to_url(const std::string& path);
+
 // Parses one list's text; `name` is used in "name:line: ..." errors. Throws
 // Error listing every malformed line.
 std::vector<FilesListLine> parse_files_list(const std::string& text, const std::string& name);
@@ -43,6 +49,8 @@ std::vector<FilesListLine> parse_files_list(const std::string& text, const std::
 // conflicts (two digests for one file, a file where another line needs a dir).
 std::vector<FilesListLine> read_files_lists(const std::vector<std::filesystem::path>& lists);
 
+// Registers --files-list and --files-prefix (alias --prefix): build, check.
+void add_files_list_selection_options(CLI::App& cmd, FilesListOptions& opts);
 // Registers --files-list --checksums --skip-missing --files-prefix (alias --prefix) on `build`.
 void add_files_list_options(CLI::App& build, FilesListOptions& opts);
 

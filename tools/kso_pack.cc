@@ -8,9 +8,12 @@
 
 #include "index/error.h"
 #include "tools/pack_build.h"
+#include "tools/pack_check.h"
 #include "tools/pack_delta.h"
-#include "tools/pack_subset.h"
 #include "tools/pack_inspect.h"
+#include "tools/pack_manifest.h"
+#include "tools/pack_sign.h"
+#include "tools/pack_subset.h"
 
 namespace kso {
 
@@ -30,6 +33,12 @@ int kso_pack_main(const std::vector<std::string>& args) {
   add_delta_commands(app, delta, which);
   SubsetCommand subset;
   add_subset_command(app, subset, which);
+  CheckCommand check;
+  add_check_command(app, check, which);
+  ManifestCommand manifest;
+  add_manifest_command(app, manifest, which);
+  SignCommand sign;
+  add_sign_command(app, sign, which);
 
   std::vector<std::string> rev(args.rbegin(), args.rend());  // CLI11 takes arguments reversed
   try {
@@ -53,6 +62,9 @@ int kso_pack_main(const std::vector<std::string>& args) {
     if (build_cmd->parsed()) return run_build(build);
     if (is_delta_command(which)) return run_delta(which, delta);
     if (which == "subset") return run_subset(subset);
+    if (which == "check") return run_check(check);
+    if (which == "manifest") return run_manifest(manifest);
+    if (which == "sign") return run_sign(sign);
     return run_inspect(which, inspect);
   } catch (const UsageError& e) {
     fprintf(stderr, "kso-pack: error: %s\n", e.what());

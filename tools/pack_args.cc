@@ -1,5 +1,7 @@
 #include "tools/pack_args.h"
 
+#include <CLI/CLI.hpp>
+
 #include "fetch/http_source.h"
 #include "fetch/net_options.h"
 
@@ -12,6 +14,13 @@ BaseSearch tool_search(const std::vector<std::string>& bases) {
   ro.cache_dir = fetch::NetOptions().effective_cache_dir() / "remote";
   s.open = fetch::source_opener(ro);
   return s;
+}
+
+void add_pack_options(CLI::App& sub, std::string& pack, std::vector<std::string>& bases, const std::string& what) {
+  sub.add_option("pack", pack, what)->required();
+  sub.add_option("--base", bases, "A delta's base pack (default: found next to the delta by identity); repeatable")
+      ->type_name("PACK")
+      ->allow_extra_args(false);
 }
 
 }  // namespace kso

@@ -7,8 +7,17 @@
 
 #include "index/pack_open.h"
 
+namespace CLI {
+class App;
+}
+
 namespace kso {
 
 BaseSearch tool_search(const std::vector<std::string>& bases = {});
+
+// Registers the required PACK argument (described as `what`) and --base PACK
+// (repeatable) on a subcommand that reads a pack.
+void add_pack_options(CLI::App& sub, std::string& pack, std::vector<std::string>& bases,
+                      const std::string& what = "Pack file");
 
 }  // namespace kso

@@ -200,19 +200,13 @@ void add_delta_commands(CLI::App& app, DeltaCommand& cmd, std::string& which) {
   diff->add_flag("--json", cmd.json, "Machine-readable output");
   auto* merge = app.add_subcommand(
       "merge", "Flatten a delta pack and its bases into a standalone pack, with the parameters the delta records");
-  merge->add_option("pack", cmd.pack, "Delta pack")->required();
+  add_pack_options(*merge, cmd.pack, cmd.bases, "Delta pack");
   merge->add_option("-o,--output", cmd.output, "Pack file to write")->required();
-  merge->add_option("--base", cmd.bases, "A base pack (default: found next to the delta by identity); repeatable")
-      ->type_name("PACK")
-      ->allow_extra_args(false);
   merge->add_option("--threads", cmd.threads, "Compression threads (0 = every core)")->check(CLI::Range(0, 1024));
   auto* bases = app.add_subcommand(
       "bases", "List every base pack a delta needs, through its chain: 'IDENTITY PATH' per line; exit 1 if one is "
                "missing");
-  bases->add_option("pack", cmd.pack, "Pack file")->required();
-  bases->add_option("--base", cmd.bases, "A base pack (default: found next to the delta by identity); repeatable")
-      ->type_name("PACK")
-      ->allow_extra_args(false);
+  add_pack_options(*bases, cmd.pack, cmd.bases);
   for (auto* s : {idx, diff, merge, bases}) s->callback([&which, s] { which = s->get_name(); });
 }
 

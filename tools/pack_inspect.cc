@@ -22,11 +22,14 @@
 #include "index/pack_reader.h"
 #include "index/schema.h"
 #include "index/time_ns.h"
+#include "fetch/http_source.h"
 #include "tools/kso_pack.h"
 #include "tools/pack_args.h"
 #include "tools/pack_extract.h"
 #include "tools/pack_report.h"
+#include "tools/pack_sign.h"
 #include "tools/progress.h"
+#include "tools/text.h"
 
 namespace kso {
 namespace {
@@ -53,44 +56,6 @@ std::string mode_string(uint32_t m) {
   special(6, S_ISGID, 's');
   special(9, S_ISVTX, 't');
   return s;
-}
-
-// A name from a pack made safe for a terminal: control characters (C0, DEL,
-// C1) and bytes that are not UTF-8 become \xNN, a backslash \\; valid UTF-8
-// is kept as it is.
-std::string printable(const std::string& name) {
-  std::string out;
-  auto esc = [&](unsigned char c) { out += "\\x" + to_hex(&c, 1); };
-  for (size_t i = 0; i < name.size();) {
-    unsigned char c = (unsigned char)name[i];
-    if (c == '\\') {
-      out += "\\\\";
-      i++;
-      continue;
-    }
-    if (c < 0x20 || c == 0x7f) {
-      esc(c);
-      i++;
-      continue;
-    }
-    if (c < 0x80) {
-      out += char(c);
-      i++;
-      continue;
-    }
-    size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-    bool ok = n && i + n <= name.size();
-    for (size_t k = 1; ok && k < n; k++) ok = ((unsigned char)name[i + k] & 0xc0) == 0x80;
-    if (ok && n == 2 && c == 0xc2 && (unsigned char)name[i + 1] < 0xa0) ok = false;  // C1 controls
-    if (!ok) {
-      esc(c);
-      i++;
-      continue;
-    }
-    out.append(name, i, n);
-    i += n;
-  }
-  return out;
 }
 
 std::string time_string(int64_t ns) {
@@ -335,13 +300,7 @@ int verify(std::shared_ptr<Pack> pk) {
 }  // namespace
 
 void add_inspect_commands(CLI::App& app, InspectCommand& cmd, std::string& which) {
-  auto pack_opt = [&](CLI::App* s) {
-    s->add_option("pack", cmd.pack, "Pack file")->required();
-    s->add_option("--base", cmd.bases,
-                  "A delta's base pack (default: found next to the delta by identity); repeatable")
-        ->type_name("PACK")
-      ->allow_extra_args(false);
-  };
+  auto pack_opt = [&](CLI::App* s) { add_pack_options(*s, cmd.pack, cmd.bases); };
   auto* ls = app.add_subcommand("ls", "List a directory (or a file) of a pack");
   pack_opt(ls);
   ls->add_option("path", cmd.paths, "Path inside the pack (default: the root)")->expected(0, 1);
@@ -353,8 +312,16 @@ void add_inspect_commands(CLI::App& app, InspectCommand& cmd, std::string& which
   auto* info = app.add_subcommand("info", "Show what a pack holds: counts, sizes, dedup, ratio per prefix");
   pack_opt(info);
   info->add_flag("--json", cmd.json, "Machine-readable output");
-  auto* verify = app.add_subcommand("verify", "Check every block and every file's SHA-256; exit 1 naming any damage");
+  auto* verify = app.add_subcommand(
+      "verify", "Check every block and every file's SHA-256 (and with --pubkey first the signature); exit 1 naming any "
+                "damage");
   pack_opt(verify);
+  verify->add_option("--pubkey", cmd.pubkeys,
+                     "Trusted PEM Ed25519 public key: PACK.sig must be a signature of the identity by it (repeatable: "
+                     "any one of them)")
+      ->type_name("PUB")
+      ->allow_extra_args(false);
+  verify->add_option("--sig", cmd.signature, "The signature file (default: PACK.sig); needs --pubkey");
   auto* extract = app.add_subcommand("extract", "Write the pack's tree (or a subtree) to a directory");
   pack_opt(extract);
   extract->add_option("args", cmd.paths, "[PATH] DIR")->required()->expected(1, 2);
@@ -364,6 +331,16 @@ void add_inspect_commands(CLI::App& app, InspectCommand& cmd, std::string& which
 }
 
 int run_inspect(const std::string& which, const InspectCommand& c) {
+  if (which == "verify" && !c.signature.empty() && c.pubkeys.empty())
+    throw UsageError("--sig needs --pubkey: the key the signature must be by");
+  // The signature before anything else: a pack nobody trusted signed is not
+  // worth opening its bases for.
+  if (which == "verify" && !c.pubkeys.empty() && fetch::is_url(c.pack) && c.signature.empty())
+    throw UsageError("a pack given by URL needs --sig FILE: the signature file, a local copy");
+  if (which == "verify" && !c.pubkeys.empty() &&
+      !verify_pack_signature(*open_pack_file(c.pack, tool_search().open),
+                             c.signature.empty() ? default_signature_path(c.pack) : c.signature, c.pubkeys))
+    return kExitFailure;
   // ls and info need the index only; what reads file bytes needs the bases.
   std::shared_ptr<Pack> p;
   if (which == "ls" || which == "info") {

@@ -1,4 +1,5 @@
-// `kso-pack ls|cat|info|verify|extract`: read-only commands on a pack.
+// `kso-pack ls|cat|info|verify|extract`: read-only commands on a pack
+// (verify --pubkey checks the signature of tools/pack_sign.h first).
 #pragma once
 #include <CLI/CLI.hpp>
 #include <string>
@@ -14,6 +15,8 @@ struct InspectCommand {
   bool json = false;               // info --json
   bool allow_escaping_symlinks = false;  // extract
   std::vector<std::string> bases;  // --base: a delta's base packs (default: found next to it by identity)
+  std::vector<std::string> pubkeys;  // verify --pubkey: trusted Ed25519 keys; the signature is checked first
+  std::string signature;             // verify --sig (default PACK.sig)
 };
 
 // Registers ls, cat, info, verify and extract on `app`; each sets `which`.

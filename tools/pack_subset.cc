@@ -7,7 +7,6 @@
 #include <cctype>
 #include <filesystem>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 
 #include "index/error.h"
@@ -15,11 +14,12 @@
 #include "index/pack_writer.h"
 #include "index/schema.h"
 #include "tools/images/manifest.h"
-#include "tools/images/media_types.h"
+#include "tools/images/layout.h"
 #include "tools/images/platform.h"
 #include "tools/kso_pack.h"
 #include "tools/pack_args.h"
 #include "tools/pack_build.h"
+#include "tools/pack_registry.h"
 #include "tools/pack_source.h"
 #include "tools/progress.h"
 #include "tools/text.h"
@@ -49,38 +49,10 @@ const std::vector<Arch>& arch_table() {
 
 bool is_sep(char c) { return c == '/' || c == '-' || c == '_' || c == '.'; }
 
-// What registry storage holds below one docker/registry/v2 directory.
-struct Registry {
-  std::string root;                                        // "<prefix>/docker/registry/v2"
-  std::map<std::string, std::set<OciDigest>> revisions;    // repo -> manifest digests
-  std::map<std::pair<std::string, std::string>, OciDigest> tags;  // (repo, tag) -> current
-  std::set<OciDigest> blobs;
-};
-
-// A pack path below `root`, split: "repositories/<repo>/_manifests/..." etc.
 bool starts(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
-std::string read_whole(Pack& p, const std::string& path, uint64_t limit) {
-  auto st = p.lookup_path(path);
-  if (!st || !S_ISREG(st->mode)) throw Error(p.name() + ": registry storage lacks " + path, ENOENT);
-  if (st->size > limit) throw Error(p.name() + ": " + path + " is too large for a manifest", EINVAL);
-  std::string out(size_t(st->size), '\0');
-  size_t n = p.read(st->ino, 0, out.size(), out.data());
-  out.resize(n);
-  return out;
-}
-
-std::string blob_path(const Registry& r, const OciDigest& d) {
-  std::string hex = d.hex();
-  return r.root + "/blobs/sha256/" + hex.substr(0, 2) + "/" + hex + "/data";
-}
-
-// The digest a link file holds ("sha256:<hex>", maybe with a newline).
-std::optional<OciDigest> read_link(Pack& p, const std::string& path) {
-  std::string s = read_whole(p, path, 1024);
-  while (!s.empty() && isspace((unsigned char)s.back())) s.pop_back();
-  return OciDigest::try_parse(s);
-}
+// "a/b/link" -> "a/b": a link file's directory, dropped with it.
+std::string parent_dir(const std::string& path) { return path.substr(0, path.rfind('/')); }
 
 }  // namespace
 
@@ -117,13 +89,10 @@ void add_subset_command(CLI::App& app, SubsetCommand& cmd, std::string& which) {
   auto* s = app.add_subcommand(
       "subset", "Write a pack of only what the given platforms need: files naming other architectures and the "
                 "registry manifests and blobs only other platforms use are dropped");
-  s->add_option("pack", cmd.pack, "Pack file")->required();
+  add_pack_options(*s, cmd.pack, cmd.bases);
   s->add_option("-o,--output", cmd.output, "Pack file to write (not with --dry-run)");
   s->add_option("--platform", cmd.platforms, "Platform to keep, OS/ARCH[/VARIANT] (repeatable or comma-separated)")
       ->required()
-      ->allow_extra_args(false);
-  s->add_option("--base", cmd.bases, "A delta input's base pack (default: found next to it by identity); repeatable")
-      ->type_name("PACK")
       ->allow_extra_args(false);
   s->add_option("--threads", cmd.threads, "Compression threads (0 = every core)")->check(CLI::Range(0, 1024));
   s->add_flag("--dry-run", cmd.dry_run, "Print what would be dropped; write nothing");
@@ -163,36 +132,8 @@ int run_subset(const SubsetCommand& c) {
   auto paths = pack_paths(*pack);
 
   // Registry storage trees, wherever they are in the pack.
-  std::vector<Registry> regs;
-  const std::string marker = "docker/registry/v2";
-  for (auto& [path, st] : paths)
-    if (S_ISDIR(st.mode) && (path == marker || (path.size() > marker.size() && path.ends_with("/" + marker))))
-      regs.push_back(Registry{path, {}, {}, {}});
-  auto reg_of = [&](const std::string& path) -> Registry* {
-    for (auto& r : regs)
-      if (path.size() > r.root.size() && starts(path, r.root) && path[r.root.size()] == '/') return &r;
-    return nullptr;
-  };
-  for (auto& [path, st] : paths) {
-    Registry* r = reg_of(path);
-    if (!r || !S_ISREG(st.mode)) continue;
-    std::string rel = path.substr(r->root.size() + 1);
-    if (starts(rel, "blobs/sha256/") && rel.ends_with("/data")) {
-      size_t a = rel.rfind('/', rel.size() - 6);
-      if (auto d = OciDigest::try_parse("sha256:" + rel.substr(a + 1, rel.size() - 6 - a))) r->blobs.insert(*d);
-      continue;
-    }
-    if (!starts(rel, "repositories/")) continue;
-    size_t m = rel.find("/_manifests/");
-    if (m == std::string::npos) continue;
-    std::string repo = rel.substr(13, m - 13), rest = rel.substr(m + 12);
-    if (starts(rest, "revisions/sha256/") && rest.ends_with("/link")) {
-      if (auto d = read_link(*pack, path)) r->revisions[repo].insert(*d);
-    } else if (starts(rest, "tags/") && rest.ends_with("/current/link")) {
-      std::string tag = rest.substr(5, rest.size() - 5 - 13);
-      if (auto d = read_link(*pack, path)) r->tags.insert_or_assign({repo, tag}, *d);
-    }
-  }
+  std::vector<PackRegistry> regs = find_registries(pack, paths);
+  auto reg_of = [&](const std::string& path) { return registry_of(regs, path); };
 
   // Which manifests and blobs stay: indexes always (byte-exact: tags name
   // them); their entries for kept platforms, and attestations of those;
@@ -205,9 +146,9 @@ int run_subset(const SubsetCommand& c) {
     std::map<OciDigest, Manifest> parsed;
     for (auto& [repo, ds] : r.revisions)
       for (auto& d : ds) {
-        if (parsed.count(d) || !r.blobs.count(d)) continue;
+        if (parsed.count(d) || !r.has_blob(d)) continue;
         try {
-          parsed.emplace(d, images::parse_manifest(read_whole(*pack, blob_path(r, d), images::kMaxManifestBytes), ""));
+          parsed.emplace(d, r.manifest(d));
         } catch (const Error& e) {
           spdlog::warn("{}: manifest {} is not understood ({}); kept", pack->name(), d.str(), e.what());
         }
@@ -240,14 +181,8 @@ int run_subset(const SubsetCommand& c) {
       if (m.is_index() || children.count(d)) continue;  // a child with a platform: its index decides
       // A single-platform image (or an index entry naming no platform): its
       // config says which platform, if any.
-      bool k = true;
-      try {
-        auto cfg = nlohmann::json::parse(read_whole(*pack, blob_path(r, m.config->digest), images::kMaxManifestBytes));
-        Platform p{cfg.value("os", ""), cfg.value("architecture", ""), cfg.value("variant", "")};
-        if (!p.os.empty() && !p.arch.empty()) k = platform_kept(p);
-      } catch (const std::exception&) {
-      }
-      (k ? keep : drop).insert(d);
+      auto p = r.config_platform(m);
+      (!p || platform_kept(*p) ? keep : drop).insert(d);
     }
     for (auto& d : keep) drop.erase(d);  // kept by one index, dropped by none
     std::set<OciDigest> used_by_kept, used_by_dropped;
@@ -257,30 +192,27 @@ int run_subset(const SubsetCommand& c) {
       if (m.config) into.insert(m.config->digest);
       for (auto& l : m.layers) into.insert(l.digest);
     }
-    for (auto& d : r.blobs)
+    for (auto& [d, size] : r.blobs)
       if (used_by_dropped.count(d) && !used_by_kept.count(d) && !keep.count(d)) {
-        std::string hex = d.hex();
-        drop_paths.insert(r.root + "/blobs/sha256/" + hex.substr(0, 2) + "/" + hex);
-        if (auto st = pack->lookup_path(blob_path(r, d))) dropped_blob_bytes += st->size;
+        drop_paths.insert(images::blob_dir_path(r.root, d));
+        dropped_blob_bytes += size;
         dropped_blobs++;
-        for (auto& [repo, ds] : r.revisions)
-          drop_paths.insert(r.root + "/repositories/" + repo + "/_layers/sha256/" + hex);
+        for (auto& [repo, ds] : r.revisions) drop_paths.insert(parent_dir(images::layer_link_path(r.root, repo, d)));
       }
     for (auto& [repo, ds] : r.revisions)
       for (auto& d : ds)
         if (drop.count(d)) {
-          drop_paths.insert(r.root + "/repositories/" + repo + "/_manifests/revisions/sha256/" + d.hex());
+          drop_paths.insert(parent_dir(images::revision_link_path(r.root, repo, d)));
           report.push_back("manifest " + repo + "@" + d.str());
           dropped_manifests++;
         }
     for (auto& [rt, d] : r.tags)
       if (drop.count(d)) {
-        drop_paths.insert(r.root + "/repositories/" + rt.first + "/_manifests/tags/" + rt.second);
+        drop_paths.insert(images::tag_dir_path(r.root, rt.first, rt.second));
         report.push_back("tag " + rt.first + ":" + rt.second + " (" + d.str() + ")");
       } else {
         for (auto& x : drop)
-          drop_paths.insert(r.root + "/repositories/" + rt.first + "/_manifests/tags/" + rt.second + "/index/sha256/" +
-                            x.hex());
+          drop_paths.insert(images::tag_dir_path(r.root, rt.first, rt.second) + "/index/sha256/" + x.hex());
       }
   }
 

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "index/error.h"
+#include "index/hash.h"
 
 namespace kso {
 
@@ -51,10 +52,22 @@ std::string base64url_encode(std::string_view data) {
   return s;
 }
 
-std::string url_escape(std::string_view s) {
-  std::unique_ptr<char, decltype(&curl_free)> e(curl_easy_escape(nullptr, s.data(), int(s.size())), curl_free);
-  if (!e) throw Error("out of memory escaping a URL part");
-  return e.get();
+std::string url_escape(std::string_view s, std::string_view keep) {
+  std::string out;
+  while (!s.empty()) {
+    size_t n = keep.empty() ? s.size() : s.find_first_of(keep);
+    if (n == std::string_view::npos) n = s.size();
+    if (n == 0) {  // a kept character
+      out += s[0];
+      s.remove_prefix(1);
+      continue;
+    }
+    std::unique_ptr<char, decltype(&curl_free)> e(curl_easy_escape(nullptr, s.data(), int(n)), curl_free);
+    if (!e) throw Error("out of memory escaping a URL part");
+    out += e.get();
+    s.remove_prefix(n);
+  }
+  return out;
 }
 
 std::string url_unescape(std::string_view s) {
@@ -75,6 +88,46 @@ std::string malformed_lines(const std::string& what, const std::vector<std::stri
   for (size_t i = 0; i < errors.size() && i < shown; i++) msg += "\n  " + errors[i];
   if (errors.size() > shown) msg += "\n  ...";
   return msg;
+}
+
+std::string printable(const std::string& name) {
+  std::string out;
+  auto esc = [&](unsigned char c) { out += "\\x" + to_hex(&c, 1); };
+  for (size_t i = 0; i < name.size();) {
+    unsigned char c = (unsigned char)name[i];
+    if (c == '\\') {
+      out += "\\\\";
+      i++;
+      continue;
+    }
+    if (c < 0x20 || c == 0x7f) {
+      esc(c);
+      i++;
+      continue;
+    }
+    if (c < 0x80) {
+      out += char(c);
+      i++;
+      continue;
+    }
+    // RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF.
+    size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+    bool ok = n && i + n <= name.size();
+    for (size_t k = 1; ok && k < n; k++) ok = ((unsigned char)name[i + k] & 0xc0) == 0x80;
+    unsigned char c1 = ok ? (unsigned char)name[i + 1] : 0;
+    if (ok && n == 2 && c == 0xc2 && c1 < 0xa0) ok = false;  // C1 controls
+    if (ok && ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f) || (c == 0xf0 && c1 < 0x90) ||
+               (c == 0xf4 && c1 > 0x8f)))
+      ok = false;
+    if (!ok) {
+      esc(c);
+      i++;
+      continue;
+    }
+    out.append(name, i, n);
+    i += n;
+  }
+  return out;
 }
 
 }  // namespace kso

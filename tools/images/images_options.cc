@@ -4,23 +4,26 @@
 
 namespace kso::images {
 
-void add_images_options(CLI::App& build, ImagesOptions& o) {
-  build.add_option("--images-list", o.lists, "images.list: one image reference a line (repeatable)")
+void add_images_selection_options(CLI::App& cmd, ImagesOptions& o) {
+  cmd.add_option("--images-list", o.lists, "images.list: one image reference a line (repeatable)")
       ->group("Images")
       ->allow_extra_args(false)  // one value a flag: positional PREFIX=DIR sources may follow
       ->check(CLI::ExistingFile);
-  build.add_option("--platform", o.platforms,
-                   "platforms to pull from multi-arch images: OS/ARCH[/VARIANT],... or 'all' "
-                   "(default linux/amd64,linux/arm64)")
+  cmd.add_option("--platform", o.platforms,
+                 "platforms of multi-arch images: OS/ARCH[/VARIANT],... or 'all' (default linux/amd64,linux/arm64)")
       ->group("Images")
       ->allow_extra_args(false)
       ->delimiter(',');
-  build.add_option("--images-prefix", o.prefix, "pack directory of the registry:2 storage (docker/registry/v2 below it)")
+  cmd.add_option("--images-prefix", o.prefix, "pack directory of the registry:2 storage (docker/registry/v2 below it)")
       ->group("Images")
       ->capture_default_str();
-  build.add_flag("--keep-registry-host", o.keep_registry_host,
-                 "keep the source registry host in repository names (default: strip it, kubespray's convention)")
+  cmd.add_flag("--keep-registry-host", o.keep_registry_host,
+               "keep the source registry host in repository names (default: strip it, kubespray's convention)")
       ->group("Images");
+}
+
+void add_images_options(CLI::App& build, ImagesOptions& o) {
+  add_images_selection_options(build, o);
   build.add_flag("--skip-missing-platforms", o.skip_missing_platforms,
                  "warn instead of failing when an index lacks a requested platform")
       ->group("Images");

@@ -23,7 +23,10 @@ struct ImagesOptions {
   bool enabled() const { return !lists.empty(); }
 };
 
-// Registers the options above on the build subcommand.
+// Registers the options that name the images (--images-list --platform
+// --images-prefix --keep-registry-host): build, check.
+void add_images_selection_options(CLI::App& cmd, ImagesOptions& opts);
+// Registers all the options above on the build subcommand.
 void add_images_options(CLI::App& build, ImagesOptions& opts);
 
 }  // namespace kso::images

@@ -7,13 +7,29 @@
 
 namespace kso::images {
 
+std::string blob_dir_path(const std::string& root, const fetch::OciDigest& d) {
+  std::string hex = d.hex();
+  return root + "/blobs/sha256/" + hex.substr(0, 2) + "/" + hex;
+}
+
+std::string blob_data_path(const std::string& root, const fetch::OciDigest& d) { return blob_dir_path(root, d) + "/data"; }
+
+std::string revision_link_path(const std::string& root, const std::string& repo, const fetch::OciDigest& d) {
+  return root + "/repositories/" + repo + "/_manifests/revisions/sha256/" + d.hex() + "/link";
+}
+
+std::string tag_dir_path(const std::string& root, const std::string& repo, const std::string& tag) {
+  return root + "/repositories/" + repo + "/_manifests/tags/" + tag;
+}
+
+std::string layer_link_path(const std::string& root, const std::string& repo, const fetch::OciDigest& d) {
+  return root + "/repositories/" + repo + "/_layers/sha256/" + d.hex() + "/link";
+}
+
 RegistryLayout::RegistryLayout(const std::string& prefix, int64_t mtime_ns)
     : root_(pack_prefix(prefix) + "/docker/registry/v2"), mtime_ns_(mtime_ns) {}
 
-std::string RegistryLayout::blob_path(const fetch::OciDigest& digest) const {
-  std::string hex = digest.hex();
-  return root_ + "/blobs/sha256/" + hex.substr(0, 2) + "/" + hex + "/data";
-}
+std::string RegistryLayout::blob_path(const fetch::OciDigest& digest) const { return blob_data_path(root_, digest); }
 
 void RegistryLayout::add_blob(const fetch::OciDigest& digest, const std::filesystem::path& file) {
   blobs_.emplace(digest, file);
@@ -21,7 +37,7 @@ void RegistryLayout::add_blob(const fetch::OciDigest& digest, const std::filesys
 
 void RegistryLayout::add_revision(const std::string& repo, const fetch::OciDigest& digest) {
   repos_.insert(repo);
-  links_.insert_or_assign(root_ + "/repositories/" + repo + "/_manifests/revisions/sha256/" + digest.hex() + "/link", digest);
+  links_.insert_or_assign(revision_link_path(root_, repo, digest), digest);
 }
 
 void RegistryLayout::add_tag(const std::string& repo, const std::string& tag, const fetch::OciDigest& digest) {
@@ -30,14 +46,14 @@ void RegistryLayout::add_tag(const std::string& repo, const std::string& tag, co
     throw Error("tag " + repo + ":" + tag + " given twice with different digests (" + it->second.str() + ", " +
                 digest.str() + ")");
   repos_.insert(repo);
-  std::string tagdir = root_ + "/repositories/" + repo + "/_manifests/tags/" + tag;
+  std::string tagdir = tag_dir_path(root_, repo, tag);
   links_.insert_or_assign(tagdir + "/current/link", digest);
   links_.insert_or_assign(tagdir + "/index/sha256/" + digest.hex() + "/link", digest);
 }
 
 void RegistryLayout::add_layer_link(const std::string& repo, const fetch::OciDigest& digest) {
   repos_.insert(repo);
-  links_.insert_or_assign(root_ + "/repositories/" + repo + "/_layers/sha256/" + digest.hex() + "/link", digest);
+  links_.insert_or_assign(layer_link_path(root_, repo, digest), digest);
 }
 
 size_t RegistryLayout::repository_count() const { return repos_.size(); }

@@ -14,6 +14,14 @@
 
 namespace kso::images {
 
+// Paths of registry:2 storage below its docker/registry/v2 directory `root`
+// (a pack path): what the layout writes and what readers of a pack look up.
+std::string blob_data_path(const std::string& root, const fetch::OciDigest& d);  // blobs/sha256/<2>/<hex>/data
+std::string blob_dir_path(const std::string& root, const fetch::OciDigest& d);   // blobs/sha256/<2>/<hex>
+std::string revision_link_path(const std::string& root, const std::string& repo, const fetch::OciDigest& d);
+std::string tag_dir_path(const std::string& root, const std::string& repo, const std::string& tag);
+std::string layer_link_path(const std::string& root, const std::string& repo, const fetch::OciDigest& d);
+
 class RegistryLayout {
  public:
   // prefix: pack directory holding docker/registry/v2 ("registry"; the

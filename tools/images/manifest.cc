@@ -1,5 +1,6 @@
 #include "tools/images/manifest.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "index/error.h"
@@ -96,6 +97,31 @@ Manifest parse_manifest(const std::string& bytes, const std::string& content_typ
 bool is_foreign_layer(const Descriptor& d) {
   return !d.urls.empty() && (d.media_type.find("foreign") != std::string::npos ||
                              d.media_type.find("nondistributable") != std::string::npos);
+}
+
+PlatformChoice choose_platforms(const Manifest& m, const PlatformSet& want) {
+  PlatformChoice out;
+  if (want.all) {
+    for (auto& c : m.manifests) out.chosen.push_back(&c);
+    return out;
+  }
+  for (auto& w : want.list) {
+    bool found = false;
+    for (auto& c : m.manifests) {
+      if (!c.platform || !platform_matches(w, *c.platform)) continue;
+      found = true;
+      if (std::find(out.chosen.begin(), out.chosen.end(), &c) == out.chosen.end()) out.chosen.push_back(&c);
+    }
+    if (!found) out.missing.push_back(w.str());
+  }
+  return out;
+}
+
+std::string index_platforms(const Manifest& m) {
+  std::string s;
+  for (auto& c : m.manifests)
+    if (c.platform) s += (s.empty() ? "" : ", ") + normalize_platform(*c.platform).str();
+  return s.empty() ? std::string("none") : s;
 }
 
 }  // namespace kso::images

@@ -46,4 +46,15 @@ Manifest parse_manifest(const std::string& bytes, const std::string& content_typ
 // True for layers a registry does not hold (Windows base layers with urls).
 bool is_foreign_layer(const Descriptor& d);
 
+// What a platform selection takes of an index: its entries that match (each
+// once, in the order first matched; every entry for `all`), and the requested
+// platforms no entry matches.
+struct PlatformChoice {
+  std::vector<const Descriptor*> chosen;
+  std::vector<std::string> missing;
+};
+PlatformChoice choose_platforms(const Manifest& index, const PlatformSet& want);
+// The platforms of an index's entries, "linux/amd64, linux/arm64", or "none".
+std::string index_platforms(const Manifest& index);
+
 }  // namespace kso::images

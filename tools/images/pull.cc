@@ -71,14 +71,6 @@ std::string trim(std::string s) {
   return s.substr(b);
 }
 
-// The local repository name; kept hosts lose their port colon ("h:5000" ->
-// "h_5000"), which no client could parse inside a repository path.
-std::string local_name(const ImageRef& r, bool keep_host) {
-  std::string n = lower(r.local_name(keep_host));
-  std::replace(n.begin(), n.end(), ':', '_');
-  return n;
-}
-
 int64_t build_mtime_ns() {
   if (auto sde = source_date_epoch()) return *sde * kNsPerSec;
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -152,7 +144,7 @@ void Puller::read_lists() {
       Image img;
       img.ref = li.ref;
       img.where = li.where;
-      img.local = local_name(li.ref, opts_.keep_registry_host);
+      img.local = li.ref.local_name(opts_.keep_registry_host);
       auto [it, fresh] = names.try_emplace(img.local, li.ref.source_repo(), img.name());
       if (!fresh && it->second.first != li.ref.source_repo())
         throw Error(img.name() + " and " + it->second.second + " both map to repository '" + img.local +
@@ -335,34 +327,12 @@ void Puller::on_top(Image& img, const Manifest& m) {
     on_image_manifest(img, *img.top, m);
     return;
   }
-  std::vector<const Descriptor*> chosen;
-  std::vector<std::string> missing;
-  auto have_list = [&] {
-    std::string s;
-    for (auto& c : m.manifests)
-      if (c.platform) s += (s.empty() ? "" : ", ") + normalize_platform(*c.platform).str();
-    return s.empty() ? std::string("none") : s;
-  };
-  if (platforms_.all) {
-    for (auto& c : m.manifests) chosen.push_back(&c);
-  } else {
-    for (auto& want : platforms_.list) {
-      bool found = false;
-      for (auto& c : m.manifests) {
-        if (!c.platform || !platform_matches(want, *c.platform)) continue;
-        found = true;
-        bool dup = false;
-        for (auto* p : chosen) dup |= p == &c;
-        if (!dup) chosen.push_back(&c);
-      }
-      if (!found) missing.push_back(want.str());
-    }
-  }
+  auto [chosen, missing] = choose_platforms(m, platforms_);
   for (auto& p : missing) {
     if (!opts_.skip_missing_platforms)
-      fail(img, "platform " + p + " is not in the index (it has " + have_list() +
+      fail(img, "platform " + p + " is not in the index (it has " + index_platforms(m) +
                   "); use --skip-missing-platforms to allow");
-    spdlog::warn("images: {}: platform {} is not in the index (it has {}); skipped", img.name(), p, have_list());
+    spdlog::warn("images: {}: platform {} is not in the index (it has {}); skipped", img.name(), p, index_platforms(m));
   }
   for (auto* c : chosen) {
     if (c->media_type == kOciIndex || c->media_type == kDockerList)

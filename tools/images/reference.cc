@@ -79,7 +79,9 @@ std::string ImageRef::str() const {
 }
 
 std::string ImageRef::local_name(bool keep_host) const {
-  return keep_host ? registry + "/" + repository : repository;
+  std::string n = keep_host ? registry + "/" + repository : repository;
+  for (auto& c : n) c = c == ':' ? '_' : char(std::tolower((unsigned char)c));
+  return n;
 }
 
 ImageRef parse_image_ref(std::string_view s) {

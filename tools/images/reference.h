@@ -24,7 +24,9 @@ struct ImageRef {
   // Source repository: "docker.io/library/nginx".
   std::string source_repo() const { return registry + "/" + repository; }
   // Repository name in the offline registry: the source path with the host
-  // stripped (kubespray's convention), or kept when keep_host.
+  // stripped (kubespray's convention), or kept when keep_host, in lower case
+  // and with a port's ':' written '_' ("h:5000" -> "h_5000": no client could
+  // parse a ':' inside a repository path).
   std::string local_name(bool keep_host) const;
   // Manifest reference to ask the registry for: the digest if pinned, else the tag.
   std::string manifest_ref() const { return digest ? digest->str() : tag; }

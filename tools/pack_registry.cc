@@ -1,0 +1,107 @@
+#include "tools/pack_registry.h"
+
+#include <sys/stat.h>
+
+#include <cctype>
+#include <nlohmann/json.hpp>
+
+#include "cache/block_cache.h"
+#include "index/error.h"
+#include "tools/images/layout.h"
+#include "tools/images/media_types.h"
+
+namespace kso {
+namespace {
+
+using fetch::OciDigest;
+
+constexpr const char* kRegistryMarker = "docker/registry/v2";
+// Decoded blocks kept while reading link files and manifests: they are small
+// and packed together, so a few blocks hold thousands of them.
+constexpr uint64_t kRegistryCacheBytes = 64u << 20;
+
+bool starts(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+// The digest a link file holds ("sha256:<hex>", maybe with a newline).
+std::optional<OciDigest> read_link(const PackRegistry& r, const std::string& path) {
+  std::string s = r.read(path, 1024);
+  while (!s.empty() && isspace((unsigned char)s.back())) s.pop_back();
+  return OciDigest::try_parse(s);
+}
+
+}  // namespace
+
+bool PackRegistry::holds(const std::string& path) const {
+  return path.size() > root.size() && starts(path, root) && path[root.size()] == '/';
+}
+
+std::vector<PackRegistry> find_registries(std::shared_ptr<Pack> pack,
+                                          const std::vector<std::pair<std::string, Stat>>& paths) {
+  std::vector<PackRegistry> regs;
+  const std::string marker = kRegistryMarker;
+  auto blocks = std::make_shared<BlockCache>(pack, kRegistryCacheBytes, 0);
+  for (auto& [path, st] : paths)
+    if (S_ISDIR(st.mode) && (path == marker || (path.size() > marker.size() && path.ends_with("/" + marker))))
+      regs.push_back(PackRegistry{path, {}, {}, {}, {}, pack, blocks});
+  for (auto& [path, st] : paths) {
+    if (!S_ISREG(st.mode)) continue;
+    PackRegistry* r = nullptr;
+    for (auto& g : regs)
+      if (g.holds(path)) r = &g;
+    if (!r) continue;
+    std::string rel = path.substr(r->root.size() + 1);
+    if (starts(rel, "blobs/sha256/") && rel.ends_with("/data")) {
+      size_t a = rel.rfind('/', rel.size() - 6);
+      if (auto d = OciDigest::try_parse("sha256:" + rel.substr(a + 1, rel.size() - 6 - a)))
+        if (images::blob_data_path(r->root, *d) == path) r->blobs.emplace(*d, st.size);
+      continue;
+    }
+    if (!starts(rel, "repositories/") || !rel.ends_with("/link")) continue;
+    if (size_t m = rel.find("/_manifests/"); m != std::string::npos) {
+      std::string repo = rel.substr(13, m - 13), rest = rel.substr(m + 12);
+      if (starts(rest, "revisions/sha256/")) {
+        if (auto d = read_link(*r, path)) r->revisions[repo].insert(*d);
+      } else if (starts(rest, "tags/") && rest.ends_with("/current/link")) {
+        std::string tag = rest.substr(5, rest.size() - 5 - 13);
+        if (auto d = read_link(*r, path)) r->tags.insert_or_assign({repo, tag}, *d);
+      }
+    } else if (size_t l = rel.find("/_layers/sha256/"); l != std::string::npos) {
+      if (auto d = read_link(*r, path)) r->layers[rel.substr(13, l - 13)].insert(*d);
+    }
+  }
+  return regs;
+}
+
+const PackRegistry* registry_of(const std::vector<PackRegistry>& regs, const std::string& path) {
+  for (auto& r : regs)
+    if (r.holds(path)) return &r;
+  return nullptr;
+}
+
+std::string PackRegistry::read(const std::string& path, uint64_t limit) const {
+  auto st = pack->lookup_path(path);
+  if (!st || !S_ISREG(st->mode)) throw Error(pack->name() + ": registry storage lacks " + path, ENOENT);
+  if (st->size > limit) throw Error(pack->name() + ": " + path + " is too large for a manifest", EINVAL);
+  std::string out(size_t(st->size), '\0');
+  size_t n = pack->read(*pack->layout(st->ino), 0, out.size(), out.data(), *blocks);
+  out.resize(n);
+  return out;
+}
+
+images::Manifest PackRegistry::manifest(const OciDigest& d) const {
+  return images::parse_manifest(read(images::blob_data_path(root, d), images::kMaxManifestBytes), "");
+}
+
+std::optional<images::Platform> PackRegistry::config_platform(const images::Manifest& m) const {
+  if (!m.config || !has_blob(m.config->digest)) return std::nullopt;
+  try {
+    auto cfg = nlohmann::json::parse(read(images::blob_data_path(root, m.config->digest), images::kMaxManifestBytes));
+    images::Platform p{cfg.value("os", ""), cfg.value("architecture", ""), cfg.value("variant", "")};
+    if (p.os.empty() || p.arch.empty()) return std::nullopt;
+    return images::normalize_platform(p);
+  } catch (const std::exception&) {
+    return std::nullopt;  // not JSON, or fields of another type: says no platform
+  }
+}
+
+}  // namespace kso
