@@ -25,23 +25,8 @@ namespace {
 
 using nlohmann::json;
 
-// kso-pack run in-process; what it printed on each stream.
-struct Out {
-  int status = -1;
-  std::string out, err;
-  std::string all() const { return out + err; }
-};
-Out kso(const std::vector<std::string>& args) {
-  testing::internal::CaptureStdout();
-  testing::internal::CaptureStderr();
-  Out o;
-  o.status = kso_pack_main(args);
-  fflush(stdout);
-  fflush(stderr);
-  o.out = testing::internal::GetCapturedStdout();
-  o.err = testing::internal::GetCapturedStderr();
-  return o;
-}
+// Both streams of an in-process kso-pack run (kso_pack(), tests/support/testutil.h), for messages.
+std::string all(const ToolResult& r) { return r.out + r.err; }
 
 bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
@@ -79,8 +64,8 @@ struct FilesPack {
   FilesPack() {
     make_files_tree(t / "tree");
     write_file(list, files_list_text());
-    auto r = kso({"build", "-q", "-o", pack.string(), "--level", "3", "files=" + (t / "tree").string()});
-    if (r.status != 0) throw std::runtime_error("build failed: " + r.all());
+    auto r = kso_pack({"build", "-q", "-o", pack.string(), "--level", "3", "files=" + (t / "tree").string()});
+    if (r.status != 0) throw std::runtime_error("build failed: " + all(r));
   }
 };
 
@@ -111,15 +96,15 @@ TEST(Review, PathToUrlInvertsTheLayout) {
 
 TEST(Review, CheckFilesCompleteThenMissing) {
   FilesPack f;
-  auto r = kso({"check", f.pack.string(), "--files-list", f.list.string()});
-  EXPECT_EQ(r.status, 0) << r.all();
+  auto r = kso_pack({"check", f.pack.string(), "--files-list", f.list.string()});
+  EXPECT_EQ(r.status, 0) << all(r);
   EXPECT_TRUE(contains(r.out, "complete: " + f.pack.string() + " holds all 5 files of the lists\n")) << r.out;
 
   // A URL the pack lacks, and one whose pinned digest is not the file's.
   write_file(f.list, files_list_text() + "https://dl.k8s.io/release/v1.29.10/bin/linux/amd64/kubeadm\n" +
                          "https://get.helm.sh/helm-v3.15.4-linux-amd64.tar.gz sha256:" + std::string(64, 'a') + "\n");
-  r = kso({"check", f.pack.string(), "--files-list", f.list.string()});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"check", f.pack.string(), "--files-list", f.list.string()});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.out,
                        "missing file: https://dl.k8s.io/release/v1.29.10/bin/linux/amd64/kubeadm "
                        "(files/dl.k8s.io/release/v1.29.10/bin/linux/amd64/kubeadm; " +
@@ -135,33 +120,33 @@ TEST(Review, CheckFilesCompleteThenMissing) {
 
   // Another prefix: every file is missing there.
   write_file(f.list, files_list_text());
-  r = kso({"check", f.pack.string(), "--files-list", f.list.string(), "--files-prefix", "srv"});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"check", f.pack.string(), "--files-list", f.list.string(), "--files-prefix", "srv"});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.out, "missing 5 of 5 files")) << r.out;
 }
 
 TEST(Review, CheckUsageAndErrors) {
   FilesPack f;
-  auto r = kso({"check", f.pack.string()});
-  EXPECT_EQ(r.status, 2) << r.all();
+  auto r = kso_pack({"check", f.pack.string()});
+  EXPECT_EQ(r.status, 2) << all(r);
   EXPECT_TRUE(contains(r.err, "check needs --files-list or --images-list")) << r.err;
   write_file(f.t / "bad.list", "https://ok.example/a\nnot a url\n");
-  r = kso({"check", f.pack.string(), "--files-list", (f.t / "bad.list").string()});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"check", f.pack.string(), "--files-list", (f.t / "bad.list").string()});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.err, (f.t / "bad.list").string() + ":2")) << r.err;
   write_file(f.t / "bad-images.list", "nginx:1.25\nUPPER CASE\n");
-  r = kso({"check", f.pack.string(), "--images-list", (f.t / "bad-images.list").string()});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"check", f.pack.string(), "--images-list", (f.t / "bad-images.list").string()});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.err, (f.t / "bad-images.list").string() + ":2: malformed image reference")) << r.err;
-  r = kso({"check", (f.t / "nope.kso").string(), "--files-list", f.list.string()});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"check", (f.t / "nope.kso").string(), "--files-list", f.list.string()});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.err, "nope.kso")) << r.err;
-  ASSERT_EQ(kso({"index", f.pack.string(), "-o", (f.t / "k8s.kidx").string()}).status, 0);
-  r = kso({"check", (f.t / "k8s.kidx").string(), "--files-list", f.list.string()});
-  EXPECT_EQ(r.status, 1) << r.all();
+  ASSERT_EQ(kso_pack({"index", f.pack.string(), "-o", (f.t / "k8s.kidx").string()}).status, 0);
+  r = kso_pack({"check", (f.t / "k8s.kidx").string(), "--files-list", f.list.string()});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.err, "index file")) << r.err;
-  r = kso({"check", f.pack.string(), "--files-list", f.list.string(), "--files-prefix", "../x"});
-  EXPECT_EQ(r.status, 2) << r.all();
+  r = kso_pack({"check", f.pack.string(), "--files-list", f.list.string(), "--files-prefix", "../x"});
+  EXPECT_EQ(r.status, 2) << all(r);
 }
 
 TEST(Review, ManifestOfFiles) {
@@ -169,12 +154,12 @@ TEST(Review, ManifestOfFiles) {
   ASSERT_EQ(symlink("kubelet", (f.t / "tree/dl.k8s.io/release/v1.29.10/bin/linux/current").c_str()), 0);
   write_file(f.t / "extra/README", "not from a list\n");
   chmod((f.t / "extra/README").c_str(), 0755);
-  ASSERT_EQ(kso({"build", "-q", "-o", f.pack.string(), "--level", "3", "files=" + (f.t / "tree").string(),
-                 "extra=" + (f.t / "extra").string()})
+  ASSERT_EQ(kso_pack({"build", "-q", "-o", f.pack.string(), "--level", "3", "files=" + (f.t / "tree").string(),
+                      "extra=" + (f.t / "extra").string()})
                 .status,
             0);
-  auto r = kso({"manifest", f.pack.string(), "--json"});
-  ASSERT_EQ(r.status, 0) << r.all();
+  auto r = kso_pack({"manifest", f.pack.string(), "--json"});
+  ASSERT_EQ(r.status, 0) << all(r);
   json j = json::parse(r.out);
   EXPECT_EQ(j["kso_manifest"], 1);
   auto p = Pack::open(f.pack);
@@ -210,9 +195,9 @@ TEST(Review, ManifestOfFiles) {
   EXPECT_TRUE(j["images"].empty());
   EXPECT_TRUE(j["registries"].empty());
   // Stable: the same bytes again, and the text form says the same.
-  EXPECT_EQ(kso({"manifest", f.pack.string(), "--json"}).out, r.out);
-  auto text = kso({"manifest", f.pack.string()});
-  ASSERT_EQ(text.status, 0) << text.all();
+  EXPECT_EQ(kso_pack({"manifest", f.pack.string(), "--json"}).out, r.out);
+  auto text = kso_pack({"manifest", f.pack.string()});
+  ASSERT_EQ(text.status, 0) << all(text);
   EXPECT_TRUE(contains(text.out, "pack k8s.kso identity " + to_hex(p->identity()) + " format v")) << text.out;
   EXPECT_TRUE(contains(text.out, "file " + sha256_file_hex(f.t / "tree" / kFiles[0].first) + " " +
                                      std::to_string(fs::file_size(f.t / "tree" / kFiles[0].first)) + " 0644 files/" +
@@ -226,14 +211,15 @@ TEST(Review, CheckAndManifestOfADelta) {
   FilesPack f;
   write_file(f.t / "tree/dl.k8s.io/release/v1.29.10/bin/linux/amd64/kubeadm", random_bytes(30000, 77));
   fs::path delta = f.t / "k8s-new.kso";
-  auto r = kso({"build", "-q", "--base", f.pack.string(), "-o", delta.string(), "files=" + (f.t / "tree").string()});
-  ASSERT_EQ(r.status, 0) << r.all();
+  auto r =
+      kso_pack({"build", "-q", "--base", f.pack.string(), "-o", delta.string(), "files=" + (f.t / "tree").string()});
+  ASSERT_EQ(r.status, 0) << all(r);
   write_file(f.list, files_list_text() + "https://dl.k8s.io/release/v1.29.10/bin/linux/amd64/kubeadm\n");
-  r = kso({"check", delta.string(), "--files-list", f.list.string()});
-  EXPECT_EQ(r.status, 0) << r.all();
+  r = kso_pack({"check", delta.string(), "--files-list", f.list.string()});
+  EXPECT_EQ(r.status, 0) << all(r);
   EXPECT_TRUE(contains(r.out, "holds all 6 files")) << r.out;
-  r = kso({"manifest", delta.string(), "--json"});
-  ASSERT_EQ(r.status, 0) << r.all();
+  r = kso_pack({"manifest", delta.string(), "--json"});
+  ASSERT_EQ(r.status, 0) << all(r);
   json j = json::parse(r.out);
   ASSERT_EQ(j["pack"]["bases"].size(), 1u);
   EXPECT_EQ(j["pack"]["bases"][0]["identity"], to_hex(Pack::open(f.pack)->identity()));
@@ -242,11 +228,12 @@ TEST(Review, CheckAndManifestOfADelta) {
   // The base elsewhere: found with --base, refused without it.
   fs::create_directories(f.t / "elsewhere");
   fs::rename(f.pack, f.t / "elsewhere/old.kso");
-  r = kso({"check", delta.string(), "--files-list", f.list.string()});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"check", delta.string(), "--files-list", f.list.string()});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.err, "base")) << r.err;
-  r = kso({"check", delta.string(), "--files-list", f.list.string(), "--base", (f.t / "elsewhere/old.kso").string()});
-  EXPECT_EQ(r.status, 0) << r.all();
+  r = kso_pack(
+      {"check", delta.string(), "--files-list", f.list.string(), "--base", (f.t / "elsewhere/old.kso").string()});
+  EXPECT_EQ(r.status, 0) << all(r);
 }
 
 // --- signatures
@@ -271,8 +258,8 @@ TEST(Review, SignAndVerify) {
   genkey(f.t.path(), "builder");
   genkey(f.t.path(), "other");
   std::string key = (f.t / "builder.key").string(), pub = (f.t / "builder.pub").string();
-  auto r = kso({"sign", f.pack.string(), "--key", key});
-  ASSERT_EQ(r.status, 0) << r.all();
+  auto r = kso_pack({"sign", f.pack.string(), "--key", key});
+  ASSERT_EQ(r.status, 0) << all(r);
   fs::path sig = f.t / "k8s.kso.sig";
   ASSERT_TRUE(fs::exists(sig));
   EXPECT_EQ(fs::file_size(sig), 64u);
@@ -283,45 +270,46 @@ TEST(Review, SignAndVerify) {
                                   "; signature in " + sig.string()))
       << r.out;
 
-  r = kso({"verify", f.pack.string(), "--pubkey", pub});
-  EXPECT_EQ(r.status, 0) << r.all();
+  r = kso_pack({"verify", f.pack.string(), "--pubkey", pub});
+  EXPECT_EQ(r.status, 0) << all(r);
   EXPECT_TRUE(contains(r.out, "ok: signature " + sig.string() + ": identity " + id + " signed by key " + fingerprint))
       << r.out;
   EXPECT_TRUE(contains(r.out, "ok: " + f.pack.string() + ": ")) << r.out;  // then the chain
   // Any one of several keys.
-  r = kso({"verify", f.pack.string(), "--pubkey", (f.t / "other.pub").string(), "--pubkey", pub});
-  EXPECT_EQ(r.status, 0) << r.all();
+  r = kso_pack({"verify", f.pack.string(), "--pubkey", (f.t / "other.pub").string(), "--pubkey", pub});
+  EXPECT_EQ(r.status, 0) << all(r);
   // Another key: refused before the chain is checked.
-  r = kso({"verify", f.pack.string(), "--pubkey", (f.t / "other.pub").string()});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"verify", f.pack.string(), "--pubkey", (f.t / "other.pub").string()});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(
       r.out, "BAD SIGNATURE: " + f.pack.string() + ": " + sig.string() + " is not a signature of identity " + id))
       << r.out;
   EXPECT_FALSE(contains(r.out, "ok: " + f.pack.string())) << r.out;
   // A pack given by URL: the signature file must be named (it is local).
-  r = kso({"sign", "https://packs.invalid/k8s.kso", "--key", key});
-  EXPECT_EQ(r.status, 2) << r.all();
+  r = kso_pack({"sign", "https://packs.invalid/k8s.kso", "--key", key});
+  EXPECT_EQ(r.status, 2) << all(r);
   EXPECT_TRUE(contains(r.err, "a pack given by URL needs -o SIG")) << r.err;
-  r = kso({"verify", "https://packs.invalid/k8s.kso", "--pubkey", pub});
-  EXPECT_EQ(r.status, 2) << r.all();
+  r = kso_pack({"verify", "https://packs.invalid/k8s.kso", "--pubkey", pub});
+  EXPECT_EQ(r.status, 2) << all(r);
   EXPECT_TRUE(contains(r.err, "a pack given by URL needs --sig FILE")) << r.err;
   // A signature file elsewhere, --sig; and --sig alone is a usage error.
   fs::copy_file(sig, f.t / "elsewhere.sig");
-  EXPECT_EQ(kso({"verify", f.pack.string(), "--pubkey", pub, "--sig", (f.t / "elsewhere.sig").string()}).status, 0);
-  EXPECT_EQ(kso({"verify", f.pack.string(), "--sig", (f.t / "elsewhere.sig").string()}).status, 2);
+  EXPECT_EQ(kso_pack({"verify", f.pack.string(), "--pubkey", pub, "--sig", (f.t / "elsewhere.sig").string()}).status,
+            0);
+  EXPECT_EQ(kso_pack({"verify", f.pack.string(), "--sig", (f.t / "elsewhere.sig").string()}).status, 2);
   // A damaged signature, a truncated one, none.
   std::string bytes = read_file(sig);
   bytes[10] ^= 1;
   write_file(f.t / "flipped.sig", bytes);
-  r = kso({"verify", f.pack.string(), "--pubkey", pub, "--sig", (f.t / "flipped.sig").string()});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"verify", f.pack.string(), "--pubkey", pub, "--sig", (f.t / "flipped.sig").string()});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.out, "BAD SIGNATURE")) << r.out;
   write_file(f.t / "short.sig", bytes.substr(0, 63));
-  r = kso({"verify", f.pack.string(), "--pubkey", pub, "--sig", (f.t / "short.sig").string()});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"verify", f.pack.string(), "--pubkey", pub, "--sig", (f.t / "short.sig").string()});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.out, "is not an Ed25519 signature (64 bytes)")) << r.out;
-  r = kso({"verify", f.pack.string(), "--pubkey", pub, "--sig", (f.t / "none.sig").string()});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"verify", f.pack.string(), "--pubkey", pub, "--sig", (f.t / "none.sig").string()});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.err, "cannot read signature " + (f.t / "none.sig").string())) << r.err;
 
   // A pack changed after signing, and sealed again (a valid pack of another identity).
@@ -329,19 +317,19 @@ TEST(Review, SignAndVerify) {
   fs::copy_file(f.pack, tampered);
   fs::copy_file(sig, f.t / "tampered.kso.sig");
   change_and_reseal(tampered);
-  r = kso({"verify", tampered.string(), "--pubkey", pub});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"verify", tampered.string(), "--pubkey", pub});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.out, "BAD SIGNATURE: " + tampered.string())) << r.out;
   // Its metadata changed but its header still naming the signed identity: refused
   // by verify, and sign never signs such a pack.
   fs::path stale = f.t / "stale.kso";
   Digest signed_id = Pack::open(f.pack)->identity();
   write_pack(stale, split_pack(tampered), &signed_id);
-  r = kso({"verify", stale.string(), "--pubkey", pub, "--sig", sig.string()});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"verify", stale.string(), "--pubkey", pub, "--sig", sig.string()});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.out, "BAD SIGNATURE: " + stale.string())) << r.out;
-  r = kso({"sign", stale.string(), "--key", key, "-o", (f.t / "never.sig").string()});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"sign", stale.string(), "--key", key, "-o", (f.t / "never.sig").string()});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.err, stale.string() + ": its metadata does not hash to its identity")) << r.err;
   EXPECT_FALSE(fs::exists(f.t / "never.sig"));
 
@@ -351,17 +339,17 @@ TEST(Review, SignAndVerify) {
                 " && openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 -out ec.key 2>&1")
                 .status,
             0);
-  r = kso({"sign", f.pack.string(), "--key", (f.t / "enc.key").string(), "-o", (f.t / "x.sig").string()});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"sign", f.pack.string(), "--key", (f.t / "enc.key").string(), "-o", (f.t / "x.sig").string()});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.err, "enc.key: the private key is encrypted")) << r.err;
-  r = kso({"sign", f.pack.string(), "--key", (f.t / "ec.key").string(), "-o", (f.t / "x.sig").string()});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"sign", f.pack.string(), "--key", (f.t / "ec.key").string(), "-o", (f.t / "x.sig").string()});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.err, "ec.key: not an Ed25519 private key")) << r.err;
-  r = kso({"sign", f.pack.string(), "--key", f.list.string(), "-o", (f.t / "x.sig").string()});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"sign", f.pack.string(), "--key", f.list.string(), "-o", (f.t / "x.sig").string()});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.err, "files.list: not a PEM private key")) << r.err;
-  r = kso({"verify", f.pack.string(), "--pubkey", key});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"verify", f.pack.string(), "--pubkey", key});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.err, "builder.key: not a PEM public key")) << r.err;
   EXPECT_FALSE(fs::exists(f.t / "x.sig"));
 
@@ -369,11 +357,12 @@ TEST(Review, SignAndVerify) {
   write_file(f.t / "tree/new-file", "new\n");
   fs::path delta = f.t / "k8s-new.kso";
   ASSERT_EQ(
-      kso({"build", "-q", "--base", f.pack.string(), "-o", delta.string(), "files=" + (f.t / "tree").string()}).status,
+      kso_pack({"build", "-q", "--base", f.pack.string(), "-o", delta.string(), "files=" + (f.t / "tree").string()})
+          .status,
       0);
-  ASSERT_EQ(kso({"sign", delta.string(), "--key", key}).status, 0);
-  r = kso({"verify", delta.string(), "--pubkey", pub});
-  EXPECT_EQ(r.status, 0) << r.all();
+  ASSERT_EQ(kso_pack({"sign", delta.string(), "--key", key}).status, 0);
+  r = kso_pack({"verify", delta.string(), "--pubkey", pub});
+  EXPECT_EQ(r.status, 0) << all(r);
   EXPECT_TRUE(contains(r.out, "ok: base ")) << r.out;
 }
 
@@ -400,7 +389,8 @@ TEST(Review, SwitchOnlyToASignedPack) {
   genkey(work, "builder");
   genkey(work, "other");
   write_file(f.t / "tree/dl.k8s.io/release/v1.29.10/bin/linux/amd64/kubeadm", random_bytes(30000, 5));
-  ASSERT_EQ(kso({"build", "-q", "-o", (work / "k8s-new.kso").string(), "files=" + (f.t / "tree").string()}).status, 0);
+  ASSERT_EQ(kso_pack({"build", "-q", "-o", (work / "k8s-new.kso").string(), "files=" + (f.t / "tree").string()}).status,
+            0);
   const std::string path = kso_pack_bin().parent_path().string() + ":" + kso_fs_bin().parent_path().string() + ":" +
                            (fs::path(KSO_SOURCE_DIR) / "deploy").string() + ":" + getenv("PATH");
   auto switch_ = [&] {
@@ -411,7 +401,7 @@ TEST(Review, SwitchOnlyToASignedPack) {
   r = switch_();
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_TRUE(contains(r.output, "k8s-new.kso.sig: no such file")) << r.output;
-  ASSERT_EQ(kso({"sign", (work / "k8s-new.kso").string(), "--key", (work / "other.key").string()}).status, 0);
+  ASSERT_EQ(kso_pack({"sign", (work / "k8s-new.kso").string(), "--key", (work / "other.key").string()}).status, 0);
   r = switch_();
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_TRUE(contains(r.output, "BAD SIGNATURE")) << r.output;
@@ -420,7 +410,7 @@ TEST(Review, SwitchOnlyToASignedPack) {
   EXPECT_FALSE(fs::exists(srv / "k8s.kso.new"));
   EXPECT_FALSE(fs::exists(srv / "kso/files/dl.k8s.io/release/v1.29.10/bin/linux/amd64/kubeadm"));
   // Signed by the builder: switched, the mount serves the new pack.
-  ASSERT_EQ(kso({"sign", (work / "k8s-new.kso").string(), "--key", (work / "builder.key").string()}).status, 0);
+  ASSERT_EQ(kso_pack({"sign", (work / "k8s-new.kso").string(), "--key", (work / "builder.key").string()}).status, 0);
   r = switch_();
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "ok: signature k8s-new.kso.sig")) << r.output;
@@ -483,9 +473,9 @@ struct ImagesSite {
   }
   // Builds `out` from the files tree `tree` and images.list `list`.
   void build(const fs::path& out, const fs::path& tree, const fs::path& list) const {
-    auto r = kso({"build", "-q", "-o", out.string(), "--level", "3", "--images-list", list.string(), "--cache",
-                  (tmp / "cache").string(), "--progress", "plain", "files=" + tree.string()});
-    if (r.status != 0) throw std::runtime_error("build failed: " + r.all());
+    auto r = kso_pack({"build", "-q", "-o", out.string(), "--level", "3", "--images-list", list.string(), "--cache",
+                       (tmp / "cache").string(), "--progress", "plain", "files=" + tree.string()});
+    if (r.status != 0) throw std::runtime_error("build failed: " + all(r));
   }
 };
 
@@ -514,9 +504,9 @@ TEST_F(ReviewImages, CheckImagesPlatformsSubsetsDeltas) {
   g_site->build(pack, t / "tree", t / "images.list");
   const std::string h = g_site->reg->host();
 
-  auto r = kso({"check", pack.string(), "--files-list", (t / "files.list").string(), "--images-list",
-                (t / "images.list").string()});
-  EXPECT_EQ(r.status, 0) << r.all();
+  auto r = kso_pack({"check", pack.string(), "--files-list", (t / "files.list").string(), "--images-list",
+                     (t / "images.list").string()});
+  EXPECT_EQ(r.status, 0) << all(r);
   EXPECT_TRUE(contains(
       r.out, "complete: " + pack.string() + " holds all 5 files and 5 images (linux/amd64,linux/arm64) of the lists"))
       << r.out;
@@ -525,9 +515,9 @@ TEST_F(ReviewImages, CheckImagesPlatformsSubsetsDeltas) {
   // pull and one no index has.
   write_file(t / "more.list", g_site->list_text() + h + "/calico/node:v2\n" + h + "/nothere:1\n" + h +
                                   "/pause:3.9@sha256:" + std::string(64, 'b') + "\n");
-  r = kso({"check", pack.string(), "--images-list", (t / "more.list").string(), "--platform",
-           "linux/amd64,linux/arm64,linux/s390x"});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"check", pack.string(), "--images-list", (t / "more.list").string(), "--platform",
+                "linux/amd64,linux/arm64,linux/s390x"});
+  EXPECT_EQ(r.status, 1) << all(r);
   const std::string more = (t / "more.list").string();
   EXPECT_TRUE(contains(r.out, "missing image: " + h + "/calico/node:v2 (no tag calico/node:v2; " + more + ":7)"))
       << r.out;
@@ -553,13 +543,13 @@ TEST_F(ReviewImages, CheckImagesPlatformsSubsetsDeltas) {
       << r.out;
 
   // --platform all: every entry of each index, so cilium's s390x is missing.
-  r = kso({"check", pack.string(), "--images-list", (t / "images.list").string(), "--platform", "all"});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"check", pack.string(), "--images-list", (t / "images.list").string(), "--platform", "all"});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.out, "1 platforms of present images (all)")) << r.out;
 
   // Another --images-prefix: nothing there, and a note says where registry storage is.
-  r = kso({"check", pack.string(), "--images-list", (t / "images.list").string(), "--images-prefix", "reg2"});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"check", pack.string(), "--images-list", (t / "images.list").string(), "--images-prefix", "reg2"});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.out, "note: " + pack.string() +
                                   " has no registry storage at reg2/docker/registry/v2 (it has "
                                   "registry/docker/registry/v2; see --images-prefix)"))
@@ -568,34 +558,34 @@ TEST_F(ReviewImages, CheckImagesPlatformsSubsetsDeltas) {
 
   // A subset for amd64 lacks every arm64 manifest, and is complete for amd64.
   fs::path sub = t / "k8s-amd64.kso";
-  r = kso({"subset", "-q", pack.string(), "--platform", "linux/amd64", "-o", sub.string()});
-  ASSERT_EQ(r.status, 0) << r.all();
-  r = kso({"check", sub.string(), "--files-list", (t / "files.list").string(), "--images-list",
-           (t / "images.list").string()});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"subset", "-q", pack.string(), "--platform", "linux/amd64", "-o", sub.string()});
+  ASSERT_EQ(r.status, 0) << all(r);
+  r = kso_pack({"check", sub.string(), "--files-list", (t / "files.list").string(), "--images-list",
+                (t / "images.list").string()});
+  EXPECT_EQ(r.status, 1) << all(r);
   const PushedImage& node = g_site->pushed.at(h + "/calico/node:v1");
   EXPECT_TRUE(contains(r.out, "missing platform: " + h + "/calico/node:v1: linux/arm64 (" +
                                   node.platform_digest.at("linux/arm64/v8") + "): no revision link"))
       << r.out;
   EXPECT_TRUE(contains(r.out, "missing file: https://dl.k8s.io/release/v1.29.10/bin/linux/arm64/kubelet")) << r.out;
   EXPECT_TRUE(contains(r.out, "missing 1 of 5 files, 0 of 5 images, 4 platforms of present images")) << r.out;
-  r = kso({"check", sub.string(), "--images-list", (t / "images.list").string(), "--platform", "linux/amd64"});
-  EXPECT_EQ(r.status, 0) << r.all();
+  r = kso_pack({"check", sub.string(), "--images-list", (t / "images.list").string(), "--platform", "linux/amd64"});
+  EXPECT_EQ(r.status, 0) << all(r);
 
   // A blob gone from registry storage (a pack built by hand): the platform is incomplete.
-  ASSERT_EQ(kso({"extract", "-q", pack.string(), (t / "x").string()}).status, 0);
+  ASSERT_EQ(kso_pack({"extract", "-q", pack.string(), (t / "x").string()}).status, 0);
   // The last blob pushed: the arm64 image's config (each platform's layers, then its config).
   const std::string gone = node.blobs.back();
   fs::path dir = t / "x/registry/docker/registry/v2/blobs/sha256" / gone.substr(7, 2) / gone.substr(7);
   ASSERT_TRUE(fs::exists(dir));
   fs::remove_all(dir);
   fs::path hand = t / "hand.kso";
-  ASSERT_EQ(kso({"build", "-q", "-o", hand.string(), "files=" + (t / "x/files").string(),
-                 "registry=" + (t / "x/registry").string()})
+  ASSERT_EQ(kso_pack({"build", "-q", "-o", hand.string(), "files=" + (t / "x/files").string(),
+                      "registry=" + (t / "x/registry").string()})
                 .status,
             0);
-  r = kso({"check", hand.string(), "--images-list", (t / "images.list").string()});
-  EXPECT_EQ(r.status, 1) << r.all();
+  r = kso_pack({"check", hand.string(), "--images-list", (t / "images.list").string()});
+  EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_TRUE(contains(r.out, "missing platform: " + h + "/calico/node:v1: linux/arm64 (" +
                                   node.platform_digest.at("linux/arm64/v8") +
                                   "): 1 of its 2 blobs are not in the pack (" + gone + ")"))
@@ -604,13 +594,14 @@ TEST_F(ReviewImages, CheckImagesPlatformsSubsetsDeltas) {
   // A delta on the pack: images read through the base.
   write_file(t / "tree/dl.k8s.io/release/v1.29.10/bin/linux/amd64/kubeadm", random_bytes(30000, 99));
   fs::path delta = t / "k8s-new.kso";
-  r = kso({"build", "-q", "--base", pack.string(), "-o", delta.string(), "--images-list", (t / "images.list").string(),
-           "--cache", (g_site->tmp / "cache").string(), "--progress", "plain", "files=" + (t / "tree").string()});
-  ASSERT_EQ(r.status, 0) << r.all();
+  r = kso_pack({"build", "-q", "--base", pack.string(), "-o", delta.string(), "--images-list",
+                (t / "images.list").string(), "--cache", (g_site->tmp / "cache").string(), "--progress", "plain",
+                "files=" + (t / "tree").string()});
+  ASSERT_EQ(r.status, 0) << all(r);
   write_file(t / "files.list", files_list_text() + "https://dl.k8s.io/release/v1.29.10/bin/linux/amd64/kubeadm\n");
-  r = kso({"check", delta.string(), "--files-list", (t / "files.list").string(), "--images-list",
-           (t / "images.list").string()});
-  EXPECT_EQ(r.status, 0) << r.all();
+  r = kso_pack({"check", delta.string(), "--files-list", (t / "files.list").string(), "--images-list",
+                (t / "images.list").string()});
+  EXPECT_EQ(r.status, 0) << all(r);
   EXPECT_TRUE(contains(r.out, "holds all 6 files and 5 images")) << r.out;
 }
 
@@ -621,8 +612,8 @@ TEST_F(ReviewImages, ManifestNamesEveryImageAndPlatform) {
   fs::path pack = t / "k8s.kso";
   g_site->build(pack, t / "tree", t / "images.list");
   const std::string h = g_site->reg->host();
-  auto r = kso({"manifest", pack.string(), "--json"});
-  ASSERT_EQ(r.status, 0) << r.all();
+  auto r = kso_pack({"manifest", pack.string(), "--json"});
+  ASSERT_EQ(r.status, 0) << all(r);
   json j = json::parse(r.out);
   ASSERT_EQ(j["images"].size(), 5u) << j["images"].dump(2);
   std::map<std::string, json> by_ref;
@@ -671,8 +662,8 @@ TEST_F(ReviewImages, ManifestNamesEveryImageAndPlatform) {
   EXPECT_TRUE(j["registries"][0]["unreferenced_blobs"].empty());
   EXPECT_GT(j["registries"][0]["blobs"].get<int>(), 10);
   // Text form: an image line and its platform lines.
-  auto text = kso({"manifest", pack.string()});
-  ASSERT_EQ(text.status, 0) << text.all();
+  auto text = kso_pack({"manifest", pack.string()});
+  ASSERT_EQ(text.status, 0) << all(text);
   const PushedImage& cil = g_site->pushed.at(h + "/cilium/cilium:v1.15.8");
   EXPECT_TRUE(contains(text.out, "image cilium/cilium:v1.15.8 " + cil.digest + "\n")) << text.out;
   EXPECT_TRUE(contains(text.out, "  linux/s390x " + cil.platform_digest.at("linux/s390x") + " (not in pack)\n"))
