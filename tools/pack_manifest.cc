@@ -52,8 +52,9 @@ json pack_section(const Pack& p) {
   // Build parameters as the meta table records them, integers as numbers.
   j["build"] = json::object();
   for (auto& [k, v] : p.meta()) {
+    const std::string& key = k;  // clang 14 lambdas cannot capture structured bindings
     bool integer =
-        std::any_of(std::begin(kMetaIntegerKeys), std::end(kMetaIntegerKeys), [&](const char* ik) { return k == ik; });
+        std::any_of(std::begin(kMetaIntegerKeys), std::end(kMetaIntegerKeys), [&](const char* ik) { return key == ik; });
     char* end = nullptr;
     errno = 0;
     long long n = integer && !v.empty() ? std::strtoll(v.c_str(), &end, 10) : 0;
