@@ -144,13 +144,7 @@ void HttpSource::note_outage(const std::string& why) const {
 
 std::string HttpSource::fetch_range(uint64_t from, uint64_t to) const {
   if (changed_) throw Error(name_ + ": the object changed on the server; only cached data is served", EIO);
-  std::string url;
-  std::vector<std::string> headers;
-  {
-    std::lock_guard lk(url_mu_);
-    url = url_;
-    headers = o_.headers;
-  }
+  std::vector<std::string> headers = o_.headers;
   headers.push_back("Range: bytes=" + std::to_string(from) + "-" + std::to_string(to - 1));
   if (!etag_.empty()) headers.push_back("If-Match: " + etag_);
   auto cl = client();
@@ -163,7 +157,7 @@ std::string HttpSource::fetch_range(uint64_t from, uint64_t to) const {
   for (int attempt = 0; attempt <= o_.retries; attempt++) {
     if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(200 << std::min(attempt, 5)));
     Request r;
-    r.url = url;
+    r.url = url_;
     r.headers = headers;
     r.max_body = size_t(to - from) + 1;  // a whole object where a range was asked is refused early
     Response resp = cl->fetch(r);
@@ -192,7 +186,6 @@ std::string HttpSource::fetch_range(uint64_t from, uint64_t to) const {
       why = "truncated body (" + std::to_string(resp.body.size()) + " of " + std::to_string(to - from) + " bytes)";
     } else {
       if (down_.exchange(false)) spdlog::info("{}: origin reachable again", name_);
-      fetched_ += resp.body.size();
       return std::move(resp.body);
     }
     spdlog::debug("{}: {}; retrying", name_, why);
@@ -272,13 +265,6 @@ bool HttpSource::drop(uint64_t offset, size_t len) const {
   }
   spdlog::warn("{}: cached bytes {}..{} failed their checksum; fetching them again", name_, offset, offset + len);
   return !changed_;
-}
-
-void HttpSource::reload(const std::string& url, const std::vector<std::string>& headers) {
-  if (redact_url(url) != name_) spdlog::info("{}: now read from {}", name_, redact_url(url));
-  std::lock_guard lk(url_mu_);
-  url_ = url;
-  o_.headers = headers;
 }
 
 HttpSource::HttpSource(const std::string& url, RemoteOptions o)

@@ -62,11 +62,6 @@ class HttpSource : public ByteSource {
   const std::string& name() const override { return name_; }
   bool drop(uint64_t offset, size_t len) const override;
 
-  const Digest& identity() const { return identity_; }
-  bool offline() const { return offline_; }                // opened from the cache alone
-  uint64_t bytes_fetched() const { return fetched_; }      // body bytes from the origin
-  // A new URL or headers (an expiring presigned URL, a token), same object.
-  void reload(const std::string& url, const std::vector<std::string>& headers);
 
  private:
   std::string fetch_range(uint64_t from, uint64_t to) const;  // [from, to), checked
@@ -78,7 +73,6 @@ class HttpSource : public ByteSource {
   void give_back(std::unique_ptr<Client> c) const;
 
   RemoteOptions o_;
-  mutable std::mutex url_mu_;
   std::string url_;
   std::string name_;
   std::string etag_;                      // strong ETag at open, for If-Match; may be empty
@@ -90,7 +84,6 @@ class HttpSource : public ByteSource {
   mutable std::mutex mu_;                 // guards lru_, clients_
   mutable Lru<uint64_t, char> lru_;       // extent -> (nothing), weight = bytes
   mutable std::vector<std::unique_ptr<Client>> clients_;
-  mutable std::atomic<uint64_t> fetched_{0};
   mutable std::atomic<bool> changed_{false};
   mutable std::atomic<bool> down_{false};
 };

@@ -203,7 +203,7 @@ HttpReply FaultServer::handle(const HttpRequest& req) {
     bad = n <= route.bad_range_first;
     cut_range = !bad && n - route.bad_range_first <= route.cut_range_first;
   }
-  if (ranged && (from > 0 || to < size || range.find('-') != std::string::npos)) {
+  if (ranged) {
     r.status = 206;
     r.headers.emplace_back("Content-Range", "bytes " + std::to_string(from + (bad ? 1 : 0)) + "-" +
                                                 std::to_string(to - 1 + (bad ? 1 : 0)) + "/" + std::to_string(size));
