@@ -108,10 +108,6 @@ std::string read_small(const fs::path& p) {
 }  // namespace
 
 
-bool is_url(const std::string& s) { return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0; }
-
-std::string redact_url(const std::string& url) { return url.substr(0, url.find('?')); }
-
 std::unique_ptr<Client> HttpSource::client() const {
   {
     std::lock_guard lk(mu_);
@@ -142,11 +138,17 @@ void HttpSource::note_outage(const std::string& why) const {
   if (!down_.exchange(true)) spdlog::error("{}: origin unreachable ({}); serving what is cached, other reads fail", name_, why);
 }
 
+HttpSource::Endpoint HttpSource::endpoint() const {
+  std::lock_guard lk(endpoint_mu_);
+  return ep_;
+}
+
 std::string HttpSource::fetch_range(uint64_t from, uint64_t to) const {
   if (changed_) throw Error(name_ + ": the object changed on the server; only cached data is served", EIO);
-  std::vector<std::string> headers = o_.headers;
+  const Endpoint ep = endpoint();
+  std::vector<std::string> headers = ep.headers;
   headers.push_back("Range: bytes=" + std::to_string(from) + "-" + std::to_string(to - 1));
-  if (!etag_.empty()) headers.push_back("If-Match: " + etag_);
+  if (!ep.etag.empty()) headers.push_back("If-Match: " + ep.etag);
   auto cl = client();
   struct Back {
     const HttpSource* s;
@@ -157,7 +159,7 @@ std::string HttpSource::fetch_range(uint64_t from, uint64_t to) const {
   for (int attempt = 0; attempt <= o_.retries; attempt++) {
     if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(200 << std::min(attempt, 5)));
     Request r;
-    r.url = url_;
+    r.url = ep.url;
     r.headers = headers;
     r.max_body = size_t(to - from) + 1;  // a whole object where a range was asked is refused early
     Response resp = cl->fetch(r);
@@ -166,7 +168,7 @@ std::string HttpSource::fetch_range(uint64_t from, uint64_t to) const {
         spdlog::error("{}: {}: the object changed on the server; only cached data is served from now on", name_, what);
       return Error(name_ + ": " + what + " (the object changed)", EIO);
     };
-    if (resp.status == 412) throw changed("412 Precondition Failed for If-Match " + etag_);
+    if (resp.status == 412) throw changed("412 Precondition Failed for If-Match " + ep.etag);
     if (resp.status == 200) throw changed("200 where a range was asked");
     if (!resp.error.empty() || resp.status >= 500 || resp.status == 0) {
       why = resp.error.empty() ? "HTTP " + std::to_string(resp.status) : resp.error;
@@ -268,7 +270,8 @@ bool HttpSource::drop(uint64_t offset, size_t len) const {
 }
 
 HttpSource::HttpSource(const std::string& url, RemoteOptions o)
-    : o_(std::move(o)), url_(url), name_(redact_url(url)), lru_(o_.cache_size) {
+    : o_(std::move(o)), ep_{url, o_.headers, ""}, name_(redact_url(url)), lru_(o_.cache_size) {
+  ep_.headers.insert(ep_.headers.end(), o_.reload_headers.begin(), o_.reload_headers.end());
   if (o_.cache_dir.empty()) throw Error(name_ + ": a remote pack needs a cache dir (-o cache_dir=DIR)", EINVAL);
   std::error_code ec;
   fs::create_directories(o_.cache_dir / "urls", ec);
@@ -287,8 +290,8 @@ HttpSource::HttpSource(const std::string& url, RemoteOptions o)
   for (int attempt = 0;; attempt++) {
     auto cl = client();
     Request r;
-    r.url = url_;
-    r.headers = o_.headers;
+    r.url = ep_.url;
+    r.headers = ep_.headers;
     r.headers.push_back("Range: bytes=-" + std::to_string(kTrailerSize));
     r.max_body = 1u << 20;
     Response resp = cl->fetch(r);
@@ -305,7 +308,7 @@ HttpSource::HttpSource(const std::string& url, RemoteOptions o)
       size_ = total;
       tail = resp.body;
       auto et = resp.header("ETag");
-      if (et && et->rfind("W/", 0) != 0) etag_ = *et;  // weak ETags say nothing about bytes
+      if (et && et->rfind("W/", 0) != 0) ep_.etag = *et;  // weak ETags say nothing about bytes
     } else if (resp.status == 200) {  // whole (or too large to take whole): no range support
       throw Error(name_ + ": the server does not answer range requests (200 instead of 206); kso-fs needs them", EINVAL);
     } else if (resp.ok() || (resp.status >= 400 && resp.status < 500)) {
@@ -334,7 +337,7 @@ HttpSource::HttpSource(const std::string& url, RemoteOptions o)
     }
   } else {
     size_ = cached_size;
-    etag_ = cached_etag == "-" ? "" : cached_etag;
+    ep_.etag = cached_etag == "-" ? "" : cached_etag;
     for (size_t i = 0; i < 32; i++) identity_[i] = uint8_t(std::stoi(cached_id.substr(2 * i, 2), nullptr, 16));
   }
   dir_ = o_.cache_dir / to_hex(identity_);
@@ -345,7 +348,7 @@ HttpSource::HttpSource(const std::string& url, RemoteOptions o)
                 EBUSY);
   locked_ = true;
   if (!offline_) {
-    std::string line = to_hex(identity_) + " " + std::to_string(size_) + " " + (etag_.empty() ? "-" : etag_) + "\n";
+    std::string line = to_hex(identity_) + " " + std::to_string(size_) + " " + (ep_.etag.empty() ? "-" : ep_.etag) + "\n";
     write_file_atomic(idfile, line.data(), line.size());
   }
   // Extents already on disk join the LRU, oldest first.
@@ -375,6 +378,49 @@ HttpSource::HttpSource(const std::string& url, RemoteOptions o)
 
 HttpSource::~HttpSource() {
   if (locked_) unlock_dir(dir_);
+}
+
+void HttpSource::set_endpoint(const std::string& url, const std::vector<std::string>& extra) {
+  const std::string name = redact_url(url);
+  Endpoint ep{url, o_.headers, ""};
+  ep.headers.insert(ep.headers.end(), extra.begin(), extra.end());
+  auto cl = client();
+  Request r;
+  r.url = url;
+  r.headers = ep.headers;
+  r.headers.push_back("Range: bytes=-" + std::to_string(kTrailerSize));
+  r.max_body = 1u << 20;
+  Response resp = cl->fetch(r);
+  give_back(std::move(cl));
+  uint64_t a = 0, b = 0, total = 0;
+  auto cr = resp.header("Content-Range");
+  if (resp.ok() && resp.status == 206 && cr && parse_content_range(*cr, a, b, total) && b + 1 == total &&
+      resp.body.size() == kTrailerSize && a + kTrailerSize == total) {
+    if (total != size_ || memcmp(resp.body.data() + 24, identity_.data(), 32) != 0)
+      throw Error(name + " holds another pack (identity " + to_hex(reinterpret_cast<const uint8_t*>(resp.body.data()) + 24, 32) + ", " +
+                      std::to_string(total) + " bytes) than the one mounted from " + name_ + "; keeping the old endpoint",
+                  EINVAL);
+    auto et = resp.header("ETag");
+    if (et && et->rfind("W/", 0) != 0) ep.etag = *et;
+  } else if (resp.status > 0 && resp.status < 500) {
+    throw Error(name + ": " + (resp.status == 206 ? "a bad answer" : "HTTP " + std::to_string(resp.status)) +
+                    " for the pack's last bytes; keeping the old endpoint",
+                resp.status == 401 || resp.status == 403 ? EACCES : EINVAL);
+  } else {
+    spdlog::warn("{}: cannot check the new endpoint ({}); taking it: every range is still checked against the pack's tables",
+                 name, resp.error.empty() ? "HTTP " + std::to_string(resp.status) : resp.error);
+  }
+  std::lock_guard lk(endpoint_mu_);
+  ep_ = std::move(ep);
+}
+
+bool remote_supported() { return true; }
+
+bool set_endpoint(ByteSource& s, const std::string& url, const std::vector<std::string>& headers) {
+  auto* h = dynamic_cast<HttpSource*>(&s);
+  if (!h) return false;
+  h->set_endpoint(url, headers);
+  return true;
 }
 
 SourceOpener source_opener(const RemoteOptions& o) {

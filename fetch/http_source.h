@@ -22,6 +22,7 @@
 #include "cache/lru.h"
 #include "index/byte_source.h"
 #include "index/format.h"
+#include "fetch/remote.h"
 #include "index/pack_open.h"
 
 namespace kso::fetch {
@@ -30,23 +31,6 @@ class Client;
 
 // Bytes per cache extent and per range request (the last extent is short).
 constexpr uint64_t kExtentSize = 1u << 20;
-
-struct RemoteOptions {
-  std::filesystem::path cache_dir;        // where fetched extents live (required)
-  uint64_t cache_size = 2ull << 30;       // bound of the extent cache, bytes (LRU)
-  std::filesystem::path cacert;           // CA bundle instead of the system store
-  std::vector<std::string> headers;       // extra "Name: value" (a bearer token)
-  bool netrc = true;                      // credentials from ~/.netrc when present
-  long timeout_s = 30;                    // an uncached read fails after about this long
-  int retries = 3;                        // after a 5xx, a reset or a truncated body
-  bool allow_switch = false;              // the origin holds another pack than cached: take it
-};
-
-// True for "http://..." and "https://...".
-bool is_url(const std::string& s);
-// The URL without its query string (presigned URLs carry secrets there):
-// what messages and cache keys use.
-std::string redact_url(const std::string& url);
 
 class HttpSource : public ByteSource {
  public:
@@ -62,6 +46,13 @@ class HttpSource : public ByteSource {
   const std::string& name() const override { return name_; }
   bool drop(uint64_t offset, size_t len) const override;
 
+  // Fetches from `url` with `headers` (instead of RemoteOptions::reload_headers) from now on (an expiring presigned URL
+  // or token replaced, no remount). The new endpoint's last bytes must show
+  // this pack (size and identity), else Error and nothing changes; when it
+  // cannot be reached it is taken anyway, since every range is still checked
+  // against the pack's tables.
+  void set_endpoint(const std::string& url, const std::vector<std::string>& headers);
+
 
  private:
   std::string fetch_range(uint64_t from, uint64_t to) const;  // [from, to), checked
@@ -72,10 +63,18 @@ class HttpSource : public ByteSource {
   std::unique_ptr<Client> client() const;
   void give_back(std::unique_ptr<Client> c) const;
 
+  // What requests go to: replaced as a whole by set_endpoint().
+  struct Endpoint {
+    std::string url;
+    std::vector<std::string> headers;     // RemoteOptions::headers, then reload_headers or set_endpoint()'s
+    std::string etag;                     // strong ETag of the object there, for If-Match; may be empty
+  };
+  Endpoint endpoint() const;
+
   RemoteOptions o_;
-  std::string url_;
-  std::string name_;
-  std::string etag_;                      // strong ETag at open, for If-Match; may be empty
+  mutable std::mutex endpoint_mu_;        // guards ep_
+  Endpoint ep_;
+  std::string name_;                      // the URL at mount, redacted: what messages say
   uint64_t size_ = 0;
   Digest identity_{};
   bool offline_ = false;
@@ -87,9 +86,5 @@ class HttpSource : public ByteSource {
   mutable std::atomic<bool> changed_{false};
   mutable std::atomic<bool> down_{false};
 };
-
-// Opens URLs as HttpSources with `o`, anything else as a local file: the
-// opener kso-fs and the tools give open_pack().
-SourceOpener source_opener(const RemoteOptions& o);
 
 }  // namespace kso::fetch

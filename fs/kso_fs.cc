@@ -20,8 +20,9 @@
 #include <string>
 
 #include "fs/fuse_ops.h"
+#include "fs/reload.h"
+#include "fetch/remote.h"
 #include "index/error.h"
-#include "fetch/http_source.h"
 #include "index/pack_open.h"
 #include "index/size_arg.h"
 
@@ -44,6 +45,7 @@ struct Cli {
   char* cacert = nullptr;
   unsigned remote_timeout = 30;
   int allow_switch = 0;
+  char* reload_file = nullptr;       // remote packs: URL and headers re-read on SIGHUP
   unsigned read_ahead_kb = kReadAheadKb;
   unsigned prefetch_workers = 2;
   int allow_escaping_symlinks = 0;
@@ -65,6 +67,7 @@ const fuse_opt kOpts[] = {
     {"cacert=%s", offsetof(Cli, cacert), 0},
     {"remote_timeout=%u", offsetof(Cli, remote_timeout), 0},
     {"switch", offsetof(Cli, allow_switch), 1},
+    {"reload_file=%s", offsetof(Cli, reload_file), 0},
     FUSE_OPT_KEY("base=", kKeyBase),
     FUSE_OPT_KEY("header=", kKeyHeader),
     {"prefetch_workers=%u", offsetof(Cli, prefetch_workers), 0},
@@ -154,6 +157,9 @@ void usage() {
       "                             proxies from http_proxy/https_proxy/no_proxy\n"
       "    -o remote_timeout=SECS   an uncached read fails with EIO after about this (default 30)\n"
       "    -o switch                the URL holds another pack than the cache: take it\n"
+      "    -o reload_file=FILE      'url=URL' and 'header=NAME: VALUE' lines, read at mount and\n"
+      "                             again on SIGHUP: replace an expiring presigned URL or token\n"
+      "                             without a remount (the new URL must serve the same pack)\n"
       "    -o prefetch_workers=N    threads decoding ahead (default 2)\n"
       "    -o readahead_blocks=N    blocks decoded ahead of sequential readers (default 2)\n"
       "    -o read_ahead_kb=N       kernel readahead of the mount (default 1024; 0 keeps the kernel's)\n"
@@ -262,7 +268,8 @@ int kso_fs_main(int argc, char** argv) {
     return 0;
   }
   if (cli.version) {
-    printf("kso-fs (reads pack formats v%u to v%u), libfuse %s\n", kOldestReadableVersion, kFormatVersion,
+    printf("kso-fs %s%s (reads pack formats v%u to v%u), libfuse %s\n", KSO_VERSION,
+           fetch::remote_supported() ? "" : " static, local packs only", kOldestReadableVersion, kFormatVersion,
            fuse_pkgversion());
     fuse_opt_free_args(&args);
     return 0;
@@ -280,6 +287,7 @@ int kso_fs_main(int argc, char** argv) {
 
   FsContext c;
   const bool remote = fetch::is_url(cli.pack);
+  std::vector<std::pair<std::string, std::shared_ptr<ByteSource>>> remotes;
   fetch::RemoteOptions ro;
   try {
     if (cli.cache_size) (remote ? ro.cache_size : c.opts.cache_size) = parse_size(cli.cache_size);
@@ -291,6 +299,16 @@ int kso_fs_main(int argc, char** argv) {
   if (cli.cache_dir) ro.cache_dir = cli.cache_dir;
   if (cli.cacert) ro.cacert = cli.cacert;
   ro.headers = cli.headers;
+  if (cli.reload_file) {
+    if (!remote) return fail("-o reload_file is for remote (http:// or https://) packs", 2);
+    try {
+      ReloadSpec spec = read_reload_file(cli.reload_file);
+      if (!spec.url.empty()) cli.pack = spec.url;
+      ro.reload_headers = spec.headers;
+    } catch (const std::exception& e) {
+      return fail(e.what(), 1);
+    }
+  }
   ro.timeout_s = long(std::max(1u, cli.remote_timeout));
   ro.allow_switch = cli.allow_switch != 0;
   try {
@@ -305,7 +323,11 @@ int kso_fs_main(int argc, char** argv) {
     }
     BaseSearch bases;
     for (auto& b : cli.bases) bases.paths.emplace_back(b);
-    bases.open = fetch::source_opener(ro);
+    bases.open = [&remotes, inner = fetch::source_opener(ro)](const std::string& where) {
+      auto src = inner(where);
+      if (fetch::is_url(where)) remotes.emplace_back(where, src);  // for SIGHUP's reload
+      return src;
+    };
     // A delta mounts only with every base of its chain found and checked:
     // errors show on the terminal, before forking, never on a later read.
     c.pack = open_pack(cli.pack, bases);
@@ -314,6 +336,7 @@ int kso_fs_main(int argc, char** argv) {
   }
   clear_stale_mount(fo.mountpoint);
 
+  Reloader reloader(cli.reload_file ? cli.reload_file : "", cli.pack, std::move(remotes));
   if (remote) cli.pack = fetch::redact_url(cli.pack);  // a presigned URL's query is a secret: never in mtab or logs
   std::string mount_opts = "-oro,default_permissions,fsname=" + escape_commas(cli.pack) + ",subtype=kso-fs";
   fuse_opt_add_arg(&args, mount_opts.c_str());
@@ -338,6 +361,7 @@ int kso_fs_main(int argc, char** argv) {
   fuse_daemonize(fo.foreground);
   // Threads start only now: fuse_daemonize forks.
   c.start();
+  reloader.start();  // SIGHUP: after fuse_set_signal_handlers, which made it unmount
   if (fo.singlethread) {
     rc = fuse_session_loop(se);
   } else {

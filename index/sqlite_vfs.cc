@@ -65,6 +65,8 @@ int x_device_characteristics(sqlite3_file*) { return SQLITE_IOCAP_IMMUTABLE; }
 const sqlite3_io_methods kMethods = {
     1, x_close, x_read, x_write, x_truncate, x_sync, x_file_size, x_lock, x_unlock, x_check_reserved,
     x_file_control, x_sector_size, x_device_characteristics,
+    nullptr, nullptr, nullptr, nullptr,  // version 1: no shared memory (xShm*)
+    nullptr, nullptr,                    // nor memory-mapped pages (xFetch, xUnfetch)
 };
 
 sqlite3_vfs g_vfs;

@@ -1,20 +1,36 @@
 #!/usr/bin/env bash
 # Installs what kso needs to build and test on Debian 12 (as root). Idempotent:
 # packages already installed are not fetched again.
+#   scripts/deps.sh           the native build, tests, benchmarks
+#   scripts/deps.sh --arm64   also the arm64 cross build and qemu-user to run it
 set -euo pipefail
+arm64=0
+[ "${1:-}" = --arm64 ] && arm64=1
 
+# Libraries kso links: the arm64 build (--arm64) installs their :arm64
+# variants next to these (all Multi-Arch: same).
+ARCH_DEV=(
+  libfuse3-dev libcurl4-openssl-dev libsqlite3-dev libzstd-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libssl-dev libxxhash-dev
+)
 PACKAGES=(
   # build
   build-essential cmake pkg-config git
-  libfuse3-dev libcurl4-openssl-dev libsqlite3-dev libzstd-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev libssl-dev libcli11-dev nlohmann-json3-dev libxxhash-dev
+  "${ARCH_DEV[@]}" libcli11-dev nlohmann-json3-dev
   # run
   fuse3
   # real peers in tests and the demo
   nginx docker-registry skopeo curl wget openssl apache2-utils ca-certificates util-linux procps
+  # packages (scripts/package.sh) and their tests in other releases' chroots
+  dpkg-dev help2man mmdebstrap
   # benchmarks
   squashfs-tools squashfuse
 )
+
+if [ "$arm64" = 1 ]; then
+  PACKAGES+=(crossbuild-essential-arm64 qemu-user-static binfmt-support)
+  for p in "${ARCH_DEV[@]}"; do PACKAGES+=("$p:arm64"); done
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -40,6 +56,9 @@ if [ ! -e "$policy" ]; then
 fi
 trap '[ "$made_policy" = 1 ] && rm -f "$policy"' EXIT
 export DEBIAN_FRONTEND=noninteractive
+if [ "$arm64" = 1 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  dpkg --add-architecture arm64
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" > /tmp/kso-apt.log 2>&1 || {
   tail -30 /tmp/kso-apt.log >&2

@@ -1,15 +1,37 @@
 #!/usr/bin/env bash
-# The whole test suite: installs dependencies, builds, fuzzes each libFuzzer
-# target for a short fixed time (scripts/fuzz.sh; KSO_FUZZ_SECONDS per target,
-# default 20, 0 skips it), then runs every test (gtest cases via ctest), whose
-# summary is the last line. This is the command CI runs.
+# The whole test suite, as CI runs it (.ci/run): installs dependencies,
+# builds, fuzzes each libFuzzer target for a short fixed time (scripts/fuzz.sh;
+# KSO_FUZZ_SECONDS per target, default 20, 0 skips it), runs every native test
+# (gtest cases via ctest; extra arguments go to this ctest), then the arm64
+# build and suite under qemu with the arm64/amd64 pack parity check
+# (scripts/test-arm64.sh), then writes dist/ (scripts/package.sh: both .debs,
+# both static kso-fs) and tests those where they will run
+# (scripts/test-package.sh). KSO_ARM64=0 stops after the native suite (a
+# quicker local loop; CI runs everything). Each step prints its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+t0=$(date +%s)
+step() { echo "test: $1 took $(( $(date +%s) - $2 )) s"; }
 bash scripts/deps.sh
 bash scripts/build.sh
 build=${KSO_BUILD:-build}
+step "deps + native build" "$t0"
 fuzz_seconds=${KSO_FUZZ_SECONDS:-20}
 if [ "$fuzz_seconds" != 0 ]; then
+  t=$(date +%s)
   bash scripts/fuzz.sh --seconds "$fuzz_seconds" --jobs "$(nproc)"
+  step "fuzz" "$t"
 fi
+t=$(date +%s)
 ctest --test-dir "$build" --output-on-failure --timeout 900 "$@"
+step "native tests" "$t"
+if [ "${KSO_ARM64:-1}" != 0 ]; then
+  t=$(date +%s)
+  bash scripts/test-arm64.sh
+  step "arm64 build + tests" "$t"
+  t=$(date +%s)
+  bash scripts/package.sh
+  bash scripts/test-package.sh
+  step "packages + their tests" "$t"
+fi
+step "everything" "$t0"

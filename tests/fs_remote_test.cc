@@ -6,7 +6,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <cerrno>
+#include <chrono>
+#include <thread>
 
 #include <cstdio>
 #include <fstream>
@@ -207,6 +211,71 @@ TEST_F(FsRemote, HttpsWithOwnCaAndABearerToken) {
   Mount m = mount(u, "tc", ",cacert=" + t + "/ca.pem,header=Authorization: Bearer s3cret");
   EXPECT_TRUE(compare_trees(tp.tree, m / "data").empty());
   EXPECT_NE(ng.access_log().find(" 206 "), std::string::npos) << "range requests over TLS";
+}
+
+// An expiring presigned URL and its token replaced with SIGHUP and -o
+// reload_file, no remount; a reload to a URL serving another pack is refused
+// and the old endpoint keeps serving (never a mix of two packs).
+TEST_F(FsRemote, SighupReloadReplacesUrlAndTokenNeverThePack) {
+  TempDir t("kso-remote-reload");
+  for (int i = 0; i < 3; i++) write_file(t / "tree" / std::string(1, char('a' + i)), random_bytes(3 << 20, 40 + i));
+  pack_dirs(t / "k8s.kso", {"files=" + (t / "tree").string()});
+  write_file(t / "other/x", "another pack\n");
+  pack_dirs(t / "other.kso", {"files=" + (t / "other").string()});
+  const std::string body = read_file(t / "k8s.kso");
+  FaultServer server;
+  FaultRoute one = route_of(body);
+  one.authorization = "Bearer one";
+  server.route("/k8s.kso?sig=1", one);
+  const fs::path conf = t / "reload.conf";
+  write_file(conf, "# kso-fs reload file\nurl=" + url(server, "/k8s.kso?sig=1") + "\nheader=Authorization: Bearer one\n");
+  // PACK names the object; the file's url= (with its signature) is what is fetched.
+  Mount m = mount(url(server, "/k8s.kso"), "rc", ",reload_file=" + conf.string());
+  EXPECT_EQ(read_file(m / "files/a"), read_file(t / "tree/a"));
+  EXPECT_EQ(server.hits("/k8s.kso"), 0) << "the reload file's url= is used from the mount on";
+
+  // The URL and token expire; a new URL wants a new token.
+  FaultRoute expired = route_of(body);
+  expired.authorization = "Bearer expired";
+  server.route("/k8s.kso?sig=1", expired);
+  FaultRoute two = route_of(body);
+  two.authorization = "Bearer two";
+  server.route("/v2/k8s.kso?sig=2", two);
+  write_file(conf, "url=" + url(server, "/v2/k8s.kso?sig=2") + "\nheader=Authorization: Bearer two\n");
+  ASSERT_EQ(kill(m.pid(), SIGHUP), 0);
+  const std::string want_b = read_file(t / "tree/b");
+  std::string got;
+  for (int i = 0; i < 100 && got != want_b; i++) {  // the reload runs on the daemon's own thread
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    got = read_file(m / "files/b");  // short on EIO
+  }
+  EXPECT_TRUE(got == want_b) << "b not served after the reload";
+  bool token_two = false;
+  for (auto& r : server.seen())
+    if (r.path == "/v2/k8s.kso?sig=2" && r.headers.count("range")) token_two |= r.headers["authorization"] == "Bearer two";
+  EXPECT_TRUE(token_two) << "ranges went to the new URL with the new token";
+
+  // A URL serving another pack: refused after one look at its last bytes.
+  server.route("/other.kso", route_of(read_file(t / "other.kso")));
+  write_file(conf, "url=" + url(server, "/other.kso") + "\n");
+  ASSERT_EQ(kill(m.pid(), SIGHUP), 0);
+  for (int i = 0; i < 100 && server.hits("/other.kso") == 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(read_file(m / "files/c"), read_file(t / "tree/c")) << "the old endpoint keeps serving";
+  EXPECT_EQ(server.hits("/other.kso"), 1) << "only the check, no data, from the other pack";
+}
+
+// SIGHUP without a reload file is logged and ignored: libfuse's own handler
+// would have unmounted (logrotate and friends send it).
+TEST_F(FsRemote, SighupWithoutReloadFileKeepsTheMount) {
+  const TreePack& tp = shared_tree_pack();
+  Mount m(tp.pack, tmp_ / "mnt-hup");
+  ASSERT_EQ(kill(m.pid(), SIGHUP), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(compare_trees(tp.tree, m / "data").empty()) << "the mount survived SIGHUP";
+  auto r = try_mount(tp.pack.string(), "reload_file=/nonexistent");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("remote"), std::string::npos) << r.output;
 }
 
 // docs/REMOTE.md's mount, run as written against a presigned-style URL.

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "index/error.h"
+#include "index/format.h"
 #include "tools/pack_build.h"
 #include "tools/pack_check.h"
 #include "tools/pack_delta.h"
@@ -20,6 +21,8 @@ namespace kso {
 int kso_pack_main(const std::vector<std::string>& args) {
   CLI::App app{"kso-pack: build and inspect kso packs (compressed, deduplicated, checksummed trees)", "kso-pack"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("kso-pack ") + KSO_VERSION + " (writes pack format v" +
+                                        std::to_string(kFormatVersion) + ")");
   app.fallthrough();  // -v/-q work before or after the subcommand
   bool verbose = false, quiet = false;
   app.add_flag("-v,--verbose", verbose, "More log output");
@@ -46,6 +49,8 @@ int kso_pack_main(const std::vector<std::string>& args) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     fprintf(stderr, "kso-pack: %s\n", e.what());

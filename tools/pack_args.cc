@@ -2,7 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "fetch/http_source.h"
+#include "fetch/remote.h"
 #include "fetch/net_options.h"
 
 namespace kso {

@@ -22,7 +22,7 @@
 #include "index/pack_reader.h"
 #include "index/schema.h"
 #include "index/time_ns.h"
-#include "fetch/http_source.h"
+#include "fetch/remote.h"
 #include "tools/kso_pack.h"
 #include "tools/pack_args.h"
 #include "tools/pack_extract.h"

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "fetch/http_source.h"
+#include "fetch/remote.h"
 #include "index/error.h"
 #include "index/hash.h"
 #include "index/pack_open.h"

@@ -169,6 +169,8 @@ HttpReply FaultServer::handle(const HttpRequest& req) {
   }
   if (!found || route.status == 404) return HttpReply{404, {}, "not found\n", std::nullopt};
   if (fail) return HttpReply{route.fail_status, {}, "try again\n", std::nullopt};
+  if (!route.authorization.empty() && req.header("authorization") != route.authorization)
+    return HttpReply{401, {}, "unauthorized\n", std::nullopt};
   if (!route.redirect.empty()) return HttpReply{302, {{"Location", route.redirect}}, "", std::nullopt};
 
   HttpReply r;

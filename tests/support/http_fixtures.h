@@ -69,6 +69,7 @@ struct FaultRoute {
   // connection closes), or the whole body with 200 instead of the range.
   int bad_range_first = 0, cut_range_first = 0;
   bool ignore_ranges = false;
+  std::string authorization;        // when set, a request without exactly this Authorization gets 401
 };
 
 // A request as the FaultServer saw it.

@@ -1,0 +1,45 @@
+// What a front end needs to open packs that may be remote: the options of a
+// remote pack, URL helpers, and the opener that open_pack() is given. In the
+// normal build the opener reads URLs through HttpSource (fetch/http_source.h);
+// in the static build (KSO_STATIC, no libcurl) it refuses them with one line.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "index/pack_open.h"
+
+namespace kso::fetch {
+
+struct RemoteOptions {
+  std::filesystem::path cache_dir;        // where fetched extents live (required)
+  uint64_t cache_size = 2ull << 30;       // bound of the extent cache, bytes (LRU)
+  std::filesystem::path cacert;           // CA bundle instead of the system store
+  std::vector<std::string> headers;       // extra "Name: value" (a bearer token)
+  std::vector<std::string> reload_headers;  // more, the part set_endpoint() replaces
+  bool netrc = true;                      // credentials from ~/.netrc when present
+  long timeout_s = 30;                    // an uncached read fails after about this long
+  int retries = 3;                        // after a 5xx, a reset or a truncated body
+  bool allow_switch = false;              // the origin holds another pack than cached: take it
+};
+
+// True for "http://..." and "https://...".
+bool is_url(const std::string& s);
+// The URL without its query string (presigned URLs carry secrets there):
+// what messages and cache keys use.
+std::string redact_url(const std::string& url);
+
+// True when this build reads remote packs (false in the static build).
+bool remote_supported();
+
+// Points a remote source at `url` with `headers` added to its options' own
+// (HttpSource::set_endpoint: the same pack must be there). False, and nothing
+// done, when `s` is not remote. Throws Error when the endpoint is refused.
+bool set_endpoint(ByteSource& s, const std::string& url, const std::vector<std::string>& headers);
+
+// Opens URLs as HttpSources with `o`, anything else as a local file: the
+// opener kso-fs and the tools give open_pack().
+SourceOpener source_opener(const RemoteOptions& o);
+
+}  // namespace kso::fetch

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Tests the release artifacts in ${KSO_DIST:-dist}/ (scripts/package.sh) where
+# they will run, not on the build host:
+#  1. the amd64 .deb, installed by apt into a fresh Debian 12 (bookworm)
+#     minbase chroot: apt must resolve its Depends; then from /usr/bin:
+#     --version, build a pack, `mount -t fuse.kso-fs`, an fstab line and
+#     `mount MNT`, the man pages and the deploy files;
+#  2. the arm64 .deb's control data (Architecture, the :arm64 Depends);
+#  3. both static kso-fs in a Debian 11 (bullseye) minbase chroot holding
+#     only fuse3 (fusermount3): each mounts a pack and a delta chain, stock
+#     nginx on the host serves the mount on 127.0.0.1, and curl's bytes match;
+#     the arm64 one runs through qemu-user from binfmt_misc, with nothing
+#     arm64 in the chroot. A URL is refused with one line.
+# Chroots are cached as tarballs in ${KSO_CHROOT_CACHE:-/var/cache/kso-chroots}
+# (mmdebstrap needs Debian's mirror once). As root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+dist=$root/${KSO_DIST:-dist}
+native=$root/${KSO_BUILD:-build}
+cache=${KSO_CHROOT_CACHE:-/var/cache/kso-chroots}
+mirror=${KSO_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+t0=$(date +%s)
+version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$native/CMakeCache.txt")
+deb_amd64=$dist/kso_${version}_amd64.deb
+deb_arm64=$dist/kso_${version}_arm64.deb
+for f in "$deb_amd64" "$deb_arm64" "$dist/kso-fs-linux-amd64" "$dist/kso-fs-linux-arm64"; do
+  [ -f "$f" ] || { echo "test-package: missing $f (run scripts/package.sh)" >&2; exit 1; }
+done
+(cd "$dist" && sha256sum --quiet -c SHA256SUMS)
+
+work=$(mktemp -d /tmp/kso-pkgtest.XXXXXX)
+mounts=()
+nginx_pid=""
+cleanup() {
+  set +e
+  [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null
+  for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
+    umount "${mounts[$i]}" 2>/dev/null || umount -l "${mounts[$i]}" 2>/dev/null
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "test-package: FAIL: $*" >&2; exit 1; }
+
+# A chroot of RELEASE (minbase + PACKAGES) unpacked in DIR, from the cache.
+make_chroot() {
+  local release=$1 dir=$2 packages=${3:-}
+  local tar=$cache/$release-minbase${packages:+-${packages//,/-}}.tar
+  mkdir -p "$cache" "$dir"
+  if [ ! -s "$tar" ]; then
+    mmdebstrap --quiet --format=tar --variant=minbase ${packages:+--include="$packages"} "$release" "$tar.tmp" "$mirror"
+    mv "$tar.tmp" "$tar"
+  fi
+  tar -C "$dir" -xf "$tar"
+  # What a FUSE mount needs from the host: /dev/fuse and /proc (mtab).
+  mount --bind /dev "$dir/dev"; mounts+=("$dir/dev")
+  mount -t proc proc "$dir/proc"; mounts+=("$dir/proc")
+}
+
+# ---- 1. the amd64 .deb on a fresh bookworm -------------------------------
+deb_root=$work/bookworm
+make_chroot bookworm "$deb_root"
+cp "$deb_amd64" "$deb_root/tmp/"
+chroot "$deb_root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  "/tmp/$(basename "$deb_amd64")" > "$work/apt.log" 2>&1 || { tail -20 "$work/apt.log"; fail "apt-get install of the .deb"; }
+in_deb() { chroot "$deb_root" /bin/sh -c "$1"; }
+in_deb 'kso-pack --version' | grep -q "kso-pack $version" || fail "kso-pack --version"
+in_deb 'kso-fs --version' | grep -q "kso-fs $version" || fail "kso-fs --version"
+[ "$(in_deb 'command -v kso-fs')" = /usr/bin/kso-fs ] || fail "kso-fs is not /usr/bin/kso-fs"
+for f in kso-fs@.service srv-kso.mount compose.yaml nginx.conf registry-config.yml kso-switch.sh; do
+  [ -f "$deb_root/usr/share/kso/deploy/$f" ] || fail "/usr/share/kso/deploy/$f missing from the .deb"
+done
+[ -x "$deb_root/usr/share/kso/deploy/kso-switch.sh" ] || fail "kso-switch.sh lost its mode"
+[ -f "$deb_root/usr/share/doc/kso/DEPLOY.md" ] || fail "docs missing"
+[ -f "$deb_root/usr/share/man/man1/kso-fs.1.gz" ] && [ -f "$deb_root/usr/share/man/man1/kso-pack.1.gz" ] || fail "man pages missing"
+in_deb 'mkdir -p /srv/tree/files /srv/kso && cp -a /usr/share/doc/kso/. /srv/tree/files/ &&
+        kso-pack -q build -o /srv/k8s.kso files=/srv/tree/files'
+# mount(8) -> /sbin/mount.fuse3 -> kso-fs, all from the package and its Depends.
+in_deb 'mount -t fuse.kso-fs /srv/k8s.kso /srv/kso -o allow_other,cache_size=64M'
+mounts+=("$deb_root/srv/kso")
+cmp "$deb_root/srv/tree/files/DEPLOY.md" "$deb_root/srv/kso/files/DEPLOY.md" || fail "mount -t: wrong bytes"
+in_deb 'umount /srv/kso'
+echo '/srv/k8s.kso /srv/kso fuse.kso-fs allow_other,cache_size=64M,nofail 0 0' >> "$deb_root/etc/fstab"
+in_deb 'mount /srv/kso'
+cmp "$deb_root/srv/tree/files/README.md" "$deb_root/srv/kso/files/README.md" || fail "fstab mount: wrong bytes"
+grep -q " $deb_root/srv/kso fuse.kso-fs " /proc/mounts || fail "fstab mount is not fuse.kso-fs"
+in_deb 'umount /srv/kso'
+echo "test-package: amd64 .deb: installed by apt on bookworm; mount -t fuse.kso-fs and fstab mounts read back"
+
+# ---- 2. the arm64 .deb's control data ------------------------------------
+[ "$(dpkg-deb -f "$deb_arm64" Architecture)" = arm64 ] || fail "arm64 .deb Architecture"
+deps=$(dpkg-deb -f "$deb_arm64" Depends)
+for lib in libfuse3-3 libsqlite3-0 libzstd1 libcurl4 fuse3; do
+  grep -q "$lib" <<< "$deps" || fail "arm64 .deb Depends lacks $lib: $deps"
+done
+dpkg-deb -c "$deb_arm64" | grep -q "./usr/bin/kso-fs$" || fail "arm64 .deb has no /usr/bin/kso-fs"
+dpkg-deb --fsys-tarfile "$deb_arm64" | tar -xO ./usr/bin/kso-fs > "$work/kso-fs.arm64"
+file "$work/kso-fs.arm64" | grep -q "ARM aarch64" || fail "arm64 .deb's kso-fs is not arm64"
+echo "test-package: arm64 .deb: Architecture arm64, Depends $deps"
+
+# ---- 3. the static kso-fs on a bullseye that has only fusermount3 --------
+old_root=$work/bullseye
+make_chroot bullseye "$old_root" fuse3
+export SOURCE_DATE_EPOCH=1700000000
+mkdir -p "$work/tree/files/dl.k8s.io/v1" "$work/tree2"
+cp -a sample/files/. "$work/tree/files/"
+head -c 5000000 "$dist/kso-fs-linux-amd64" > "$work/tree/files/dl.k8s.io/v1/kubelet"
+cp -a "$work/tree/." "$work/tree2/"
+printf 'v2\n' >> "$work/tree2/files/dl.k8s.io/v1/kubelet"
+mkdir -p "$old_root/srv"
+"$native/tools/kso-pack" -q build -o "$old_root/srv/base.kso" files="$work/tree/files"
+"$native/tools/kso-pack" -q build -o "$old_root/srv/k8s.kso" --base "$old_root/srv/base.kso" files="$work/tree2/files"
+unset SOURCE_DATE_EPOCH
+port=$(( 20000 + RANDOM % 20000 ))
+mkdir -p "$work/nginx/logs"
+cat > "$work/nginx/nginx.conf" <<NGINX
+daemon off; worker_processes 1; user root; pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log;
+events {}
+http {
+  access_log off; sendfile on;
+  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+  server { listen 127.0.0.1:$port; root $old_root/srv/kso/files; }
+}
+NGINX
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+nginx_pid=$!
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+for arch in amd64 arm64; do
+  cp "$dist/kso-fs-linux-$arch" "$old_root/usr/local/bin/kso-fs"
+  mkdir -p "$old_root/srv/kso"
+  out=$(chroot "$old_root" /usr/local/bin/kso-fs https://origin.invalid/k8s.kso /srv/kso -o cache_dir=/tmp 2>&1) && fail "static $arch kso-fs took a URL"
+  grep -q "static build" <<< "$out" || fail "static $arch kso-fs: unclear URL refusal: $out"
+  # The delta finds its base next to it, by identity.
+  chroot "$old_root" /usr/local/bin/kso-fs /srv/k8s.kso /srv/kso -o allow_other
+  mounts+=("$old_root/srv/kso")
+  curl -sf "http://127.0.0.1:$port/dl.k8s.io/v1/kubelet" -o "$work/got" || fail "nginx did not serve the static $arch mount"
+  cmp "$work/got" "$work/tree2/files/dl.k8s.io/v1/kubelet" || fail "static $arch kso-fs: wrong bytes through nginx"
+  for f in $(cd "$work/tree2/files" && find . -type f); do
+    cmp "$work/tree2/files/$f" "$old_root/srv/kso/files/$f" || fail "static $arch kso-fs: $f differs"
+  done
+  chroot "$old_root" /usr/local/bin/kso-fs --version | grep -q "static" || fail "static $arch --version"
+  umount "$old_root/srv/kso"
+  unset 'mounts[-1]'
+  echo "test-package: static kso-fs-linux-$arch: mounted a delta chain in bullseye (fuse3 only), nginx served it byte-exact"
+done
+echo "test-package: passed in $(( $(date +%s) - t0 )) s"
