@@ -42,6 +42,17 @@ struct RemoteOptions {
   bool allow_switch = false;              // the origin holds another pack than cached: take it
 };
 
+// What a remote source did since it was opened (kso-fs --status).
+struct RemoteStats {
+  uint64_t bytes_fetched = 0;   // body bytes received from the origin
+  uint64_t range_requests = 0;  // range requests sent (retries included)
+  uint64_t cache_bytes = 0;     // bytes held in the disk cache now
+  uint64_t cache_capacity = 0;  // its bound (-o cache_size)
+  bool offline_at_open = false; // mounted from the cache alone, the origin unreachable
+  bool origin_down = false;     // the last request to the origin failed
+  bool object_changed = false;  // the object changed: only cached data is served
+};
+
 // True for "http://..." and "https://...".
 bool is_url(const std::string& s);
 // The URL without its query string (presigned URLs carry secrets there):
@@ -61,7 +72,8 @@ class HttpSource : public ByteSource {
   void read(uint64_t offset, size_t len, char* out) const override;
   const std::string& name() const override { return name_; }
   bool drop(uint64_t offset, size_t len) const override;
-
+  RemoteStats stats() const;  // counters are relaxed atomics: cheap on the read path
+  const std::filesystem::path& cache_dir() const { return o_.cache_dir; }
 
  private:
   std::string fetch_range(uint64_t from, uint64_t to) const;  // [from, to), checked
@@ -84,6 +96,7 @@ class HttpSource : public ByteSource {
   mutable std::mutex mu_;                 // guards lru_, clients_
   mutable Lru<uint64_t, char> lru_;       // extent -> (nothing), weight = bytes
   mutable std::vector<std::unique_ptr<Client>> clients_;
+  mutable std::atomic<uint64_t> fetched_{0}, requests_{0};
   mutable std::atomic<bool> changed_{false};
   mutable std::atomic<bool> down_{false};
 };

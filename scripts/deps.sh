@@ -12,6 +12,9 @@ PACKAGES=(
   fuse3
   # real peers in tests and the demo
   nginx docker-registry skopeo curl wget openssl apache2-utils ca-certificates util-linux procps
+  attr  # getfattr: docs/DEPLOY.md's status procedure reads the mount's xattrs
+  # deploy/compose.yaml run for real (tests/deploy_compose_test.sh): no Docker engine needed
+  podman podman-compose runc
   # benchmarks
   squashfs-tools squashfuse
 )
