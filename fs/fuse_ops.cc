@@ -243,6 +243,7 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
   });
 }
 
+// The names of the root's status attributes; other inodes list none.
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   guarded(req, [&] { reply_xattr_value(req, ino == kRootIno ? status_xattr_names() : std::string(), size); });
 }
