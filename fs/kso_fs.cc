@@ -146,7 +146,7 @@ void usage() {
       "user.kso.format_version (getfattr -d -m user.kso MOUNTPOINT).\n"
       "    --json                   the status as JSON, with \"health\" and \"problems\"\n"
       "    --max-eio N              EIO replies tolerated before it says degraded (default 0)\n"
-      "    --timeout SECS           give up on a daemon that does not answer (default 10)\n"
+      "    --timeout SECS           give up on a daemon that does not answer (default 10; 0 waits)\n"
       "  exit status: 0 healthy, 1 not a kso-fs mount or its daemon is gone or hung,\n"
       "  2 usage, 3 degraded (more than N EIO replies, or a remote pack's object changed)\n"
       "\n"
