@@ -163,6 +163,8 @@ std::string HttpSource::fetch_range(uint64_t from, uint64_t to) const {
     r.headers = headers;
     r.max_body = size_t(to - from) + 1;  // a whole object where a range was asked is refused early
     Response resp = cl->fetch(r);
+    requests_.fetch_add(1, std::memory_order_relaxed);
+    fetched_.fetch_add(resp.body.size(), std::memory_order_relaxed);
     auto changed = [&](const std::string& what) {
       if (!changed_.exchange(true))
         spdlog::error("{}: {}: the object changed on the server; only cached data is served from now on", name_, what);
@@ -269,6 +271,19 @@ bool HttpSource::drop(uint64_t offset, size_t len) const {
   return !changed_;
 }
 
+RemoteStats HttpSource::stats() const {
+  RemoteStats st;
+  st.bytes_fetched = fetched_.load(std::memory_order_relaxed);
+  st.range_requests = requests_.load(std::memory_order_relaxed);
+  st.cache_capacity = o_.cache_size;
+  st.offline_at_open = offline_;
+  st.origin_down = down_;
+  st.object_changed = changed_;
+  std::lock_guard lk(mu_);
+  st.cache_bytes = lru_.weight();
+  return st;
+}
+
 HttpSource::HttpSource(const std::string& url, RemoteOptions o)
     : o_(std::move(o)), ep_{url, o_.headers, ""}, name_(redact_url(url)), lru_(o_.cache_size) {
   ep_.headers.insert(ep_.headers.end(), o_.reload_headers.begin(), o_.reload_headers.end());
@@ -296,6 +311,8 @@ HttpSource::HttpSource(const std::string& url, RemoteOptions o)
     r.max_body = 1u << 20;
     Response resp = cl->fetch(r);
     give_back(std::move(cl));
+    requests_.fetch_add(1, std::memory_order_relaxed);
+    fetched_.fetch_add(resp.body.size(), std::memory_order_relaxed);
     uint64_t a = 0, b = 0, total = 0;
     auto cr = resp.header("Content-Range");
     const bool good = resp.ok() && resp.status == 206 && cr && parse_content_range(*cr, a, b, total) &&
@@ -415,6 +432,12 @@ void HttpSource::set_endpoint(const std::string& url, const std::vector<std::str
 }
 
 bool remote_supported() { return true; }
+
+std::optional<RemoteStats> remote_stats(const ByteSource& s) {
+  auto* h = dynamic_cast<const HttpSource*>(&s);
+  if (!h) return std::nullopt;
+  return h->stats();
+}
 
 bool set_endpoint(ByteSource& s, const std::string& url, const std::vector<std::string>& headers) {
   auto* h = dynamic_cast<HttpSource*>(&s);

@@ -53,6 +53,7 @@ class HttpSource : public ByteSource {
   // against the pack's tables.
   void set_endpoint(const std::string& url, const std::vector<std::string>& headers);
 
+  RemoteStats stats() const;  // counters are relaxed atomics: cheap on the read path
 
  private:
   std::string fetch_range(uint64_t from, uint64_t to) const;  // [from, to), checked
@@ -83,6 +84,7 @@ class HttpSource : public ByteSource {
   mutable std::mutex mu_;                 // guards lru_, clients_
   mutable Lru<uint64_t, char> lru_;       // extent -> (nothing), weight = bytes
   mutable std::vector<std::unique_ptr<Client>> clients_;
+  mutable std::atomic<uint64_t> fetched_{0}, requests_{0};
   mutable std::atomic<bool> changed_{false};
   mutable std::atomic<bool> down_{false};
 };

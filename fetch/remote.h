@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,20 @@ struct RemoteOptions {
   int retries = 3;                        // after a 5xx, a reset or a truncated body
   bool allow_switch = false;              // the origin holds another pack than cached: take it
 };
+
+// What a remote source did since it was opened (kso-fs --status).
+struct RemoteStats {
+  uint64_t bytes_fetched = 0;   // body bytes received from the origin
+  uint64_t range_requests = 0;  // range requests sent (retries included)
+  uint64_t cache_bytes = 0;     // bytes held in the disk cache now
+  uint64_t cache_capacity = 0;  // its bound (-o cache_size)
+  bool offline_at_open = false; // mounted from the cache alone, the origin unreachable
+  bool origin_down = false;     // the last request to the origin failed
+  bool object_changed = false;  // the object changed: only cached data is served
+};
+
+// `s`'s counters if it is a remote source, else nothing.
+std::optional<RemoteStats> remote_stats(const ByteSource& s);
 
 // True for "http://..." and "https://...".
 bool is_url(const std::string& s);

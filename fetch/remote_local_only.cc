@@ -9,6 +9,8 @@ namespace kso::fetch {
 
 bool remote_supported() { return false; }
 
+std::optional<RemoteStats> remote_stats(const ByteSource&) { return std::nullopt; }
+
 bool set_endpoint(ByteSource&, const std::string&, const std::vector<std::string>&) { return false; }
 
 SourceOpener source_opener(const RemoteOptions&) {

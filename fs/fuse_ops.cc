@@ -2,12 +2,14 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <vector>
 
+#include "fs/status.h"
 #include "index/error.h"
 #include "index/time_ns.h"
 
@@ -49,6 +51,12 @@ fuse_entry_param to_entry(const Stat& s) {
   return e;
 }
 
+// An error reply for a failed request; EIO replies are counted for --status.
+void reply_failure(fuse_req_t req, int err) {
+  if (err == EIO) ctx(req).counters.eio.fetch_add(1, std::memory_order_relaxed);
+  fuse_reply_err(req, err);
+}
+
 // Runs an operation body, turning library exceptions into an errno reply.
 template <typename F>
 void guarded(fuse_req_t req, F&& body) {
@@ -59,14 +67,14 @@ void guarded(fuse_req_t req, F&& body) {
     body();
   } catch (const CorruptError& e) {
     ctx(req).log_damage(e.what());
-    fuse_reply_err(req, EIO);
+    reply_failure(req, EIO);
   } catch (const Error& e) {
-    fuse_reply_err(req, e.errno_value());
+    reply_failure(req, e.errno_value());
   } catch (const std::bad_alloc&) {
-    fuse_reply_err(req, ENOMEM);
+    reply_failure(req, ENOMEM);
   } catch (const std::exception& e) {
     spdlog::error("unexpected error: {}", e.what());
-    fuse_reply_err(req, EIO);
+    reply_failure(req, EIO);
   }
 }
 
@@ -143,6 +151,8 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
     auto f = c.files->get(ino);
     thread_local ReadBuffer buf;
     c.pack->read(*f, uint64_t(off), size, *c.cache, buf);
+    c.counters.reads.fetch_add(1, std::memory_order_relaxed);
+    c.counters.bytes_served.fetch_add(buf.size(), std::memory_order_relaxed);
     if (buf.size() == 0) return (void)fuse_reply_buf(req, nullptr, 0);
     fuse_reply_iov(req, buf.iov().data(), int(buf.iov().size()));
   });
@@ -213,6 +223,31 @@ void op_create(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*)
 void op_setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) { fuse_reply_err(req, EROFS); }
 void op_removexattr(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); }
 
+// Replies with `value` the xattr way: its size when asked with size 0,
+// ERANGE when it does not fit.
+void reply_xattr_value(fuse_req_t req, const std::string& value, size_t size) {
+  if (size == 0) return (void)fuse_reply_xattr(req, value.size());
+  if (size < value.size()) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, value.data(), value.size());
+}
+
+// The status attributes of the mount root (fs/status.h); every other inode
+// and name has none (ENODATA, never ENOSYS: that would stop the kernel
+// asking for the root's too).
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  guarded(req, [&] {
+    if (ino != kRootIno) return (void)fuse_reply_err(req, ENODATA);
+    auto v = status_xattr(ctx(req), name);
+    if (!v) return (void)fuse_reply_err(req, ENODATA);
+    reply_xattr_value(req, *v, size);
+  });
+}
+
+// The names of the root's status attributes; other inodes list none.
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  guarded(req, [&] { reply_xattr_value(req, ino == kRootIno ? status_xattr_names() : std::string(), size); });
+}
+
 fuse_lowlevel_ops make_ops() {
   fuse_lowlevel_ops o{};
   o.init = op_init;
@@ -239,12 +274,15 @@ fuse_lowlevel_ops make_ops() {
   o.create = op_create;
   o.setxattr = op_setxattr;
   o.removexattr = op_removexattr;
+  o.getxattr = op_getxattr;
+  o.listxattr = op_listxattr;
   return o;
 }
 
 }  // namespace
 
 void FsContext::start() {
+  mount.pid = getpid();
   cache = std::make_unique<BlockCache>(pack, opts.cache_size, opts.prefetch_workers, opts.readahead_blocks);
   files = std::make_unique<InodeTable<const FileLayout>>(
       [p = pack](uint64_t ino) { return p->layout(ino); }, [](const FileLayout& f) { return f.chunks.size(); },

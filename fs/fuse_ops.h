@@ -3,7 +3,10 @@
 #pragma once
 #include <fuse_lowlevel.h>
 
+#include <sys/types.h>
+
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -28,6 +31,23 @@ struct DirListing {
   std::vector<DirEntry> entries;
 };
 
+// What a mount did since it started (kso-fs --status). Relaxed atomics on a
+// cache line of their own: a read adds to two of them and waits on nothing.
+struct alignas(64) MountCounters {
+  std::atomic<uint64_t> reads{0};         // READ requests answered with bytes (or end of file)
+  std::atomic<uint64_t> bytes_served{0};  // bytes in those replies
+  std::atomic<uint64_t> eio{0};           // requests of any kind answered with EIO
+};
+
+// Where and since when the pack is mounted, set once before requests come.
+struct MountInfo {
+  std::string mountpoint;
+  int64_t unix_time = 0;                        // mount time, seconds since the epoch
+  std::chrono::steady_clock::time_point since;  // the same, for the uptime
+  pid_t pid = 0;                                // the daemon's (after fuse_daemonize)
+  std::string cache_dir;                        // remote packs: -o cache_dir
+};
+
 // Shared state of a mount; the session's userdata.
 struct FsContext {
   std::shared_ptr<Pack> pack;
@@ -35,6 +55,8 @@ struct FsContext {
   std::unique_ptr<InodeTable<const FileLayout>> files;  // chunk tables of files being read
   std::unique_ptr<InodeTable<DirListing>> dirs;
   FsOptions opts;
+  MountInfo mount;
+  MountCounters counters;
   std::atomic<bool> no_open{false};     // the kernel opens files without asking us
   std::atomic<bool> no_opendir{false};  // ... and directories
   void start();  // creates the cache and tables (after fuse_daemonize: they may start threads)

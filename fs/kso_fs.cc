@@ -22,6 +22,7 @@
 #include "fs/fuse_ops.h"
 #include "fs/reload.h"
 #include "fetch/remote.h"
+#include "fs/status.h"
 #include "index/error.h"
 #include "index/pack_open.h"
 #include "index/size_arg.h"
@@ -134,10 +135,23 @@ int opt_proc(void* data, const char* arg, int key, fuse_args*) {
 void usage() {
   printf(
       "usage: kso-fs PACK MOUNTPOINT [-o OPTION[,OPTION...]] [-f] [-d] [-s]\n"
+      "       kso-fs --status MOUNTPOINT [--json] [--max-eio N] [--timeout SECS]\n"
       "\n"
       "Mounts a kso pack read-only at MOUNTPOINT. Without -f it goes to the\n"
       "background once the mount is up. Unmount with 'umount MOUNTPOINT' or\n"
       "'fusermount3 -u MOUNTPOINT'; SIGTERM/SIGINT also unmount cleanly.\n"
+      "\n"
+      "--status MOUNTPOINT asks the daemon serving MOUNTPOINT (no PACK needed) which pack\n"
+      "is live and how it is doing: pack (a URL without its query), identity, format version,\n"
+      "bases, mount time and uptime, cache use and hit rate, bytes served, reads, EIO replies\n"
+      "since mount, and for remote packs what was fetched. The same is in the mount root's\n"
+      "extended attributes user.kso.status (JSON), user.kso.pack, user.kso.identity and\n"
+      "user.kso.format_version (getfattr -d -m user.kso MOUNTPOINT).\n"
+      "    --json                   the status as JSON, with \"health\" and \"problems\"\n"
+      "    --max-eio N              EIO replies tolerated before it says degraded (default 0)\n"
+      "    --timeout SECS           give up on a daemon that does not answer (default 10; 0 waits)\n"
+      "  exit status: 0 healthy, 1 not a kso-fs mount or its daemon is gone or hung,\n"
+      "  2 usage, 3 degraded (more than N EIO replies, or a remote pack's object changed)\n"
       "\n"
       "kso-fs options:\n"
       "    -o cache_size=SIZE       decoded-block cache (default 256M)\n"
@@ -259,6 +273,12 @@ int kso_fs_main(int argc, char** argv) {
   // would keep it in per-thread arenas, and RSS would grow past cache_size.
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   mallopt(M_ARENA_MAX, 4);
+  bool help_asked = false, status_asked = false;
+  for (int i = 1; i < argc; i++) {
+    help_asked |= !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
+    status_asked |= !strcmp(argv[i], "--status") || !strncmp(argv[i], "--status=", 9);
+  }
+  if (status_asked && !help_asked) return status_main(argc, argv);
   fuse_args args = FUSE_ARGS_INIT(argc, argv);
   Cli cli;
   if (fuse_opt_parse(&args, &cli, kOpts, opt_proc) != 0) return 2;
@@ -353,6 +373,10 @@ int kso_fs_main(int argc, char** argv) {
     return fail(std::string("cannot mount on ") + fo.mountpoint, 1);
   }
   if (cli.read_ahead_kb) c.read_ahead = {read_ahead_path(fo.mountpoint), cli.read_ahead_kb};
+  c.mount.mountpoint = fo.mountpoint;
+  c.mount.unix_time = int64_t(time(nullptr));
+  c.mount.since = std::chrono::steady_clock::now();
+  if (cli.cache_dir) c.mount.cache_dir = cli.cache_dir;
   spdlog::info("mounted {} on {}", cli.pack, fo.mountpoint);
   if (!fo.foreground) {
     spdlog::drop_all();

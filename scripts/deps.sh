@@ -21,6 +21,9 @@ PACKAGES=(
   fuse3
   # real peers in tests and the demo
   nginx docker-registry skopeo curl wget openssl apache2-utils ca-certificates util-linux procps
+  attr  # getfattr: docs/DEPLOY.md's status procedure reads the mount's xattrs
+  # deploy/compose.yaml run for real (tests/fs_compose_test.cc): no Docker engine needed
+  podman podman-compose runc
   # packages (scripts/package.sh) and their tests in other releases' chroots
   dpkg-dev help2man mmdebstrap
   # benchmarks
