@@ -265,6 +265,43 @@ TEST_F(FsRemote, SighupReloadReplacesUrlAndTokenNeverThePack) {
   EXPECT_EQ(server.hits("/other.kso"), 1) << "only the check, no data, from the other pack";
 }
 
+// docs/REMOTE.md's reload, run as written: the old token stops working, the
+// block swaps in the new URL and token, and uncached files read again.
+TEST_F(FsRemote, DocumentedReloadAsWritten) {
+  const std::string block = doc_procedure("REMOTE.md", "remote-reload");
+  ASSERT_FALSE(block.empty()) << "docs/REMOTE.md lost its reload procedure";
+  TempDir t("kso-remote-reload-doc");
+  write_file(t / "tree/a", random_bytes(3 << 20, 7));
+  write_file(t / "tree/b", random_bytes(3 << 20, 8));
+  pack_dirs(t / "k8s.kso", {"files=" + (t / "tree").string()});
+  const std::string body = read_file(t / "k8s.kso");
+  FaultServer server;
+  FaultRoute one = route_of(body);
+  one.authorization = "Bearer one";
+  server.route("/k8s.kso?X-Amz-Signature=1", one);
+  const fs::path conf = t / "reload.conf";
+  write_file(conf, "url=" + url(server, "/k8s.kso?X-Amz-Signature=1") + "\nheader=Authorization: Bearer one\n");
+  Mount m = mount(url(server, "/k8s.kso"), "rd", ",reload_file=" + conf.string() + ",readahead_blocks=0");
+  FaultRoute expired = route_of(body);
+  expired.authorization = "Bearer expired";
+  server.route("/k8s.kso?X-Amz-Signature=1", expired);
+  FaultRoute two = route_of(body);
+  two.authorization = "Bearer two";
+  server.route("/k8s.kso?X-Amz-Signature=2", two);
+  const std::string path = kso_fs_bin().parent_path().string() + ":" + getenv("PATH");
+  auto r = run("URL2=" + q(url(server, "/k8s.kso?X-Amz-Signature=2")) + " TOKEN2=two CONF=" + q(conf) +
+               " MNT=" + q(m.path()) + " PATH=" + q(path) + " bash -euo pipefail -c " + q(block));
+  ASSERT_EQ(r.status, 0) << block << "\n" << r.output;
+  const std::string want = read_file(t / "tree/b");
+  std::string got;
+  for (int i = 0; i < 100 && got != want; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    got = read_file(m / "files/b");  // short on EIO
+  }
+  EXPECT_TRUE(got == want) << "b not served after the documented reload";
+  EXPECT_GT(server.hits("/k8s.kso?X-Amz-Signature=2"), 1) << "the trailer check, then ranges";
+}
+
 // SIGHUP without a reload file is logged and ignored: libfuse's own handler
 // would have unmounted (logrotate and friends send it).
 TEST_F(FsRemote, SighupWithoutReloadFileKeepsTheMount) {
