@@ -59,7 +59,7 @@ if [ ! -e "$policy" ]; then
 fi
 trap '[ "$made_policy" = 1 ] && rm -f "$policy"' EXIT
 export DEBIAN_FRONTEND=noninteractive
-if [ "$arm64" = 1 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+if [ "$arm64" = 1 ] && ! grep -qx arm64 <<< "$(dpkg --print-foreign-architectures)"; then
   dpkg --add-architecture arm64
 fi
 apt-get update -qq

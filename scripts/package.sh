@@ -51,7 +51,7 @@ done
 strip -o "$dist/kso-fs-linux-amd64" build-static/fs/kso-fs
 aarch64-linux-gnu-strip -o "$dist/kso-fs-linux-arm64" build-static-arm64/fs/kso-fs
 for f in "$dist"/kso-fs-linux-*; do
-  file "$f" | grep -q "statically linked" || { echo "package: $f is not static" >&2; exit 1; }
+  grep -q "statically linked" <<< "$(file "$f")" || { echo "package: $f is not static" >&2; exit 1; }
 done
 (cd "$dist" && sha256sum kso_* kso-fs-linux-* > SHA256SUMS)
 ls -l "$dist"

@@ -65,8 +65,8 @@ cp "$deb_amd64" "$deb_root/tmp/"
 chroot "$deb_root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
   "/tmp/$(basename "$deb_amd64")" > "$work/apt.log" 2>&1 || { tail -20 "$work/apt.log"; fail "apt-get install of the .deb"; }
 in_deb() { chroot "$deb_root" /bin/sh -c "$1"; }
-in_deb 'kso-pack --version' | grep -q "kso-pack $version" || fail "kso-pack --version"
-in_deb 'kso-fs --version' | grep -q "kso-fs $version" || fail "kso-fs --version"
+grep -q "kso-pack $version" <<< "$(in_deb 'kso-pack --version')" || fail "kso-pack --version"
+grep -q "kso-fs $version" <<< "$(in_deb 'kso-fs --version')" || fail "kso-fs --version"
 [ "$(in_deb 'command -v kso-fs')" = /usr/bin/kso-fs ] || fail "kso-fs is not /usr/bin/kso-fs"
 for f in kso-fs@.service srv-kso.mount compose.yaml nginx.conf registry-config.yml kso-switch.sh; do
   [ -f "$deb_root/usr/share/kso/deploy/$f" ] || fail "/usr/share/kso/deploy/$f missing from the .deb"
@@ -94,9 +94,9 @@ deps=$(dpkg-deb -f "$deb_arm64" Depends)
 for lib in libfuse3-3 libsqlite3-0 libzstd1 libcurl4 fuse3; do
   grep -q "$lib" <<< "$deps" || fail "arm64 .deb Depends lacks $lib: $deps"
 done
-dpkg-deb -c "$deb_arm64" | grep -q "./usr/bin/kso-fs$" || fail "arm64 .deb has no /usr/bin/kso-fs"
+grep -q "./usr/bin/kso-fs$" <<< "$(dpkg-deb -c "$deb_arm64")" || fail "arm64 .deb has no /usr/bin/kso-fs"
 dpkg-deb --fsys-tarfile "$deb_arm64" | tar -xO ./usr/bin/kso-fs > "$work/kso-fs.arm64"
-file "$work/kso-fs.arm64" | grep -q "ARM aarch64" || fail "arm64 .deb's kso-fs is not arm64"
+grep -q "ARM aarch64" <<< "$(file "$work/kso-fs.arm64")" || fail "arm64 .deb's kso-fs is not arm64"
 echo "test-package: arm64 .deb: Architecture arm64, Depends $deps"
 
 # ---- 3. the static kso-fs on a bullseye that has only fusermount3 --------
@@ -141,7 +141,7 @@ for arch in amd64 arm64; do
   for f in $(cd "$work/tree2/files" && find . -type f); do
     cmp "$work/tree2/files/$f" "$old_root/srv/kso/files/$f" || fail "static $arch kso-fs: $f differs"
   done
-  chroot "$old_root" /usr/local/bin/kso-fs --version | grep -q "static" || fail "static $arch --version"
+  grep -q "static" <<< "$(chroot "$old_root" /usr/local/bin/kso-fs --version)" || fail "static $arch --version"
   umount "$old_root/srv/kso"
   unset 'mounts[-1]'
   echo "test-package: static kso-fs-linux-$arch: mounted a delta chain in bullseye (fuse3 only), nginx served it byte-exact"

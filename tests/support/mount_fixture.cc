@@ -68,7 +68,9 @@ Mount::Mount(const fs::path& pack, const fs::path& mnt, Options o) : mnt_(mnt) {
   if (o.allow_escaping_symlinks) opts += std::string(opts.empty() ? "" : ",") + "allow_escaping_symlinks";
   if (!opts.empty()) cmd += " -o " + q(opts);
   daemon_ = std::make_unique<Daemon>(cmd, log_);
-  for (int i = 0; i < 300; i++) {
+  // A deadline, not a timing check: generous for the arm64 suite under qemu,
+  // where a mount that retries a flaky origin takes over 15 s.
+  for (int i = 0; i < 1200; i++) {
     if (is_mounted(mnt_)) return;
     if (!daemon_->alive()) break;
     sleep_ms(50);
@@ -77,7 +79,7 @@ Mount::Mount(const fs::path& pack, const fs::path& mnt, Options o) : mnt_(mnt) {
   bool up = daemon_->alive();
   daemon_.reset();
   force_unmount(mnt_);
-  throw std::runtime_error(std::string("kso-fs ") + (up ? "did not mount in 15 s" : "exited") + ": " + cmd + "\n" + l);
+  throw std::runtime_error(std::string("kso-fs ") + (up ? "did not mount in 60 s" : "exited") + ": " + cmd + "\n" + l);
 }
 
 Mount::~Mount() {
