@@ -7,7 +7,8 @@
 #     `mount MNT`, the man pages and the deploy files;
 #  2. the arm64 .deb's control data (Architecture, the :arm64 Depends);
 #  3. both static kso-fs in a Debian 11 (bullseye) minbase chroot holding
-#     only fuse3 (fusermount3): each mounts a pack and a delta chain, stock
+#     only fuse3 (fusermount3): each mounts a delta chain, reports it with
+#     --status, stock
 #     nginx on the host serves the mount on 127.0.0.1, and curl's bytes match;
 #     the arm64 one runs through qemu-user from binfmt_misc, with nothing
 #     arm64 in the chroot. A URL is refused with one line.
@@ -62,8 +63,11 @@ make_chroot() {
 deb_root=$work/bookworm
 make_chroot bookworm "$deb_root"
 cp "$deb_amd64" "$deb_root/tmp/"
+cp /etc/resolv.conf "$deb_root/etc/resolv.conf"
+# mmdebstrap leaves no package lists: fetch them, as a fresh host would.
+chroot "$deb_root" apt-get update -qq > "$work/apt.log" 2>&1 || { tail -20 "$work/apt.log"; fail "apt-get update in the chroot"; }
 chroot "$deb_root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  "/tmp/$(basename "$deb_amd64")" > "$work/apt.log" 2>&1 || { tail -20 "$work/apt.log"; fail "apt-get install of the .deb"; }
+  "/tmp/$(basename "$deb_amd64")" >> "$work/apt.log" 2>&1 || { tail -20 "$work/apt.log"; fail "apt-get install of the .deb"; }
 in_deb() { chroot "$deb_root" /bin/sh -c "$1"; }
 grep -q "kso-pack $version" <<< "$(in_deb 'kso-pack --version')" || fail "kso-pack --version"
 grep -q "kso-fs $version" <<< "$(in_deb 'kso-fs --version')" || fail "kso-fs --version"
@@ -129,7 +133,9 @@ nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
 nginx_pid=$!
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 for arch in amd64 arm64; do
-  cp "$dist/kso-fs-linux-$arch" "$old_root/usr/local/bin/kso-fs"
+  # Renamed into place: the previous arch's daemon may still be exiting.
+  cp "$dist/kso-fs-linux-$arch" "$old_root/usr/local/bin/kso-fs.new"
+  mv -f "$old_root/usr/local/bin/kso-fs.new" "$old_root/usr/local/bin/kso-fs"
   mkdir -p "$old_root/srv/kso"
   out=$(chroot "$old_root" /usr/local/bin/kso-fs https://origin.invalid/k8s.kso /srv/kso -o cache_dir=/tmp 2>&1) && fail "static $arch kso-fs took a URL"
   grep -q "static build" <<< "$out" || fail "static $arch kso-fs: unclear URL refusal: $out"
