@@ -108,16 +108,7 @@ TEST(FsCompose, ComposeServesAMountedPackAndFollowsRemounts) {
   PushedImage pushed;
   {
     TestRegistry up(tmp / "upstream", TestRegistry::Options{tmp / "upstream/storage"});
-    TestImage img;
-    img.repo = "kube-proxy";
-    img.tag = "v1.29.10";
-    for (auto* arch : {"amd64", "arm64"}) {
-      TestPlatformImage p;
-      p.arch = arch;
-      p.layers.push_back(make_layer(tmp / "scratch", {{"usr/local/bin/kube-proxy", std::string("proxy for ") + arch}}));
-      img.platforms.push_back(p);
-    }
-    pushed = push_image(img, up, tmp / "scratch");
+    pushed = push_image(two_arch_kube_proxy(tmp / "scratch"), up, tmp / "scratch");
   }
   for (auto* v : {"1", "2"}) {
     write_file(tmp / "files/VERSION", v);

@@ -53,6 +53,13 @@ FaultRoute route_of(std::string body) {
   return f;
 }
 
+// `body`, served only to requests with "Authorization: Bearer TOKEN".
+FaultRoute route_with_token(const std::string& body, const std::string& token) {
+  FaultRoute f = route_of(body);
+  f.authorization = "Bearer " + token;
+  return f;
+}
+
 // Body bytes the server was asked for, from the Range headers it saw.
 uint64_t ranged_bytes(FaultServer& s) {
   uint64_t n = 0;
@@ -224,9 +231,7 @@ TEST_F(FsRemote, SighupReloadReplacesUrlAndTokenNeverThePack) {
   pack_dirs(t / "other.kso", {"files=" + (t / "other").string()});
   const std::string body = read_file(t / "k8s.kso");
   FaultServer server;
-  FaultRoute one = route_of(body);
-  one.authorization = "Bearer one";
-  server.route("/k8s.kso?sig=1", one);
+  server.route("/k8s.kso?sig=1", route_with_token(body, "one"));
   const fs::path conf = t / "reload.conf";
   write_file(conf, "# kso-fs reload file\nurl=" + url(server, "/k8s.kso?sig=1") + "\nheader=Authorization: Bearer one\n");
   // PACK names the object; the file's url= (with its signature) is what is fetched.
@@ -235,12 +240,8 @@ TEST_F(FsRemote, SighupReloadReplacesUrlAndTokenNeverThePack) {
   EXPECT_EQ(server.hits("/k8s.kso"), 0) << "the reload file's url= is used from the mount on";
 
   // The URL and token expire; a new URL wants a new token.
-  FaultRoute expired = route_of(body);
-  expired.authorization = "Bearer expired";
-  server.route("/k8s.kso?sig=1", expired);
-  FaultRoute two = route_of(body);
-  two.authorization = "Bearer two";
-  server.route("/v2/k8s.kso?sig=2", two);
+  server.route("/k8s.kso?sig=1", route_with_token(body, "expired"));
+  server.route("/v2/k8s.kso?sig=2", route_with_token(body, "two"));
   write_file(conf, "url=" + url(server, "/v2/k8s.kso?sig=2") + "\nheader=Authorization: Bearer two\n");
   ASSERT_EQ(kill(m.pid(), SIGHUP), 0);
   const std::string want_b = read_file(t / "tree/b");
@@ -276,18 +277,12 @@ TEST_F(FsRemote, DocumentedReloadAsWritten) {
   pack_dirs(t / "k8s.kso", {"files=" + (t / "tree").string()});
   const std::string body = read_file(t / "k8s.kso");
   FaultServer server;
-  FaultRoute one = route_of(body);
-  one.authorization = "Bearer one";
-  server.route("/k8s.kso?X-Amz-Signature=1", one);
+  server.route("/k8s.kso?X-Amz-Signature=1", route_with_token(body, "one"));
   const fs::path conf = t / "reload.conf";
   write_file(conf, "url=" + url(server, "/k8s.kso?X-Amz-Signature=1") + "\nheader=Authorization: Bearer one\n");
   Mount m = mount(url(server, "/k8s.kso"), "rd", ",reload_file=" + conf.string() + ",readahead_blocks=0");
-  FaultRoute expired = route_of(body);
-  expired.authorization = "Bearer expired";
-  server.route("/k8s.kso?X-Amz-Signature=1", expired);
-  FaultRoute two = route_of(body);
-  two.authorization = "Bearer two";
-  server.route("/k8s.kso?X-Amz-Signature=2", two);
+  server.route("/k8s.kso?X-Amz-Signature=1", route_with_token(body, "expired"));
+  server.route("/k8s.kso?X-Amz-Signature=2", route_with_token(body, "two"));
   const std::string path = kso_fs_bin().parent_path().string() + ":" + getenv("PATH");
   auto r = run("URL2=" + q(url(server, "/k8s.kso?X-Amz-Signature=2")) + " TOKEN2=two CONF=" + q(conf) +
                " MNT=" + q(m.path()) + " PATH=" + q(path) + " bash -euo pipefail -c " + q(block));

@@ -22,6 +22,7 @@
 #include "tests/support/http_fixtures.h"
 #include "tests/support/mount_fixture.h"
 #include "tests/support/testutil.h"
+#include "tests/support/tree_gen.h"
 
 namespace kso::test {
 namespace {
@@ -231,14 +232,7 @@ TEST_F(FsStatus, EioRepliesAreCountedAndMakeItDegraded) {
     ASSERT_NE(victim, nullptr);
     damaged_at = off_t(victim->file_offset) & ~off_t(4095);
     const BlockEntry& be = p->block_entry(victim->block);
-    int fd = open(bad.c_str(), O_RDWR);
-    ASSERT_GE(fd, 0);
-    off_t at = off_t(be.offset + be.stored_size / 2);
-    char c;
-    ASSERT_EQ(pread(fd, &c, 1, at), 1);
-    c = char(c ^ 0x5a);
-    ASSERT_EQ(pwrite(fd, &c, 1, at), 1);
-    close(fd);
+    xor_byte(bad, be.offset + be.stored_size / 2, 0x5a);
   }
   Mount m(bad, tmp / "mnt", {"", {}, false});
   EXPECT_EQ(fs_status(m.path()).status, 0) << "nothing read yet: healthy";

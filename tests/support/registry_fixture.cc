@@ -88,6 +88,19 @@ std::vector<std::string> check_pulled_manifest(const fs::path& out, const std::s
   return blobs;
 }
 
+TestImage two_arch_kube_proxy(const fs::path& scratch) {
+  TestImage img;
+  img.repo = "kube-proxy";
+  img.tag = "v1.29.10";
+  for (auto* arch : {"amd64", "arm64"}) {
+    TestPlatformImage p;
+    p.arch = arch;
+    p.layers.push_back(make_layer(scratch, {{"usr/local/bin/kube-proxy", std::string("proxy for ") + arch}}));
+    img.platforms.push_back(p);
+  }
+  return img;
+}
+
 TestLayer make_layer(const fs::path& scratch, const std::map<std::string, std::string>& files) {
   static int counter = 0;
   fs::path dir = scratch / ("layer-" + std::to_string(counter++));

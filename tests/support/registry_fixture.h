@@ -68,7 +68,7 @@ struct TestPlatformImage {
   // "unknown", in-toto layers: raw JSON, not make_layer tars). Its index entry
   // names the manifest of the platform given here ("linux/arm64", listed
   // before it) in vnd.docker.reference.digest. OCI indexes only.
-  std::string attests;
+  std::string attests{};
   std::string platform() const { return os + "/" + arch + (variant.empty() ? "" : "/" + variant); }
 };
 
@@ -87,6 +87,10 @@ struct PushedImage {
   std::map<std::string, std::string> attestation_digest;  // attested "linux/arm64" -> attestation manifest digest
   std::vector<std::string> blobs;                      // every config and layer digest
 };
+
+// kube-proxy:v1.29.10 for linux/amd64 and linux/arm64, one small layer each
+// ("proxy for ARCH" at usr/local/bin/kube-proxy): the deployment tests' image.
+TestImage two_arch_kube_proxy(const std::filesystem::path& scratch);
 
 // Lays `img` out as a skopeo dir: image under scratch/<repo>-<tag> and pushes
 // it to reg with `skopeo copy --all --preserve-digests`. Throws on failure.
