@@ -146,12 +146,8 @@ PackImage find_pack_image(const std::vector<PackRegistry>& regs, const std::stri
   for (auto& [repo, what] : tries)
     for (auto& reg : regs)
       if (auto d = reg.resolve(repo, what)) {
-        PackImage img;
-        img.registry = &reg;
-        img.repo = repo;
-        img.tag = OciDigest::try_parse(what) ? "" : what;
-        img.digest = *d;
-        img.top = images::parse_manifest(reg.read_blob(*d, images::kMaxManifestBytes), "");
+        PackImage img{&reg, repo, OciDigest::try_parse(what) ? "" : what, *d,
+                      images::parse_manifest(reg.read_blob(*d, images::kMaxManifestBytes), ""), {}};
         if (!img.top.is_index()) {
           img.platforms.emplace_back(reg.config_platform(img.top).value_or(Platform{"unknown", "unknown", ""}), *d);
         } else {

@@ -111,7 +111,8 @@ containerd_registries_mirrors:
         capabilities: ["pull", "resolve"]
         skip_verify: true
 
-# Files: the upstream URL with "https://" replaced by "{{ files_repo }}/".
+# Files: the upstream URL with "https://" replaced by "{{ files_repo }}/"
+# (docs/DEPLOY.md section 5; keep your kubespray version's templates).
 kubeadm_download_url: "{{ files_repo }}/dl.k8s.io/release/v{{ kube_version }}/bin/linux/{{ image_arch }}/kubeadm"
 kubectl_download_url: "{{ files_repo }}/dl.k8s.io/release/v{{ kube_version }}/bin/linux/{{ image_arch }}/kubectl"
 kubelet_download_url: "{{ files_repo }}/dl.k8s.io/release/v{{ kube_version }}/bin/linux/{{ image_arch }}/kubelet"
@@ -119,15 +120,11 @@ cni_download_url: "{{ files_repo }}/github.com/containernetworking/plugins/relea
 crictl_download_url: "{{ files_repo }}/github.com/kubernetes-sigs/cri-tools/releases/download/v{{ crictl_version }}/crictl-v{{ crictl_version }}-{{ ansible_system | lower }}-{{ image_arch }}.tar.gz"
 etcd_download_url: "{{ files_repo }}/github.com/etcd-io/etcd/releases/download/v{{ etcd_version }}/etcd-v{{ etcd_version }}-linux-{{ image_arch }}.tar.gz"
 calicoctl_download_url: "{{ files_repo }}/github.com/projectcalico/calico/releases/download/v{{ calico_ctl_version }}/calicoctl-linux-{{ image_arch }}"
-calico_crds_download_url: "{{ files_repo }}/github.com/projectcalico/calico/archive/v{{ calico_version }}.tar.gz"
-ciliumcli_download_url: "{{ files_repo }}/github.com/cilium/cilium-cli/releases/download/v{{ cilium_cli_version }}/cilium-linux-{{ image_arch }}.tar.gz"
+calico_crds_download_url: "{{ files_repo }}/github.com/projectcalico/calico/raw/v{{ calico_version }}/manifests/crds.yaml"
 helm_download_url: "{{ files_repo }}/get.helm.sh/helm-v{{ helm_version }}-linux-{{ image_arch }}.tar.gz"
-crun_download_url: "{{ files_repo }}/github.com/containers/crun/releases/download/{{ crun_version }}/crun-{{ crun_version }}-linux-{{ image_arch }}"
-kata_containers_download_url: "{{ files_repo }}/github.com/kata-containers/kata-containers/releases/download/{{ kata_containers_version }}/kata-static-{{ kata_containers_version }}-{{ ansible_architecture }}.tar.xz"
 runc_download_url: "{{ files_repo }}/github.com/opencontainers/runc/releases/download/v{{ runc_version }}/runc.{{ image_arch }}"
 containerd_download_url: "{{ files_repo }}/github.com/containerd/containerd/releases/download/v{{ containerd_version }}/containerd-{{ containerd_version }}-linux-{{ image_arch }}.tar.gz"
 nerdctl_download_url: "{{ files_repo }}/github.com/containerd/nerdctl/releases/download/v{{ nerdctl_version }}/nerdctl-{{ nerdctl_version }}-{{ ansible_system | lower }}-{{ image_arch }}.tar.gz"
-krew_download_url: "{{ files_repo }}/github.com/kubernetes-sigs/krew/releases/download/{{ krew_version }}/krew-{{ host_os }}_{{ image_arch }}.tar.gz"
 )";
 }
 
@@ -307,7 +304,7 @@ void make_kit(const KitCommand& c, const fs::path& stage, KitState& k) {
   for (auto& [i, ref] : refs) {
     PackImage img = find_pack_image(regs[i], ref, c.packs[i]);
     for (auto& want : plats.list) {
-      std::pair<images::Platform, fetch::OciDigest> chosen;
+      std::optional<std::pair<images::Platform, fetch::OciDigest>> chosen;
       try {
         chosen = choose_image_platform(img, want, true);
       } catch (const Error& e) {
@@ -315,10 +312,10 @@ void make_kit(const KitCommand& c, const fs::path& stage, KitState& k) {
         k.missing.push_back(img.str() + " for " + want.str() + " (not in " + c.packs[i] + ")");
         continue;
       }
-      std::string name = image_file_name(img, chosen.first);
+      std::string name = image_file_name(img, chosen->first);
       std::vector<std::string> tags;
       if (!img.tag.empty()) tags.push_back(img.repo + ":" + img.tag);
-      write_docker_archive(img, chosen.second, tags, stage / "images" / name);
+      write_docker_archive(img, chosen->second, tags, stage / "images" / name);
       k.images.push_back(name);
       spdlog::info("kit: images/{}", name);
     }
