@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <iostream>
 #include <sstream>
 
 #include "tests/support/mount_fixture.h"
@@ -559,6 +560,67 @@ TEST_F(KitLayout, KitFromRealDist) {
       }
     EXPECT_TRUE(found) << a;
   }
+}
+
+// The README's "Deploying into the air gap", its procedures run as written.
+// Online: in a directory holding k8s.kso, builder.key and a stand-in dist/
+// (the layout tests' one: the built kso-fs as the static binaries), with the
+// build's kso-pack on PATH. Offline: as root in a private mount namespace
+// whose /srv and /usr/local/bin are empty tmpfs (nothing of this machine's is
+// touched), so the kit's kso-fs is installed and mounts the pack exactly as
+// written; podman loads with its own storage (CONTAINERS_CONF and
+// CONTAINERS_STORAGE_CONF), skipped without podman.
+TEST_F(KitLayout, KitDocProceduresAsWritten) {
+  if (auto why = fuse_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+  if (geteuid() != 0 || !have_command("unshare")) GTEST_SKIP() << "needs root and unshare for a private /srv";
+  TempDir t{"kso-kit-doc"};
+  fs::path w0 = t / "work";
+  standin_dist(w0 / "dist");
+  fs::copy_file(w->pack, w0 / "k8s.kso");
+  genkey(w0);
+  std::map<std::string, std::string> block;
+  for (auto* name : {"kit-make", "kit-check", "kit-install", "kit-load"}) {
+    block[name] = doc_procedure("../README.md", name);
+    ASSERT_NE(block[name], "") << "README.md lost its procedure " << name;
+  }
+  const std::string path = kso_pack_bin().parent_path().string() + ":" + getenv("PATH");
+  auto r = run("cd " + q(w0) + " && PATH=" + q(path) + " bash -euo pipefail -c " + q(block["kit-make"]) + " 2>&1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  ASSERT_TRUE(fs::exists(w0 / "kso-kit/SHA256SUMS.sig"));
+  EXPECT_TRUE(contains(read_file(w0 / "kso-kit/offline.yml"), "kso_host: \"10.0.0.5\"\n"));
+
+  bool podman = have_command("podman");
+  std::string env;
+  if (podman) {
+    fs::path pm = t / "podman";
+    write_file(pm / "containers.conf",
+               "[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = \"cgroupfs\"\nruntime = \"runc\"\n");
+    write_file(pm / "storage.conf", "[storage]\ndriver = \"vfs\"\ngraphroot = \"" + (pm / "root").string() +
+                                        "\"\nrunroot = \"" + (pm / "run").string() + "\"\n");
+    env = "export CONTAINERS_CONF=" + q(pm / "containers.conf") + " CONTAINERS_STORAGE_CONF=" + q(pm / "storage.conf") +
+          "\n";
+  }
+  std::string script = "set -euo pipefail\n"
+                       "mount -t tmpfs kso-kit-doc /srv\nmount -t tmpfs kso-kit-doc /usr/local/bin\n"
+                       "trap 'umount /srv/kso 2>/dev/null || true' EXIT\n" +
+                       env + "cd " + q(w0) + "\n" + "(\n" + block["kit-check"] + ")\n(\n" + block["kit-install"] +
+                       ")\n";
+  if (podman) script += "(\n" + block["kit-load"] + ")\npodman images --format '{{.Repository}}:{{.Tag}} {{.ID}}'\n";
+  // What the host now serves is the pack's: a file byte for byte, through the installed kso-fs.
+  script += "cmp /srv/kso/files/" + kKubelet + " " + q(w->tmp / "files" / kKubelet) + "\n";
+  script += "readlink /proc/$(pgrep -n -f '^kso-fs /srv/k8s.kso')/exe\n";
+  script += "umount /srv/kso\necho kit-doc-ok\n";
+  // PATH without the build dir: kso-fs must come from /usr/local/bin, where the procedure put it.
+  r = run("unshare --mount --propagation private bash -c " + q(script) + " 2>&1");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "kit-doc-ok")) << r.output;
+  EXPECT_TRUE(contains(r.output, "/usr/local/bin/kso-fs\n")) << r.output;
+  if (!podman) {
+    std::cout << "[ note ] podman not installed: README's kit-load procedure was not run\n";
+    return;
+  }
+  for (std::string ref : {"docker.io/library/nginx:1.25", "docker.io/library/registry:2"})
+    EXPECT_TRUE(contains(r.output, ref + " ")) << r.output;
 }
 
 }  // namespace
