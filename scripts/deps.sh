@@ -26,6 +26,9 @@ PACKAGES=(
   podman podman-compose runc
   # packages (scripts/package.sh) and their tests in other releases' chroots
   dpkg-dev help2man mmdebstrap
+  # podman load of export-image archives (tests give it a CONTAINERS_CONF: cgroupfs, runc, no
+  # default ulimits); dpkg-deb (dpkg-dev above) wraps the kit layout tests' stand-in .debs
+  podman runc
   # benchmarks
   squashfs-tools squashfuse
 )

@@ -167,7 +167,7 @@ TEST_F(KitTest, ExportEachPlatformAsSkopeoReadsIt) {
         EXPECT_EQ(read_file(x / "blobs/sha256" / d.substr(7)), read_file(w->blob(d))) << d;
       }
       json mj = json::parse(read_file(x / "manifest.json"));
-      EXPECT_EQ(mj[0]["RepoTags"], json::array({ref}));
+      EXPECT_EQ(mj[0]["RepoTags"], json::array({"docker.io/" + ref}));
       EXPECT_EQ(mj[0]["Config"], "blobs/sha256/" + std::string(m["config"]["digest"]).substr(7));
     }
 }
@@ -318,6 +318,7 @@ TEST_F(KitTest, PodmanLoadsTheExport) {
     ASSERT_EQ(r.status, 0) << all(r);
     auto load = run(podman + " load -i " + q(tar) + " 2>&1");
     ASSERT_EQ(load.status, 0) << load.output;
+    // The name docker would give it (docker.io/library/nginx:1.25 is nginx:1.25), not podman's localhost/.
     EXPECT_TRUE(contains(load.output, "Loaded image: docker.io/library/nginx:1.25")) << load.output;
     auto inspect = run(podman + " image inspect --format '{{.Id}} {{.Architecture}}' docker.io/library/nginx:1.25");
     ASSERT_EQ(inspect.status, 0) << inspect.output;
@@ -378,6 +379,12 @@ TEST_F(KitLayout, DeltaWithItsBaseLayoutWithBuiltKsoFsStandingInForDist) {
   TempDir t{"kso-kit-layout"};
   fs::path dist = standin_dist(t / "dist");
   genkey(t.path());
+  // The delta's signature travels with it.
+  ASSERT_EQ(kso_pack({"sign", "-q", w->delta.string(), "--key", (t / "builder.key").string()}).status, 0);
+  struct Unsign {
+    fs::path sig;
+    ~Unsign() { fs::remove(sig); }
+  } unsign{w->delta.string() + ".sig"};
   fs::path kit = t / "kit";
   auto r = kso_pack({"kit", "-o", kit.string(), w->delta.string(), "--dist", dist.string(), "--key",
                      (t / "builder.key").string(), "--host", "10.0.0.5"});
@@ -387,6 +394,9 @@ TEST_F(KitLayout, DeltaWithItsBaseLayoutWithBuiltKsoFsStandingInForDist) {
   // packs/: the delta and its base, byte for byte.
   EXPECT_EQ(sha256_file_hex(kit / "packs/k8s-new.kso"), sha256_file_hex(w->delta));
   EXPECT_EQ(sha256_file_hex(kit / "packs/k8s.kso"), sha256_file_hex(w->pack));
+  auto verify_sig = kso_pack({"verify", (kit / "packs/k8s-new.kso").string(), "--pubkey", (t / "builder.pub").string()});
+  EXPECT_EQ(verify_sig.status, 0) << all(verify_sig);
+  EXPECT_FALSE(fs::exists(kit / "packs/k8s.kso.sig"));
   for (std::string a : {"amd64", "arm64"}) {
     EXPECT_EQ(sha256_file_hex(kit / ("bin/kso-fs-linux-" + a)), sha256_file_hex(kso_fs_bin()));
     EXPECT_EQ(fs::status(kit / ("bin/kso-fs-linux-" + a)).permissions() & fs::perms::owner_exec, fs::perms::owner_exec);
@@ -431,6 +441,15 @@ TEST_F(KitLayout, DeltaWithItsBaseLayoutWithBuiltKsoFsStandingInForDist) {
   EXPECT_TRUE(contains(yml, "kso_host: \"10.0.0.5\"\n")) << yml;
   EXPECT_TRUE(contains(yml, "registry_host: \"{{ kso_host }}:5000\"\n")) << yml;
   EXPECT_TRUE(contains(yml, "kube_image_repo: \"{{ registry_host }}\"\n")) << yml;
+  // The URL templates are DEPLOY.md section 5's, line for line.
+  std::istringstream deploy_md(read_file(fs::path(KSO_SOURCE_DIR) / "docs/DEPLOY.md"));
+  int templates = 0;
+  for (std::string line; std::getline(deploy_md, line);)
+    if (line.find("_download_url: \"{{ files_repo }}/") != std::string::npos) {
+      templates++;
+      EXPECT_TRUE(contains(yml, "\n" + line + "\n")) << line;
+    }
+  EXPECT_GE(templates, 10);
   std::string key = "kubelet_download_url: \"{{ files_repo }}/";
   size_t at = yml.find(key);
   ASSERT_NE(at, std::string::npos) << yml;
@@ -453,9 +472,11 @@ TEST_F(KitLayout, DeltaWithItsBaseLayoutWithBuiltKsoFsStandingInForDist) {
   EXPECT_FALSE(contains(readme, "MISSING")) << readme;
 
   // The same inputs make the same kit.
-  r = kso_pack({"kit", "-o", (t / "kit2").string(), w->delta.string(), "--dist", dist.string(), "--host", "10.0.0.5"});
+  r = kso_pack({"kit", "-o", (t / "kit2").string(), w->delta.string(), "--dist", dist.string(), "--key",
+                (t / "builder.key").string(), "--host", "10.0.0.5"});
   ASSERT_EQ(r.status, 0) << all(r);
   EXPECT_EQ(read_file(t / "kit2/SHA256SUMS"), text);
+  EXPECT_EQ(read_file(t / "kit2/SHA256SUMS.sig"), read_file(kit / "SHA256SUMS.sig"));  // Ed25519 is deterministic
 }
 
 TEST_F(KitLayout, PacksAndImagesChosenLayoutWithBuiltKsoFsStandingInForDist) {
@@ -476,7 +497,7 @@ TEST_F(KitLayout, PacksAndImagesChosenLayoutWithBuiltKsoFsStandingInForDist) {
   EXPECT_TRUE(contains(readme, "kso-fs /srv/k8s-new.kso /srv/kso")) << readme;
   EXPECT_EQ(run("cd " + q(kit) + " && sha256sum --quiet -c SHA256SUMS").status, 0);
   // An image the packs lack.
-  r = kso_pack({"kit", "-o", (t / "k2").string(), w->pack.string(), "--dist", dist.string(), "--image", "nope:1"});
+  r = kso_pack({"kit", "-q", "-o", (t / "k2").string(), w->pack.string(), "--dist", dist.string(), "--image", "nope:1"});
   EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_EQ(one_line_error(r.err, "kso-pack: error: ", {"--image nope:1", w->pack.string(), "no image nope:1"}), "");
   EXPECT_FALSE(fs::exists(t / "k2"));
@@ -486,7 +507,7 @@ TEST_F(KitLayout, MissingDistPiecesAreNamed) {
   TempDir t{"kso-kit-missing"};
   fs::path dist = standin_dist(t / "dist");
   fs::remove(dist / "kso-fs-linux-arm64");
-  auto r = kso_pack({"kit", "-o", (t / "kit").string(), w->pack.string(), "--dist", dist.string()});
+  auto r = kso_pack({"kit", "-q", "-o", (t / "kit").string(), w->pack.string(), "--dist", dist.string()});
   EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_EQ(one_line_error(r.err, "kso-pack: error: ", {(dist / "kso-fs-linux-arm64").string() + " is missing",
                                                         "--allow-missing"}),
@@ -506,7 +527,7 @@ TEST_F(KitLayout, MissingDistPiecesAreNamed) {
   EXPECT_EQ(run("cd " + q(t / "kit") + " && sha256sum --quiet -c SHA256SUMS").status, 0);
   // Two versions of one arch's .deb: which one is meant is not guessed.
   fs::copy_file(dist / "kso_0.0.0~test_arm64.deb", dist / "kso_0.0.1_arm64.deb");
-  r = kso_pack({"kit", "-o", (t / "kit3").string(), w->pack.string(), "--dist", dist.string(), "--allow-missing"});
+  r = kso_pack({"kit", "-q", "-o", (t / "kit3").string(), w->pack.string(), "--dist", dist.string(), "--allow-missing"});
   EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_EQ(one_line_error(r.err, "kso-pack: error: ", {"several .debs for arm64", "kso_0.0.1_arm64.deb"}), "");
 }
@@ -515,7 +536,7 @@ TEST_F(KitLayout, NeverReplacesADirectoryUnlessForced) {
   TempDir t{"kso-kit-force"};
   fs::path dist = standin_dist(t / "dist");
   write_file(t / "kit/precious", "keep me");
-  auto r = kso_pack({"kit", "-o", (t / "kit").string(), w->pack.string(), "--dist", dist.string()});
+  auto r = kso_pack({"kit", "-q", "-o", (t / "kit").string(), w->pack.string(), "--dist", dist.string()});
   EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_EQ(one_line_error(r.err, "kso-pack: error: ", {(t / "kit").string(), "exists and is not empty", "--force"}),
             "");
@@ -532,7 +553,7 @@ TEST_F(KitLayout, NeverReplacesADirectoryUnlessForced) {
   EXPECT_EQ(kso_pack({"kit", "-o", (t / "k").string(), "https://packs.invalid/k8s.kso"}).status, 2);
   ASSERT_EQ(kso_pack({"index", w->pack.string(), "-o", (t / "k8s.kidx").string()}).status, 0);
   EXPECT_EQ(kso_pack({"kit", "-o", (t / "k").string(), (t / "k8s.kidx").string()}).status, 1);
-  r = kso_pack({"kit", "-o", (t / "k").string(), w->pack.string(), "--dist", dist.string(), "--deploy",
+  r = kso_pack({"kit", "-q", "-o", (t / "k").string(), w->pack.string(), "--dist", dist.string(), "--deploy",
                 dist.string()});
   EXPECT_EQ(r.status, 1) << all(r);
   EXPECT_EQ(one_line_error(r.err, "kso-pack: error: ", {(dist / "compose.yaml").string() + " is missing"}), "");

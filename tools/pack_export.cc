@@ -130,6 +130,15 @@ std::string platform_list(const PackImage& img) {
 
 }  // namespace
 
+std::string load_name(const PackImage& img) {
+  std::string name = img.repo + ":" + img.tag;
+  try {
+    return images::parse_image_ref(name).str();
+  } catch (const Error&) {
+    return name;
+  }
+}
+
 std::string PackImage::str() const { return repo + (tag.empty() ? "@" + digest.str() : ":" + tag); }
 
 PackImage find_pack_image(const std::vector<PackRegistry>& regs, const std::string& ref,
@@ -271,8 +280,8 @@ void add_export_image_command(CLI::App& app, ExportImageCommand& cmd, std::strin
                     host_platform().str() + ")");
   s->add_option("-o,--output", cmd.output, "Archive to write (FILE.tar); written through a temp file")->required();
   s->add_option("--tag", cmd.tags,
-                "Name it gets in 'docker load' (RepoTags), repeatable (default: REPO:TAG as in the pack; "
-                "none for a digest reference)")
+                "Name it gets in 'docker load' (RepoTags), repeatable (default: the pack's REPO:TAG as docker "
+                "names it, written out: docker.io/library/nginx:1.25; none for a digest reference)")
       ->type_name("NAME:TAG");
   s->callback([&which, s] { which = s->get_name(); });
 }
@@ -293,7 +302,7 @@ int run_export_image(const ExportImageCommand& c) {
     spdlog::warn("{} is a single-platform image for {}, not this machine's {}", img.str(), plat.str(),
                  host_platform().str());
   std::vector<std::string> tags = c.tags;
-  if (tags.empty() && !img.tag.empty()) tags.push_back(img.repo + ":" + img.tag);
+  if (tags.empty() && !img.tag.empty()) tags.push_back(load_name(img));
   uint64_t n = write_docker_archive(img, digest, tags, c.output);
   printf("exported: %s %s (%s) from %s to %s, %llu bytes\n", img.str().c_str(), plat.str().c_str(),
          digest.str().c_str(), c.pack.c_str(), c.output.c_str(), (unsigned long long)n);

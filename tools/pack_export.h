@@ -48,6 +48,11 @@ struct PackImage {
 // "latest". Throws Error naming `pack_name` and the images it has.
 PackImage find_pack_image(const std::vector<PackRegistry>& regs, const std::string& ref, const std::string& pack_name);
 
+// The name `docker load` gives a tagged image of the pack: REPO:TAG by docker's
+// rules, written out ("library/nginx:1.25" -> "docker.io/library/nginx:1.25"),
+// so that podman, which would prefix a bare name with localhost/, agrees.
+std::string load_name(const PackImage& img);
+
 // The platform of this machine ("linux/amd64" on x86_64, "linux/arm64" on aarch64).
 images::Platform host_platform();
 

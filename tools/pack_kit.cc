@@ -314,7 +314,7 @@ void make_kit(const KitCommand& c, const fs::path& stage, KitState& k) {
       }
       std::string name = image_file_name(img, chosen->first);
       std::vector<std::string> tags;
-      if (!img.tag.empty()) tags.push_back(img.repo + ":" + img.tag);
+      if (!img.tag.empty()) tags.push_back(load_name(img));
       write_docker_archive(img, chosen->second, tags, stage / "images" / name);
       k.images.push_back(name);
       spdlog::info("kit: images/{}", name);
