@@ -88,7 +88,7 @@ std::string skip_reason() {
   return "";
 }
 
-class KitTest : public ::testing::Test {
+class PackExport : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (!skip_reason().empty() || g_world) return;
@@ -137,7 +137,7 @@ void expect_same_image(const KitWorld& w, const fs::path& tar, const std::string
   }
 }
 
-TEST_F(KitTest, ExportEachPlatformAsSkopeoReadsIt) {
+TEST_F(PackExport, ExportEachPlatformAsSkopeoReadsIt) {
   TempDir t{"kso-export"};
   for (std::string ref : {"library/nginx:1.25", "library/registry:2"})
     for (std::string plat : {"linux/amd64", "linux/arm64"}) {
@@ -172,7 +172,7 @@ TEST_F(KitTest, ExportEachPlatformAsSkopeoReadsIt) {
     }
 }
 
-TEST_F(KitTest, ExportIsDeterministic) {
+TEST_F(PackExport, ExportIsDeterministic) {
   TempDir t{"kso-export"};
   for (auto* n : {"a.tar", "b.tar"}) {
     auto r = kso_pack({"export-image", w->pack.string(), "library/nginx:1.25", "--platform", "linux/arm64", "-o",
@@ -200,7 +200,7 @@ TEST_F(KitTest, ExportIsDeterministic) {
   EXPECT_FALSE(fs::exists(t / ("a.tar.tmp-" + std::to_string(getpid()))));
 }
 
-TEST_F(KitTest, ExportReferencesAndDefaultPlatform) {
+TEST_F(PackExport, ExportReferencesAndDefaultPlatform) {
   TempDir t{"kso-export"};
   // No --platform: this machine's.
   auto r = kso_pack({"export-image", w->pack.string(), "library/registry:2", "-o", (t / "host.tar").string()});
@@ -236,7 +236,7 @@ TEST_F(KitTest, ExportReferencesAndDefaultPlatform) {
             "");
 }
 
-TEST_F(KitTest, ExportErrors) {
+TEST_F(PackExport, ExportErrors) {
   TempDir t{"kso-export"};
   fs::path out = t / "o.tar";
   auto r = kso_pack({"export-image", w->pack.string(), "library/nginx:9.9", "-o", out.string()});
@@ -276,7 +276,7 @@ TEST_F(KitTest, ExportErrors) {
 
 // A layer whose bytes are not its digest (storage damaged before packing: the
 // pack's own checksums are fine) is refused, and nothing is left behind.
-TEST_F(KitTest, ExportRefusesABlobThatIsNotItsDigest) {
+TEST_F(PackExport, ExportRefusesABlobThatIsNotItsDigest) {
   TempDir t{"kso-export"};
   fs::copy(w->storage(), t / "storage", fs::copy_options::recursive);
   json m = w->manifest(platform_digest(*w, "library/nginx:1.25", "linux/amd64"));
@@ -305,7 +305,7 @@ std::string podman_cmd(const fs::path& dir) {
          q(dir / "run") + " --storage-driver vfs";
 }
 
-TEST_F(KitTest, PodmanLoadsTheExport) {
+TEST_F(PackExport, PodmanLoadsTheExport) {
   if (!have_command("podman")) GTEST_SKIP() << "podman is not installed (apt-get install podman runc)";
   TempDir t{"kso-podman"};
   std::string podman = podman_cmd(t.path());
@@ -364,17 +364,17 @@ std::string review_sums_verify_line() {
   return "";
 }
 
-class KitLayout : public KitTest {
+class PackKit : public PackExport {
  protected:
   void SetUp() override {
-    KitTest::SetUp();
+    PackExport::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
     if (!have_command("dpkg-deb") || !have_command("openssl") || !have_command("sha256sum"))
       GTEST_SKIP() << "dpkg-deb, openssl or sha256sum missing";
   }
 };
 
-TEST_F(KitLayout, DeltaWithItsBaseLayoutWithBuiltKsoFsStandingInForDist) {
+TEST_F(PackKit, DeltaWithItsBaseLayoutWithBuiltKsoFsStandingInForDist) {
   if (auto why = fuse_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
   TempDir t{"kso-kit-layout"};
   fs::path dist = standin_dist(t / "dist");
@@ -479,7 +479,7 @@ TEST_F(KitLayout, DeltaWithItsBaseLayoutWithBuiltKsoFsStandingInForDist) {
   EXPECT_EQ(read_file(t / "kit2/SHA256SUMS.sig"), read_file(kit / "SHA256SUMS.sig"));  // Ed25519 is deterministic
 }
 
-TEST_F(KitLayout, PacksAndImagesChosenLayoutWithBuiltKsoFsStandingInForDist) {
+TEST_F(PackKit, PacksAndImagesChosenLayoutWithBuiltKsoFsStandingInForDist) {
   TempDir t{"kso-kit-layout"};
   fs::path dist = standin_dist(t / "dist");
   fs::path kit = t / "kit";
@@ -503,7 +503,7 @@ TEST_F(KitLayout, PacksAndImagesChosenLayoutWithBuiltKsoFsStandingInForDist) {
   EXPECT_FALSE(fs::exists(t / "k2"));
 }
 
-TEST_F(KitLayout, MissingDistPiecesAreNamed) {
+TEST_F(PackKit, MissingDistPiecesAreNamed) {
   TempDir t{"kso-kit-missing"};
   fs::path dist = standin_dist(t / "dist");
   fs::remove(dist / "kso-fs-linux-arm64");
@@ -532,7 +532,7 @@ TEST_F(KitLayout, MissingDistPiecesAreNamed) {
   EXPECT_EQ(one_line_error(r.err, "kso-pack: error: ", {"several .debs for arm64", "kso_0.0.1_arm64.deb"}), "");
 }
 
-TEST_F(KitLayout, NeverReplacesADirectoryUnlessForced) {
+TEST_F(PackKit, NeverReplacesADirectoryUnlessForced) {
   TempDir t{"kso-kit-force"};
   fs::path dist = standin_dist(t / "dist");
   write_file(t / "kit/precious", "keep me");
@@ -562,7 +562,7 @@ TEST_F(KitLayout, NeverReplacesADirectoryUnlessForced) {
 }
 
 // The real dist/ of scripts/package.sh, when it has been run in this tree.
-TEST_F(KitLayout, KitFromRealDist) {
+TEST_F(PackKit, KitFromRealDist) {
   fs::path dist = fs::path(KSO_SOURCE_DIR) / "dist";
   for (auto* f : {"kso-fs-linux-amd64", "kso-fs-linux-arm64"})
     if (!fs::exists(dist / f)) GTEST_SKIP() << dist / f << " not there: run scripts/package.sh first";
@@ -591,7 +591,7 @@ TEST_F(KitLayout, KitFromRealDist) {
 // touched), so the kit's kso-fs is installed and mounts the pack exactly as
 // written; podman loads with its own storage (CONTAINERS_CONF and
 // CONTAINERS_STORAGE_CONF), skipped without podman.
-TEST_F(KitLayout, KitDocProceduresAsWritten) {
+TEST_F(PackKit, KitDocProceduresAsWritten) {
   if (auto why = fuse_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
   if (geteuid() != 0 || !have_command("unshare")) GTEST_SKIP() << "needs root and unshare for a private /srv";
   TempDir t{"kso-kit-doc"};
