@@ -13,7 +13,7 @@
 #include <set>
 
 #include "fetch/digest.h"
-#include "fetch/http_source.h"
+#include "fetch/remote.h"
 #include "index/error.h"
 #include "index/hash.h"
 #include "index/pack_index_file.h"
