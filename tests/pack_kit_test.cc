@@ -629,7 +629,7 @@ TEST_F(PackKit, KitDocProceduresAsWritten) {
   if (podman) script += "(\n" + block["kit-load"] + ")\npodman images --format '{{.Repository}}:{{.Tag}} {{.ID}}'\n";
   // What the host now serves is the pack's: a file byte for byte, through the installed kso-fs.
   script += "cmp /srv/kso/files/" + kKubelet + " " + q(w->tmp / "files" / kKubelet) + "\n";
-  script += "readlink /proc/$(pgrep -n -f '^kso-fs /srv/k8s.kso')/exe\n";
+  script += "readlink /proc/$(pgrep --ns $$ --nslist mnt -n -f '^kso-fs /srv/k8s.kso')/exe\n";  // ours, in this namespace
   script += "umount /srv/kso\necho kit-doc-ok\n";
   // PATH without the build dir: kso-fs must come from /usr/local/bin, where the procedure put it.
   r = run("unshare --mount --propagation private bash -c " + q(script) + " 2>&1");

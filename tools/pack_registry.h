@@ -1,7 +1,8 @@
 // Registry storage (registry:2's docker/registry/v2 tree) as a pack holds it,
 // wherever it is in the pack's tree: its repositories' tags, revision and
 // layer links, and its blobs, read back through the pack. What `subset`,
-// `check` and `manifest` read; tools/images/layout.h is what writes it.
+// `check`, `manifest`, `export-image` and `kit` read; tools/images/layout.h is
+// what writes it.
 #pragma once
 #include <functional>
 #include <map>
