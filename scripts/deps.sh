@@ -22,13 +22,11 @@ PACKAGES=(
   # real peers in tests and the demo
   nginx docker-registry skopeo curl wget openssl apache2-utils ca-certificates util-linux procps
   attr  # getfattr: docs/DEPLOY.md's status procedure reads the mount's xattrs
-  # deploy/compose.yaml run for real (tests/fs_compose_test.cc): no Docker engine needed
+  # deploy/compose.yaml run for real (tests/fs_compose_test.cc): no Docker engine needed;
+  # podman load of export-image archives (tests/pack_kit_test.cc)
   podman podman-compose runc
   # packages (scripts/package.sh) and their tests in other releases' chroots
   dpkg-dev help2man mmdebstrap
-  # podman load of export-image archives (tests give it a CONTAINERS_CONF: cgroupfs, runc, no
-  # default ulimits); dpkg-deb (dpkg-dev above) wraps the kit layout tests' stand-in .debs
-  podman runc
   # benchmarks
   squashfs-tools squashfuse
 )

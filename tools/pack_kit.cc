@@ -168,7 +168,8 @@ std::string readme(const KitState& k, bool signed_) {
   if (k.images.empty()) s += "     (none in this kit: the packs hold no nginx or registry image)\n";
   for (auto& i : k.images) s += "     podman load -i images/" + i + "    # or: docker load -i images/" + i + "\n";
   s += "5. Serve: cd deploy && docker compose up -d   (or podman-compose up -d;\n"
-       "   compose.yaml names nginx:1.25 and registry:2: the loaded images' names, or edit it)\n"
+       "   compose.yaml runs nginx:1.25 and registry:2: for other tags set KSO_NGINX_IMAGE and\n"
+       "   KSO_REGISTRY_IMAGE to the names the loads printed)\n"
        "   then: curl http://localhost:8080/files/   and   curl http://localhost:5000/v2/_catalog\n";
   s += "6. kubespray: cp offline.yml inventory/<cluster>/group_vars/all/offline.yml, set kso_host\n";
   if (!k.missing.empty()) {
