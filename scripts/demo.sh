@@ -9,7 +9,14 @@
 #   scripts/demo.sh --check         the same, run the example commands, then clean up
 #
 # Ports: KSO_HTTP_PORT (default 8080), KSO_REGISTRY_PORT (default 5000).
+# Run it as root, or as a user with sudo: it re-runs itself through sudo.
+# It builds only kso-pack and kso-fs (scripts/build.sh kso-pack kso-fs).
 set -euo pipefail
+# Root installs the packages and mounts with allow_other: not root, re-run
+# through sudo (root needs no sudo, and a fresh container has none).
+if [ "$(id -u)" -ne 0 ] && command -v sudo > /dev/null; then
+  exec sudo -- env "KSO_HTTP_PORT=${KSO_HTTP_PORT:-}" "KSO_REGISTRY_PORT=${KSO_REGISTRY_PORT:-}" "KSO_BUILD=${KSO_BUILD:-}" bash "$0" "$@"
+fi
 cd "$(dirname "$0")/.."
 root=$PWD
 check=0
@@ -17,7 +24,7 @@ pack=""
 for a in "$@"; do
   case "$a" in
     --check) check=1 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) pack=$a ;;
   esac
 done
@@ -25,7 +32,7 @@ http_port=${KSO_HTTP_PORT:-8080}
 reg_port=${KSO_REGISTRY_PORT:-5000}
 
 bash scripts/deps.sh
-bash scripts/build.sh
+bash scripts/build.sh kso-pack kso-fs
 bin=$root/${KSO_BUILD:-build}
 work=$(mktemp -d /tmp/kso-demo.XXXXXX)
 mnt=$work/mnt

@@ -22,7 +22,8 @@ PACKAGES=(
   # real peers in tests and the demo
   nginx docker-registry skopeo curl wget openssl apache2-utils ca-certificates util-linux procps
   attr  # getfattr: docs/DEPLOY.md's status procedure reads the mount's xattrs
-  # deploy/compose.yaml run for real (tests/fs_compose_test.cc): no Docker engine needed
+  # deploy/compose.yaml run for real (tests/fs_compose_test.cc): no Docker engine needed;
+  # podman load of export-image archives (tests/pack_kit_test.cc)
   podman podman-compose runc
   # packages (scripts/package.sh) and their tests in other releases' chroots
   dpkg-dev help2man mmdebstrap

@@ -8,7 +8,14 @@
 # both static kso-fs) and tests those where they will run
 # (scripts/test-package.sh). KSO_ARM64=0 stops after the native suite (a
 # quicker local loop; CI runs everything). Each step prints its time.
+# Run it as root, or as a user with sudo: it re-runs itself through sudo.
 set -euo pipefail
+# Root installs the packages and mounts with allow_other: not root, re-run
+# through sudo (root needs no sudo, and a fresh container has none).
+if [ "$(id -u)" -ne 0 ] && command -v sudo > /dev/null; then
+  exec sudo -- env "KSO_BUILD=${KSO_BUILD:-}" "KSO_FUZZ_SECONDS=${KSO_FUZZ_SECONDS:-}" "KSO_ARM64=${KSO_ARM64:-}" \
+    bash "$0" "$@"
+fi
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
 step() { echo "test: $1 took $(( $(date +%s) - $2 )) s"; }

@@ -11,7 +11,9 @@
 #include "tools/pack_build.h"
 #include "tools/pack_check.h"
 #include "tools/pack_delta.h"
+#include "tools/pack_export.h"
 #include "tools/pack_inspect.h"
+#include "tools/pack_kit.h"
 #include "tools/pack_manifest.h"
 #include "tools/pack_sign.h"
 #include "tools/pack_subset.h"
@@ -42,6 +44,10 @@ int kso_pack_main(const std::vector<std::string>& args) {
   add_manifest_command(app, manifest, which);
   SignCommand sign;
   add_sign_command(app, sign, which);
+  ExportImageCommand export_image;
+  add_export_image_command(app, export_image, which);
+  KitCommand kit;
+  add_kit_command(app, kit, which);
 
   std::vector<std::string> rev(args.rbegin(), args.rend());  // CLI11 takes arguments reversed
   try {
@@ -70,6 +76,8 @@ int kso_pack_main(const std::vector<std::string>& args) {
     if (which == "check") return run_check(check);
     if (which == "manifest") return run_manifest(manifest);
     if (which == "sign") return run_sign(sign);
+    if (which == "export-image") return run_export_image(export_image);
+    if (which == "kit") return run_kit(kit);
     return run_inspect(which, inspect);
   } catch (const UsageError& e) {
     fprintf(stderr, "kso-pack: error: %s\n", e.what());

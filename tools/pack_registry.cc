@@ -2,11 +2,13 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
 
 #include "cache/block_cache.h"
 #include "index/error.h"
+#include "index/hash.h"
 #include "tools/images/layout.h"
 #include "tools/images/media_types.h"
 
@@ -90,6 +92,52 @@ std::string PackRegistry::read(const std::string& path, uint64_t limit) const {
 
 images::Manifest PackRegistry::manifest(const OciDigest& d) const {
   return images::parse_manifest(read(images::blob_data_path(root, d), images::kMaxManifestBytes), "");
+}
+
+std::optional<OciDigest> PackRegistry::resolve(const std::string& repo, const std::string& ref) const {
+  if (auto d = OciDigest::try_parse(ref)) {
+    auto revs = revisions.find(repo);
+    if (revs != revisions.end() && revs->second.count(*d) && has_blob(*d)) return d;
+    return std::nullopt;
+  }
+  auto t = tags.find({repo, ref});
+  if (t == tags.end()) return std::nullopt;
+  return t->second;
+}
+
+void PackRegistry::copy_blob(const OciDigest& d, const std::function<void(const char*, size_t)>& sink) const {
+  const std::string path = images::blob_data_path(root, d);
+  auto st = pack->lookup_path(path);
+  if (!st || !S_ISREG(st->mode)) throw Error(pack->name() + ": registry storage lacks blob " + d.str(), ENOENT);
+  auto layout = pack->layout(st->ino);
+  constexpr size_t kPiece = 1u << 20;
+  std::string buf(kPiece, '\0');
+  Sha256 h;
+  uint64_t off = 0;
+  while (off < st->size) {
+    size_t n = pack->read(*layout, off, size_t(std::min<uint64_t>(kPiece, st->size - off)), buf.data(), *blocks);
+    if (n == 0) break;
+    h.update(buf.data(), n);
+    sink(buf.data(), n);
+    off += n;
+  }
+  OciDigest got = OciDigest::of(h.finish());
+  if (off != st->size || got != d)
+    throw Error(pack->name() + ": blob " + d.str() + " (" + path + ") does not match its digest: sha256 " + got.str() +
+                    " of " + std::to_string(off) + " bytes",
+                EIO);
+}
+
+std::string PackRegistry::read_blob(const OciDigest& d, uint64_t limit) const {
+  auto it = blobs.find(d);
+  if (it != blobs.end() && it->second > limit)
+    throw Error(pack->name() + ": blob " + d.str() + " is too large (" + std::to_string(it->second) + " bytes)", EINVAL);
+  std::string out;
+  copy_blob(d, [&](const char* p, size_t n) {
+    if (out.size() + n > limit) throw Error(pack->name() + ": blob " + d.str() + " is too large", EINVAL);
+    out.append(p, n);
+  });
+  return out;
 }
 
 std::optional<images::Platform> PackRegistry::config_platform(const images::Manifest& m) const {

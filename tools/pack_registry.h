@@ -1,8 +1,10 @@
 // Registry storage (registry:2's docker/registry/v2 tree) as a pack holds it,
 // wherever it is in the pack's tree: its repositories' tags, revision and
 // layer links, and its blobs, read back through the pack. What `subset`,
-// `check` and `manifest` read; tools/images/layout.h is what writes it.
+// `check`, `manifest`, `export-image` and `kit` read; tools/images/layout.h is
+// what writes it.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -35,6 +37,18 @@ struct PackRegistry {
   std::string read(const std::string& path, uint64_t limit) const;
   // The manifest (or index) blob `d`, parsed. Throws Error.
   images::Manifest manifest(const fetch::OciDigest& d) const;
+  // The manifest `ref` names in repository `repo`: a tag (its current link),
+  // or "sha256:<hex>" when a revision link of `repo` names it and the blob is
+  // there. nullopt otherwise.
+  std::optional<fetch::OciDigest> resolve(const std::string& repo, const std::string& ref) const;
+  // Blob `d` streamed to `sink` in pieces, its size and SHA-256 checked against
+  // the registry's digest as it goes (the registry's contract, on top of the
+  // pack's own block checksums). Throws Error naming the pack and the blob
+  // when it is absent or does not hash to `d`; `sink` may have seen bytes by
+  // then, so callers write to a temp file.
+  void copy_blob(const fetch::OciDigest& d, const std::function<void(const char*, size_t)>& sink) const;
+  // The whole blob `d`, checked the same way, refused above `limit` bytes.
+  std::string read_blob(const fetch::OciDigest& d, uint64_t limit) const;
   // The platform an image manifest's config names ("os", "architecture",
   // "variant"), normalized, or nullopt when the config is absent or says none.
   std::optional<images::Platform> config_platform(const images::Manifest& m) const;

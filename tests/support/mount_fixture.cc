@@ -63,7 +63,7 @@ void force_unmount(const fs::path& p) {
 Mount::Mount(const fs::path& pack, const fs::path& mnt, Options o) : mnt_(mnt) {
   fs::create_directories(mnt_);
   log_ = o.log.empty() ? fs::path(mnt_.string() + ".log") : o.log;
-  std::string cmd = q(kso_fs_bin()) + " -f " + q(pack) + " " + q(mnt_);
+  std::string cmd = q(o.binary.empty() ? kso_fs_bin() : o.binary) + " -f " + q(pack) + " " + q(mnt_);
   std::string opts = o.opts;
   if (o.allow_escaping_symlinks) opts += std::string(opts.empty() ? "" : ",") + "allow_escaping_symlinks";
   if (!opts.empty()) cmd += " -o " + q(opts);

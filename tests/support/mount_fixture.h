@@ -41,6 +41,7 @@ class Mount {
     // -o allow_escaping_symlinks: the shared tree holds an absolute symlink
     // on purpose, which a default mount refuses to resolve.
     bool allow_escaping_symlinks = true;
+    fs::path binary = {};  // the kso-fs to run; default: the built one (kso_fs_bin())
   };
   // Creates MNT if missing, starts kso-fs and waits (up to 15 s) for the
   // mount. Throws std::runtime_error with the daemon's log if it fails.
