@@ -26,11 +26,29 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Extents being fetched, so concurrent readers of one extent fetch it once.
+// Extents being fetched (by readers or read-ahead), so one extent is fetched
+// once at a time: tags are hashes of the extent's cache path, so sources of
+// one process never collide (a hash collision only makes one wait).
 struct Inflight {
   std::mutex mu;
   std::condition_variable cv;
   std::set<uint64_t> busy;
+};
+Inflight& inflight() {
+  static Inflight f;
+  return f;
+}
+
+// Releases inflight tags when it goes, waking who waits for them.
+struct Release {
+  std::vector<uint64_t> tags;
+  ~Release() {
+    if (tags.empty()) return;
+    auto& f = inflight();
+    std::lock_guard lk(f.mu);
+    for (uint64_t t : tags) f.busy.erase(t);
+    f.cv.notify_all();
+  }
 };
 
 // "bytes A-B/TOTAL" -> (A, B, TOTAL); false if malformed.
@@ -117,16 +135,20 @@ std::unique_ptr<Client> HttpSource::client() const {
       return c;
     }
   }
+  return std::make_unique<Client>(net_options(o_.retries));
+}
+
+NetOptions HttpSource::net_options(int retries) const {
   NetOptions net;
   net.cacert = o_.cacert;
-  net.retries = o_.retries;
+  net.retries = retries;
   net.retry_delay_ms = 200;
   net.connect_timeout_s = std::max(1L, o_.timeout_s);
   net.stall_timeout_s = std::max(1L, o_.timeout_s);
   net.parallel = 1;
   net.netrc = o_.netrc;
   net.user_agent = "kso-fs";
-  return std::make_unique<Client>(net);
+  return net;
 }
 
 void HttpSource::give_back(std::unique_ptr<Client> c) const {
@@ -143,20 +165,24 @@ HttpSource::Endpoint HttpSource::endpoint() const {
   return ep_;
 }
 
-std::string HttpSource::fetch_range(uint64_t from, uint64_t to) const {
+std::string HttpSource::fetch_range(uint64_t from, uint64_t to, Client* own) const {
   if (changed_) throw Error(name_ + ": the object changed on the server; only cached data is served", EIO);
   const Endpoint ep = endpoint();
   std::vector<std::string> headers = ep.headers;
   headers.push_back("Range: bytes=" + std::to_string(from) + "-" + std::to_string(to - 1));
   if (!ep.etag.empty()) headers.push_back("If-Match: " + ep.etag);
-  auto cl = client();
+  std::unique_ptr<Client> pooled = own ? nullptr : client();
   struct Back {
     const HttpSource* s;
     std::unique_ptr<Client>& c;
-    ~Back() { s->give_back(std::move(c)); }
-  } back{this, cl};
+    ~Back() {
+      if (c) s->give_back(std::move(c));
+    }
+  } back{this, pooled};
+  Client* cl = own ? own : pooled.get();
+  const int retries = own ? 0 : o_.retries;
   std::string why;
-  for (int attempt = 0; attempt <= o_.retries; attempt++) {
+  for (int attempt = 0; attempt <= retries; attempt++) {
     if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(200 << std::min(attempt, 5)));
     Request r;
     r.url = ep.url;
@@ -174,7 +200,7 @@ std::string HttpSource::fetch_range(uint64_t from, uint64_t to) const {
     if (resp.status == 200) throw changed("200 where a range was asked");
     if (!resp.error.empty() || resp.status >= 500 || resp.status == 0) {
       why = resp.error.empty() ? "HTTP " + std::to_string(resp.status) : resp.error;
-      note_outage(why);
+      if (!own) note_outage(why);
       throw Error(name_ + ": " + why, EIO);
     }
     if (resp.status != 206) throw Error(name_ + ": HTTP " + std::to_string(resp.status) + " for a range", EIO);
@@ -202,8 +228,7 @@ uint64_t HttpSource::extent_len(uint64_t e) const { return std::min(kExtentSize,
 fs::path HttpSource::extent_path(uint64_t e) const { return dir_ / "x" / std::to_string(e); }
 
 void HttpSource::load_extent(uint64_t e, std::string& out) const {
-  static Inflight inflight;  // extents are keyed per source by their path's dir below
-  const std::string key = extent_path(e).string();
+  auto& inflight = fetch::inflight();
   const uint64_t n = extent_len(e);
   auto try_disk = [&]() -> bool {
     int fd = ::open(extent_path(e).c_str(), O_RDONLY | O_CLOEXEC);
@@ -220,34 +245,142 @@ void HttpSource::load_extent(uint64_t e, std::string& out) const {
     return ok;
   };
   if (try_disk()) return;
-  const uint64_t tag = std::hash<std::string>()(key);
+  const uint64_t tag = std::hash<std::string>()(extent_path(e).string());
   {
     std::unique_lock lk(inflight.mu);
     inflight.cv.wait(lk, [&] { return !inflight.busy.count(tag); });
     inflight.busy.insert(tag);
   }
-  struct Done {
-    uint64_t tag;
-    ~Done() {
-      std::lock_guard lk(inflight.mu);
-      inflight.busy.erase(tag);
-      inflight.cv.notify_all();
-    }
-  } done{tag};
-  if (try_disk()) return;  // another reader fetched it meanwhile
+  Release done{{tag}};
+  if (try_disk()) return;  // another reader or the read-ahead fetched it meanwhile
   out = fetch_range(e * kExtentSize, e * kExtentSize + n);
-  if (!write_file_atomic(extent_path(e), out.data(), out.size())) {
+  cache_extent(e, out.data());
+}
+
+bool HttpSource::cache_extent(uint64_t e, const char* data) const {
+  const uint64_t n = extent_len(e);
+  if (!write_file_atomic(extent_path(e), data, size_t(n))) {
     spdlog::warn("{}: cannot write to the cache {} ({}); serving uncached", name_, dir_.string(), strerror(errno));
-    return;
+    return false;
   }
   std::lock_guard lk(mu_);
   lru_.insert(e, 0, n, [&](const uint64_t& victim, char&) { unlink(extent_path(victim).c_str()); });
+  return true;
+}
+
+void HttpSource::note_read(uint64_t first, uint64_t last) const {
+  if (!ra_window_ || changed_ || down_) return;
+  const uint64_t extents = (size_ + kExtentSize - 1) / kExtentSize;
+  std::lock_guard lk(ra_mu_);
+  // A read continues a stream when it starts at or just after the stream's
+  // last extent (reads of one stream may arrive a little out of order from
+  // the block cache's prefetch threads: up to the window ahead still counts).
+  Stream* s = nullptr;
+  for (auto& c : ra_streams_)
+    if (c.used && first + 1 >= c.last && first <= c.last + ra_window_ && (!s || c.used > s->used)) s = &c;
+  if (!s) {  // a new stream, in the slot used longest ago; no read-ahead on its first read
+    Stream* old = &ra_streams_[0];
+    for (auto& c : ra_streams_)
+      if (c.used < old->used) old = &c;
+    *old = {last, ++ra_clock_};
+    return;
+  }
+  s->last = std::max(s->last, last);
+  s->used = ++ra_clock_;
+  // The window after the stream: runs of extents neither cached nor queued.
+  uint64_t run = 0, count = 0;
+  auto flush = [&] {
+    if (count) ra_queue_.emplace_back(run, count);
+    count = 0;
+  };
+  for (uint64_t e = s->last + 1; e < extents && e <= s->last + ra_window_; e++) {
+    bool skip = std::find(ra_queued_.begin(), ra_queued_.end(), e) != ra_queued_.end();
+    if (!skip) {
+      std::lock_guard lk2(mu_);
+      skip = lru_.contains(e);
+    }
+    if (skip) {
+      flush();
+      continue;
+    }
+    if (!count) run = e;
+    count++;
+    ra_queued_.push_back(e);
+  }
+  flush();
+  ra_cv_.notify_all();
+}
+
+void HttpSource::readahead_worker() const {
+  Client cl(net_options(0));
+  for (;;) {
+    std::pair<uint64_t, uint64_t> job;
+    {
+      std::unique_lock lk(ra_mu_);
+      ra_cv_.wait(lk, [&] { return ra_stop_ || !ra_queue_.empty(); });
+      if (ra_stop_) return;
+      job = ra_queue_.front();
+      ra_queue_.pop_front();
+      // Still ahead of a stream? A reader that went elsewhere is not chased.
+      bool wanted = !changed_ && !down_;
+      if (wanted) {
+        wanted = false;
+        for (auto& c : ra_streams_) wanted |= c.used && c.last < job.first + job.second && job.first <= c.last + ra_window_;
+      }
+      if (!wanted) {
+        std::erase_if(ra_queued_, [&](uint64_t e) { return e >= job.first && e < job.first + job.second; });
+        continue;
+      }
+    }
+    readahead_run(job.first, job.second, cl);
+    std::lock_guard lk(ra_mu_);
+    std::erase_if(ra_queued_, [&](uint64_t e) { return e >= job.first && e < job.first + job.second; });
+  }
+}
+
+void HttpSource::readahead_run(uint64_t first, uint64_t count, Client& cl) const {
+  // Take the extents no one is fetching and the cache does not hold; fetch
+  // each run of adjacent ones as one range. A failure leaves them uncached:
+  // the reader fetches them itself (with retries) when it gets there.
+  auto& inflight = fetch::inflight();
+  Release held;
+  std::vector<uint64_t> mine;
+  {
+    std::lock_guard lk(inflight.mu);
+    for (uint64_t e = first; e < first + count; e++) {
+      const uint64_t tag = std::hash<std::string>()(extent_path(e).string());
+      if (inflight.busy.count(tag)) continue;
+      {
+        std::lock_guard lk2(mu_);
+        if (lru_.contains(e)) continue;
+      }
+      inflight.busy.insert(tag);
+      held.tags.push_back(tag);
+      mine.push_back(e);
+    }
+  }
+  for (size_t i = 0; i < mine.size();) {
+    size_t j = i + 1;
+    while (j < mine.size() && mine[j] == mine[j - 1] + 1) j++;
+    const uint64_t from = mine[i] * kExtentSize, to = std::min(size_, (mine[j - 1] + 1) * kExtentSize);
+    ra_requests_.fetch_add(1, std::memory_order_relaxed);
+    try {
+      std::string body = fetch_range(from, to, &cl);
+      ra_bytes_.fetch_add(body.size(), std::memory_order_relaxed);
+      for (size_t k = i; k < j; k++)
+        if (!cache_extent(mine[k], body.data() + (mine[k] - mine[i]) * kExtentSize)) break;
+    } catch (const std::exception& ex) {
+      spdlog::debug("{}: read-ahead of bytes {}..{} failed ({}); left to the reader", name_, from, to, ex.what());
+    }
+    i = j;
+  }
 }
 
 void HttpSource::read(uint64_t offset, size_t len, char* out) const {
   if (offset > size_ || len > size_ - offset)
     throw CorruptError(name_ + ": pack is truncated (read of " + std::to_string(len) + " bytes at " +
                        std::to_string(offset) + " past its end)");
+  if (len) note_read(offset / kExtentSize, (offset + len - 1) / kExtentSize);
   thread_local std::string buf;
   while (len) {
     uint64_t e = offset / kExtentSize, within = offset % kExtentSize;
@@ -275,6 +408,8 @@ RemoteStats HttpSource::stats() const {
   RemoteStats st;
   st.bytes_fetched = fetched_.load(std::memory_order_relaxed);
   st.range_requests = requests_.load(std::memory_order_relaxed);
+  st.readahead_requests = ra_requests_.load(std::memory_order_relaxed);
+  st.readahead_bytes = ra_bytes_.load(std::memory_order_relaxed);
   st.cache_capacity = o_.cache_size;
   st.offline_at_open = offline_;
   st.origin_down = down_;
@@ -391,9 +526,19 @@ HttpSource::HttpSource(const std::string& url, RemoteOptions o)
       for (uint64_t e = meta / kExtentSize; e * kExtentSize < size_; e++) load_extent(e, b);
     }
   }
+  // Read-ahead never takes more than a quarter of the cache, so what it
+  // brings is not evicted before the reader gets there.
+  ra_window_ = unsigned(std::min<uint64_t>(o_.readahead, o_.cache_size / 4 / kExtentSize));
+  for (unsigned i = 0; i < std::min(ra_window_, kReadaheadWorkers); i++) ra_threads_.emplace_back([this] { readahead_worker(); });
 }
 
 HttpSource::~HttpSource() {
+  {
+    std::lock_guard lk(ra_mu_);
+    ra_stop_ = true;
+  }
+  ra_cv_.notify_all();
+  for (auto& t : ra_threads_) t.join();
   if (locked_) unlock_dir(dir_);
 }
 

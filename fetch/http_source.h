@@ -11,17 +11,22 @@
 // changed, and every uncached read fails from then on (EIO at the mount, one
 // log line): never a mix of two packs.
 #pragma once
+#include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cache/lru.h"
 #include "index/byte_source.h"
 #include "index/format.h"
+#include "fetch/net_options.h"
 #include "fetch/remote.h"
 #include "index/pack_open.h"
 
@@ -31,6 +36,10 @@ class Client;
 
 // Bytes per cache extent and per range request (the last extent is short).
 constexpr uint64_t kExtentSize = 1u << 20;
+// Read-ahead: sequential streams told apart (a reader per file, the block
+// cache's own prefetch), and at most this many fetches in flight at once.
+constexpr size_t kReadaheadStreams = 8;
+constexpr unsigned kReadaheadWorkers = 4;
 
 class HttpSource : public ByteSource {
  public:
@@ -56,8 +65,16 @@ class HttpSource : public ByteSource {
   RemoteStats stats() const;  // counters are relaxed atomics: cheap on the read path
 
  private:
-  std::string fetch_range(uint64_t from, uint64_t to) const;  // [from, to), checked
+  // Bytes [from, to) from the origin, every check applied. With `cl` (a
+  // read-ahead worker's): that client, one try, and a failure is not logged
+  // as an outage; without: a pooled client and o_.retries.
+  std::string fetch_range(uint64_t from, uint64_t to, Client* cl = nullptr) const;
+  NetOptions net_options(int retries) const;
   void load_extent(uint64_t e, std::string& out) const;
+  bool cache_extent(uint64_t e, const char* data) const;  // to disk and the LRU; false if it cannot be written
+  void note_read(uint64_t first, uint64_t last) const;     // extents a read touched: queues read-ahead when sequential
+  void readahead_worker() const;
+  void readahead_run(uint64_t first, uint64_t count, Client& cl) const;
   std::filesystem::path extent_path(uint64_t e) const;
   uint64_t extent_len(uint64_t e) const;
   void note_outage(const std::string& why) const;
@@ -87,6 +104,25 @@ class HttpSource : public ByteSource {
   mutable std::atomic<uint64_t> fetched_{0}, requests_{0};
   mutable std::atomic<bool> changed_{false};
   mutable std::atomic<bool> down_{false};
+
+  // Read-ahead (RemoteOptions::readahead): read() notes which extents it
+  // touched; a read that continues a stream queues the next extents not yet
+  // cached as one job per run of adjacent extents (one range request each),
+  // run by workers with their own Clients.
+  unsigned ra_window_ = 0;                // extents ahead, 0 = off (bounded by cache_size / 4)
+  mutable std::mutex ra_mu_;              // guards the fields below
+  mutable std::condition_variable ra_cv_;
+  mutable std::deque<std::pair<uint64_t, uint64_t>> ra_queue_;  // (first extent, count)
+  mutable std::vector<uint64_t> ra_queued_;                      // extents in ra_queue_ or being fetched by it
+  struct Stream {
+    uint64_t last = 0;                    // the last extent it read
+    uint64_t used = 0;                    // ra_clock_ when it last read; 0 = free slot
+  };
+  mutable std::array<Stream, kReadaheadStreams> ra_streams_{};
+  mutable uint64_t ra_clock_ = 0;
+  bool ra_stop_ = false;
+  std::vector<std::thread> ra_threads_;
+  mutable std::atomic<uint64_t> ra_requests_{0}, ra_bytes_{0};
 };
 
 }  // namespace kso::fetch

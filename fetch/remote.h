@@ -23,12 +23,15 @@ struct RemoteOptions {
   long timeout_s = 30;                    // an uncached read fails after about this long
   int retries = 3;                        // after a 5xx, a reset or a truncated body
   bool allow_switch = false;              // the origin holds another pack than cached: take it
+  unsigned readahead = 4;                 // extents fetched in the background ahead of a sequential reader (0: off)
 };
 
 // What a remote source did since it was opened (kso-fs --status).
 struct RemoteStats {
   uint64_t bytes_fetched = 0;   // body bytes received from the origin
   uint64_t range_requests = 0;  // range requests sent (retries included)
+  uint64_t readahead_requests = 0;  // of those, read-ahead ones (each one try, no retries)
+  uint64_t readahead_bytes = 0;     // body bytes they brought (in bytes_fetched too)
   uint64_t cache_bytes = 0;     // bytes held in the disk cache now
   uint64_t cache_capacity = 0;  // its bound (-o cache_size)
   bool offline_at_open = false; // mounted from the cache alone, the origin unreachable

@@ -45,6 +45,7 @@ struct Cli {
   char* cache_dir = nullptr;         // remote packs: the disk cache
   char* cacert = nullptr;
   unsigned remote_timeout = 30;
+  unsigned remote_readahead = 4;     // remote packs: extents fetched ahead of sequential readers
   int allow_switch = 0;
   char* reload_file = nullptr;       // remote packs: URL and headers re-read on SIGHUP
   unsigned read_ahead_kb = kReadAheadKb;
@@ -67,6 +68,7 @@ const fuse_opt kOpts[] = {
     {"cache_dir=%s", offsetof(Cli, cache_dir), 0},
     {"cacert=%s", offsetof(Cli, cacert), 0},
     {"remote_timeout=%u", offsetof(Cli, remote_timeout), 0},
+    {"remote_readahead=%u", offsetof(Cli, remote_readahead), 0},
     {"switch", offsetof(Cli, allow_switch), 1},
     {"reload_file=%s", offsetof(Cli, reload_file), 0},
     FUSE_OPT_KEY("base=", kKeyBase),
@@ -170,6 +172,8 @@ void usage() {
       "                             credentials in ~/.netrc (or $NETRC) are used too;\n"
       "                             proxies from http_proxy/https_proxy/no_proxy\n"
       "    -o remote_timeout=SECS   an uncached read fails with EIO after about this (default 30)\n"
+      "    -o remote_readahead=N    1 MiB extents fetched in the background ahead of a sequential\n"
+      "                             reader, in parallel (default 4; 0 = off)\n"
       "    -o switch                the URL holds another pack than the cache: take it\n"
       "    -o reload_file=FILE      'url=URL' and 'header=NAME: VALUE' lines, read at mount and\n"
       "                             again on SIGHUP: replace an expiring presigned URL or token\n"
@@ -330,6 +334,7 @@ int kso_fs_main(int argc, char** argv) {
     }
   }
   ro.timeout_s = long(std::max(1u, cli.remote_timeout));
+  ro.readahead = cli.remote_readahead;
   ro.allow_switch = cli.allow_switch != 0;
   try {
     c.opts.prefetch_workers = cli.prefetch_workers;

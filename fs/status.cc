@@ -79,6 +79,8 @@ std::string status_json(const FsContext& c) {
                    {"cache_capacity", rs.cache_capacity},
                    {"bytes_fetched", rs.bytes_fetched},
                    {"range_requests", rs.range_requests},
+                   {"readahead_requests", rs.readahead_requests},
+                   {"readahead_bytes", rs.readahead_bytes},
                    {"offline_at_mount", rs.offline_at_open},
                    {"origin_down", rs.origin_down},
                    {"object_changed", rs.object_changed}};
@@ -204,8 +206,8 @@ void print_human(const json& j, const std::vector<std::string>& problems) {
   if (r.is_object()) {
     printf("remote cache:   %s of %s in %s\n", human_bytes(num(r, "cache_bytes")).c_str(),
            human_bytes(num(r, "cache_capacity")).c_str(), r.value("cache_dir", "?").c_str());
-    printf("remote fetched: %s in %llu range requests\n", bytes(num(r, "bytes_fetched")).c_str(),
-           (unsigned long long)num(r, "range_requests"));
+    printf("remote fetched: %s in %llu range requests (%llu of them read-ahead)\n", bytes(num(r, "bytes_fetched")).c_str(),
+           (unsigned long long)num(r, "range_requests"), (unsigned long long)num(r, "readahead_requests"));
     printf("origin:         %s%s%s\n", r.value("origin_down", false) ? "unreachable at the last request" : "reachable",
            r.value("offline_at_mount", false) ? ", mounted offline from the cache" : "",
            r.value("object_changed", false) ? ", the object changed (only cached data is served)" : "");

@@ -16,9 +16,12 @@
 #include <fstream>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "index/pack_reader.h"
 #include "tests/support/http_fixtures.h"
 #include "tests/support/mount_fixture.h"
+#include "tests/support/registry_fixture.h"
 #include "tests/support/testutil.h"
 #include "tests/support/tree_gen.h"
 
@@ -58,6 +61,27 @@ FaultRoute route_with_token(const std::string& body, const std::string& token) {
   FaultRoute f = route_of(body);
   f.authorization = "Bearer " + token;
   return f;
+}
+
+// `kso-fs --status MNT --json`'s "remote" object.
+nlohmann::json remote_status(const fs::path& mnt) {
+  RunResult r = run(q(kso_fs_bin()) + " --status " + q(mnt) + " --json");
+  EXPECT_EQ(r.status, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output, nullptr, false);
+  return j.is_object() && j.contains("remote") ? j["remote"] : nlohmann::json();
+}
+
+// [first, last] byte ranges of the range requests the server saw, sorted;
+// the pack's last bytes (bytes=-N) are left out.
+std::vector<std::pair<uint64_t, uint64_t>> ranges_seen(FaultServer& s) {
+  std::vector<std::pair<uint64_t, uint64_t>> v;
+  for (auto& r : s.seen()) {
+    auto it = r.headers.find("range");
+    unsigned long long a, b;
+    if (it != r.headers.end() && sscanf(it->second.c_str(), "bytes=%llu-%llu", &a, &b) == 2) v.emplace_back(a, b);
+  }
+  std::sort(v.begin(), v.end());
+  return v;
 }
 
 // Body bytes the server was asked for, from the Range headers it saw.
@@ -218,6 +242,141 @@ TEST_F(FsRemote, HttpsWithOwnCaAndABearerToken) {
   Mount m = mount(u, "tc", ",cacert=" + t + "/ca.pem,header=Authorization: Bearer s3cret");
   EXPECT_TRUE(compare_trees(tp.tree, m / "data").empty());
   EXPECT_NE(ng.access_log().find(" 206 "), std::string::npos) << "range requests over TLS";
+}
+
+// Read-ahead: a sequential read makes the daemon fetch the extents after it
+// in the background, adjacent ones coalesced into one range; no byte is asked
+// twice, and off (-o remote_readahead=0) nothing is fetched ahead.
+TEST_F(FsRemote, ReadaheadFetchesAheadOnceAndCoalesces) {
+  TempDir t("kso-remote-ra");
+  write_file(t / "tree/big", random_bytes(24 << 20, 7));  // random: stored as is, 24 extents
+  write_file(t / "tree/small", "tail\n");
+  pack_dirs(t / "k8s.kso", {"files=" + (t / "tree").string()});
+  const std::string body = read_file(t / "k8s.kso");
+  const std::string want = read_file(t / "tree/big");
+  for (unsigned ra : {4u, 0u}) {
+    FaultServer server;
+    server.route("/k8s.kso", route_of(body));
+    Mount m = mount(url(server, "/k8s.kso"), "ra" + std::to_string(ra), ",remote_readahead=" + std::to_string(ra));
+    EXPECT_TRUE(read_file(m / "files/big") == want);
+    auto st = remote_status(m.path());
+    auto seen = ranges_seen(server);
+    for (size_t i = 1; i < seen.size(); i++)
+      EXPECT_GT(seen[i].first, seen[i - 1].second) << "bytes " << seen[i].first << ".. asked twice (readahead " << ra << ")";
+    uint64_t longest = 0;
+    for (auto& [a, b] : seen) {
+      EXPECT_EQ(a % (1u << 20), 0u) << "ranges start on extents";
+      longest = std::max<uint64_t>(longest, b - a + 1);
+    }
+    if (ra) {
+      EXPECT_GT(st.value("readahead_requests", 0), 0) << st.dump();
+      EXPECT_GT(st.value("readahead_bytes", 0), 8 << 20) << "most of the file came ahead of the reader: " << st.dump();
+      EXPECT_GT(longest, 1u << 20) << "adjacent extents are asked as one range";
+    } else {
+      EXPECT_EQ(st.value("readahead_requests", -1), 0) << st.dump();
+      EXPECT_EQ(longest, 1u << 20) << "one extent per request without read-ahead";
+    }
+    EXPECT_LE(double(ranged_bytes(server)), 1.05 * double(body.size()));
+  }
+}
+
+// Faults spread over a whole read (503s, wrong Content-Ranges, cut bodies on
+// every 3rd range answer) hit read-ahead too: a failed read-ahead leaves its
+// extents uncached, the reader fetches them itself; never a wrong byte.
+TEST_F(FsRemote, ReadaheadFaultsAreNeverData) {
+  const TreePack& tp = shared_tree_pack();
+  FaultServer server;
+  FaultRoute f = route_of(read_file(tp.pack));
+  f.fault_every = 3;
+  server.route("/k8s.kso", f);
+  Mount m = mount(url(server, "/k8s.kso"), "raf", ",remote_readahead=4");
+  EXPECT_TRUE(compare_trees(tp.tree, m / "data").empty()) << m.log();
+  EXPECT_GT(server.faults(), 3);
+  auto st = remote_status(m.path());
+  EXPECT_GT(st.value("readahead_requests", 0), 0) << st.dump();
+  EXPECT_FALSE(st.value("object_changed", true)) << st.dump();
+}
+
+// The acceptance: nginx serves the pack over TLS (our own CA) and the
+// remote mount is byte-identical to the local mount of the same file.
+TEST_F(FsRemote, RemoteMountIsByteIdenticalToTheLocalMount) {
+  if (!have_command("nginx") || !have_command("openssl") || !have_command("diff")) GTEST_SKIP() << "needs nginx, openssl, diff";
+  const TreePack& tp = shared_tree_pack();
+  fs::permissions(tmp_.path(), fs::perms(0755));
+  make_tls_certs(tmp_ / "tls", {"localhost"});
+  fs::create_directories(tmp_ / "www");
+  fs::copy_file(tp.pack, tmp_ / "www" / "k8s.kso");
+  const int port = free_port();
+  const std::string t = (tmp_ / "tls").string();
+  Nginx ng(tmp_ / "nginx",
+           "server { listen 127.0.0.1:" + std::to_string(port) + " ssl; server_name localhost;\n"
+           "  ssl_certificate " + t + "/server.pem; ssl_certificate_key " + t + "/server.key;\n"
+           "  root " + (tmp_ / "www").string() + ";\n}\n",
+           "127.0.0.1", port);
+  Mount local(tp.pack, tmp_ / "mnt-local");
+  Mount remote = mount("https://localhost:" + std::to_string(port) + "/k8s.kso", "tls", ",cacert=" + t + "/ca.pem");
+  RunResult r = run("diff -r --no-dereference " + q(local.path()) + " " + q(remote.path()));
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output, "");
+  EXPECT_TRUE(compare_trees(tp.tree, remote / "data").empty()) << "and both are the tree";
+}
+
+// nginx and a read-only registry:2 (Debian's docker-registry) serve from a
+// remote mount: a file byte-exact, and skopeo pulls both archs of a
+// multi-arch image with the upstream digests. The origin is nginx on loopback.
+TEST_F(FsRemote, NginxAndReadOnlyRegistryServeFromTheRemoteMount) {
+  if (!TestRegistry::available() || !have_command("nginx") || !have_command("curl"))
+    GTEST_SKIP() << "needs docker-registry, skopeo, nginx and curl";
+  fs::permissions(tmp_.path(), fs::perms(0755));  // nginx workers (nobody) read the pack and the mount
+  const std::string kubelet_rel = "dl.k8s.io/release/v1.29.10/bin/linux/amd64/kubelet";
+  const std::string kubelet = random_bytes((5u << 20) + 33, 91);
+  write_file(tmp_ / "files" / kubelet_rel, kubelet);
+  PushedImage pushed;
+  {
+    TestRegistry up(tmp_ / "upstream", TestRegistry::Options{tmp_ / "upstream/storage"});
+    TestImage img;
+    img.repo = "kube-proxy";
+    img.tag = "v1.29.10";
+    for (auto* arch : {"amd64", "arm64"}) {
+      TestPlatformImage p;
+      p.arch = arch;
+      p.layers.push_back(make_layer(tmp_ / "scratch", {{"usr/local/bin/kube-proxy", std::string("proxy for ") + arch + "\n" +
+                                                                                        random_bytes(200000, uint64_t(arch[1]))}}));
+      img.platforms.push_back(p);
+    }
+    pushed = push_image(img, up, tmp_ / "scratch");
+  }
+  fs::create_directories(tmp_ / "www");
+  pack_dirs(tmp_ / "www/k8s.kso", {"files=" + (tmp_ / "files").string(), "registry=" + (tmp_ / "upstream/storage").string()});
+  const int origin_port = free_port();
+  Nginx origin(tmp_ / "origin", "server { listen 127.0.0.1:" + std::to_string(origin_port) + "; root " + (tmp_ / "www").string() + "; }\n",
+               "127.0.0.1", origin_port);
+  Mount m = mount("http://127.0.0.1:" + std::to_string(origin_port) + "/k8s.kso", "reg", ",allow_other");
+  const int files_port = free_port();
+  Nginx files(tmp_ / "files-nginx", "server { listen 127.0.0.1:" + std::to_string(files_port) + "; root " + m.path().string() + "; }\n",
+              "127.0.0.1", files_port);
+  fs::path got = tmp_ / "kubelet";
+  auto r = run("curl -sS --fail -o " + q(got) + " http://127.0.0.1:" + std::to_string(files_port) + "/files/" + kubelet_rel);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(read_file(got) == kubelet) << "nginx serves the file byte-exact from the remote mount";
+
+  TestRegistry::Options ro{m.path() / "registry"};
+  ro.readonly = true;
+  TestRegistry reg(tmp_ / "ro", ro);
+  for (auto& [plat, digest] : pushed.platform_digest) {
+    std::string arch = plat.substr(plat.find('/') + 1);
+    fs::path out = tmp_ / ("pull-" + arch);
+    r = run("skopeo copy --quiet " + skopeo_flags(&reg, "src") + " --override-os linux --override-arch " + arch +
+            " docker://" + reg.host() + "/kube-proxy:v1.29.10 dir:" + q(out));
+    ASSERT_EQ(r.status, 0) << r.output << reg.log();
+    EXPECT_NO_THROW(check_pulled_manifest(out, digest)) << plat;
+  }
+  r = run("skopeo inspect --raw --tls-verify=false --no-creds docker://" + reg.host() +
+          "/kube-proxy:v1.29.10");
+  EXPECT_TRUE(r.output == pushed.bytes) << r.output;
+  auto st = remote_status(m.path());
+  EXPECT_GT(st.value("bytes_fetched", 0), 0) << st.dump();
+  EXPECT_FALSE(st.value("object_changed", true)) << st.dump();
 }
 
 // An expiring presigned URL and its token replaced with SIGHUP and -o

@@ -149,6 +149,11 @@ int FaultServer::hits(const std::string& path) {
   return count_[path];
 }
 
+int FaultServer::faults() {
+  std::lock_guard<std::mutex> g(mu_);
+  return faults_;
+}
+
 HttpReply FaultServer::handle(const HttpRequest& req) {
   FaultRoute route;
   bool found, fail = false, cut = false;
@@ -204,6 +209,15 @@ HttpReply FaultServer::handle(const HttpRequest& req) {
     int n = ++range_answers_[req.target];
     bad = n <= route.bad_range_first;
     cut_range = !bad && n - route.bad_range_first <= route.cut_range_first;
+    const int later = n - route.bad_range_first - route.cut_range_first;
+    if (route.fault_every > 0 && later > 0 && later % route.fault_every == 0) {
+      faults_++;
+      switch ((later / route.fault_every) % 3) {
+        case 0: return HttpReply{503, {}, "try again\n", std::nullopt};
+        case 1: bad = true; break;
+        default: cut_range = true;
+      }
+    }
   }
   if (ranged) {
     r.status = 206;

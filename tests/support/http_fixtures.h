@@ -69,6 +69,9 @@ struct FaultRoute {
   // connection closes), or the whole body with 200 instead of the range.
   int bad_range_first = 0, cut_range_first = 0;
   bool ignore_ranges = false;
+  // Every Nth range answer (after the ones above) is a fault, in turn a 503,
+  // a Content-Range one byte off, a cut body: faults spread over a whole read.
+  int fault_every = 0;
   std::string authorization;        // when set, a request without exactly this Authorization gets 401
 };
 
@@ -87,12 +90,14 @@ class FaultServer {
   void route(const std::string& path, FaultRoute r);
   std::vector<SeenRequest> seen();   // every request so far
   int hits(const std::string& path);  // requests for path
+  int faults();                       // fault_every faults served so far
 
  private:
   HttpReply handle(const HttpRequest& req);
   std::mutex mu_;
   std::map<std::string, FaultRoute> routes_;
   std::map<std::string, int> count_, cuts_, range_answers_;
+  int faults_ = 0;
   std::vector<SeenRequest> seen_;
   MiniHttpServer http_;  // last: its threads use the members above
 };
