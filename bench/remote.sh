@@ -6,7 +6,7 @@
 # usage: bench/remote.sh [--corpus DIR] [-n N] [--only LIST]
 #   LIST: comma-separated subset of cold,mount (default: both)
 # env: KSO_FS, KSO_PACK, KSO_PACK_FLAGS (as bench/mount.sh), KSO_BENCH_READAHEAD
-#      (read-ahead settings compared, default "0 4": -o remote_readahead=N),
+#      (read-ahead settings compared, default "0 4 16": -o remote_readahead=N),
 #      KSO_BENCH_MANY_FILES (100000), KSO_BENCH_DIR, KSO_BENCH_REPEATS (3).
 #
 # What is measured (medians of N, min-max spread; the order of the sides
@@ -16,7 +16,8 @@
 #           read once with one reader (find | xargs cat). Both sides read the
 #           pack from disk: the local kso-fs directly, the remote one through
 #           nginx. Also: origin bytes per read (remote.bytes_fetched of
-#           `kso-fs --status --json`, and nginx's access log) and range requests.
+#           `kso-fs --status --json`, and nginx's access log), range requests
+#           (all, and read-ahead ones) and the daemon's CPU time (user+sys) for the read.
 #   mount   time from starting kso-fs -f until stat of the last file of a
 #           synthetic 100k-file pack succeeds: local, over HTTP with an empty
 #           cache_dir (the metadata region is fetched), and over HTTP again with
@@ -44,7 +45,7 @@ KSO_PACK=$(resolve_bin KSO_PACK build/tools/kso-pack)
 [[ -n $KSO_FS && -n $KSO_PACK ]] || die "build kso-fs and kso-pack first"
 command -v nginx >/dev/null || die "nginx not installed"
 command -v openssl >/dev/null || die "openssl not installed"
-READAHEADS=${KSO_BENCH_READAHEAD:-0 4}
+READAHEADS=${KSO_BENCH_READAHEAD:-0 4 16}
 MANY=${KSO_BENCH_MANY_FILES:-100000}
 
 mkdir -p "$WORK/pack" "$WORK/results"
@@ -127,6 +128,8 @@ mount_kso() {
 status_num() { # status_num MNT KEY: a number from kso-fs --status --json's remote object
   "$KSO_FS" --status "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["remote"][sys.argv[1]])' "$2"
 }
+cpu_s() { awk '{printf "%.2f\n", ($14 + $15) / 100}' "/proc/$1/stat"; }  # user+sys of a live process (USER_HZ 100)
+median_int() { sort -n | awk '{a[NR]=$1} END {if (!NR) print "-"; else if (NR%2) print a[(NR+1)/2]; else printf "%d\n", (a[NR/2]+a[NR/2+1])/2}'; }
 nginx_bytes() { awk '{s += $2} END {printf "%d\n", s}' "$T/nginx/logs/access.log"; }
 spread() { sort -g "$1" | awk 'NR==1{a=$1} {b=$1} END {if (NR) printf "%s-%s", a, b; else print "-"}'; }
 
@@ -153,8 +156,10 @@ if want cold; then
       n=$(find "$T/mnt-$s/files" -type f | wc -l)
       [[ $n == "$n_native" ]] || die "$s shows $n files, native $n_native"
       log "cold $i/$REPEATS: $s"
+      c0=$(cpu_s "${PID[$s]}")
       t0=$(now); read_all "$T/mnt-$s/files"; t1=$(now)
       awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f\n", b - a}' >> "$T/cold.$s"
+      awk -v a="$c0" -v b="$(cpu_s "${PID[$s]}")" 'BEGIN {printf "%.2f\n", b - a}' >> "$T/cpu.$s"
       if [[ $s != local ]]; then
         status_num "$T/mnt-$s" bytes_fetched >> "$T/fetched.$s"
         status_num "$T/mnt-$s" range_requests >> "$T/requests.$s"
@@ -165,10 +170,10 @@ if want cold; then
     done
   done
   for s in $SIDES; do
-    R[cold.$s]=$(median < "$T/cold.$s"); R[coldspread.$s]=$(spread "$T/cold.$s")
+    R[cold.$s]=$(median < "$T/cold.$s"); R[coldspread.$s]=$(spread "$T/cold.$s"); R[cpu.$s]=$(median < "$T/cpu.$s")
     if [[ $s != local ]]; then
-      R[fetched.$s]=$(median < "$T/fetched.$s"); R[requests.$s]=$(median < "$T/requests.$s")
-      R[rarequests.$s]=$(median < "$T/rarequests.$s"); R[nginxbytes.$s]=$(median < "$T/nginxbytes.$s")
+      R[fetched.$s]=$(median_int < "$T/fetched.$s"); R[requests.$s]=$(median_int < "$T/requests.$s")
+      R[rarequests.$s]=$(median_int < "$T/rarequests.$s"); R[nginxbytes.$s]=$(median_int < "$T/nginxbytes.$s")
     fi
   done
 fi
@@ -227,7 +232,7 @@ if want mount; then
     done
   done
   for kind in local httpcold httpwarm; do R[mount.$kind]=$(median < "$T/mount.$kind"); R[mountspread.$kind]=$(spread "$T/mount.$kind"); done
-  R[mountfetched]=$(median < "$T/mountfetched")
+  R[mountfetched]=$(median_int < "$T/mountfetched")
   MANY_BYTES=$(stat -c %s "$MANY_IMG")
 fi
 
@@ -237,13 +242,13 @@ g() { echo "${R[$1]:--}"; }
   echo
   echo "pack $KSO_IMG: $PACK_BYTES bytes ($(human "$PACK_BYTES")); $REPEATS repeats; load $(cut -d' ' -f1-3 /proc/loadavg)"
   if want cold; then
-    printf '%-28s %10s %15s %14s %10s %10s %14s\n' "cold full read" "median s" "min-max s" "origin bytes" "x pack" requests "read-ahead req"
+    printf '%-24s %9s %15s %9s %12s %7s %9s %9s\n' "cold full read" "median s" "min-max s" "kso-fs s" "origin bytes" "x pack" requests "ahead"
     for s in $SIDES; do
       name=$s; [[ $s == local ]] && name="local mount" || name="https readahead=${s#ra}"
       if [[ $s == local ]]; then
-        printf '%-28s %10s %15s %14s %10s %10s %14s\n' "$name" "$(g cold.$s)" "$(g coldspread.$s)" - - - -
+        printf '%-24s %9s %15s %9s %12s %7s %9s %9s\n' "$name" "$(g cold.$s)" "$(g coldspread.$s)" "$(g cpu.$s)" - - - -
       else
-        printf '%-28s %10s %15s %14s %10s %10s %14s\n' "$name" "$(g cold.$s)" "$(g coldspread.$s)" "$(g fetched.$s)" \
+        printf '%-24s %9s %15s %9s %12s %7s %9s %9s\n' "$name" "$(g cold.$s)" "$(g coldspread.$s)" "$(g cpu.$s)" "$(g fetched.$s)" \
           "$(ratio "$(g fetched.$s)" "$PACK_BYTES")" "$(g requests.$s)" "$(g rarequests.$s)"
       fi
     done

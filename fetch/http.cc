@@ -478,7 +478,8 @@ void Engine::finished(Transfer* t, CURLcode code) {
     t->to_file = true;
   }
   t->resp.size = t->fd >= 0 ? t->size : t->resp.body.size();
-  t->resp.sha256 = to_hex(t->fd >= 0 ? t->sha.finish() : sha256(t->resp.body.data(), t->resp.body.size()));
+  if (t->fd >= 0) t->resp.sha256 = to_hex(t->sha.finish());
+  else if (t->req.hash_body || t->req.expect_digest) t->resp.sha256 = to_hex(sha256(t->resp.body.data(), t->resp.body.size()));
 
   std::string bad;
   if (t->req.expect_size && *t->req.expect_size != t->resp.size)

@@ -54,6 +54,10 @@ struct Request {
   std::optional<OciDigest> expect_digest;  // the body must have this digest; unset = don't check
   std::optional<uint64_t> expect_size;  // when known (image blobs): checked too
   bool keep_partial = true;           // file bodies: keep a .part after a failure for resume
+  // Memory bodies: fill Response::sha256. Off where the caller checks the
+  // bytes itself (a remote pack's ranges, against its block checksums): a
+  // SHA-256 of every range cost more CPU than the TLS under it.
+  bool hash_body = true;
 };
 
 struct Response {
@@ -63,7 +67,7 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;  // final response's headers
   std::string body;                   // memory bodies (also error bodies of file requests)
   uint64_t size = 0;                  // body bytes (file bodies: the whole file, resumed part included)
-  std::string sha256;                 // hex digest of the whole body (2xx only)
+  std::string sha256;                 // hex digest of the whole body (2xx only; empty if !Request::hash_body)
   int64_t mtime_ns = 0;               // Last-Modified, 0 if absent
   bool resumed = false;               // a file body continued an earlier partial
   int attempts = 0;                   // transfers made, retries included

@@ -188,6 +188,7 @@ std::string HttpSource::fetch_range(uint64_t from, uint64_t to, Client* own) con
     r.url = ep.url;
     r.headers = headers;
     r.max_body = size_t(to - from) + 1;  // a whole object where a range was asked is refused early
+    r.hash_body = false;                 // the reader checks every byte against the pack's tables
     Response resp = cl->fetch(r);
     requests_.fetch_add(1, std::memory_order_relaxed);
     fetched_.fetch_add(resp.body.size(), std::memory_order_relaxed);
