@@ -37,7 +37,8 @@ class Client;
 // Bytes per cache extent and per range request (the last extent is short).
 constexpr uint64_t kExtentSize = 1u << 20;
 // Read-ahead: sequential streams told apart (a reader per file, the block
-// cache's own prefetch), and at most this many fetches in flight at once.
+// cache's own prefetch), and its workers: at most this many read-ahead
+// requests in flight at once, each on a connection of its own.
 constexpr size_t kReadaheadStreams = 8;
 constexpr unsigned kReadaheadWorkers = 4;
 
@@ -110,7 +111,7 @@ class HttpSource : public ByteSource {
   // cached as one job per run of adjacent extents (one range request each),
   // run by workers with their own Clients.
   unsigned ra_window_ = 0;                // extents ahead, 0 = off (bounded by cache_size / 4)
-  mutable std::mutex ra_mu_;              // guards the fields below
+  mutable std::mutex ra_mu_;              // guards ra_queue_, ra_queued_, ra_streams_, ra_clock_, ra_stop_
   mutable std::condition_variable ra_cv_;
   mutable std::deque<std::pair<uint64_t, uint64_t>> ra_queue_;  // (first extent, count)
   mutable std::vector<uint64_t> ra_queued_;                      // extents in ra_queue_ or being fetched by it
