@@ -6,12 +6,14 @@
 #     --version, build a pack, `mount -t fuse.kso-fs`, an fstab line and
 #     `mount MNT`, the man pages and the deploy files;
 #  2. the arm64 .deb's control data (Architecture, the :arm64 Depends);
-#  3. both static kso-fs in a Debian 11 (bullseye) minbase chroot holding
-#     only fuse3 (fusermount3): each mounts a delta chain, reports it with
-#     --status, stock
-#     nginx on the host serves the mount on 127.0.0.1, and curl's bytes match;
+#  3. the offline kit (kso-pack kit) from this dist/, carried into a Debian 11
+#     (bullseye) minbase chroot holding only fuse3, its SHA256SUMS checked
+#     there; then both static kso-fs of the kit in that chroot
+#     (fusermount3 only): each mounts the kit's delta chain, reports it with
+#     --status, stock nginx on the host serves the mount on 127.0.0.1, and curl's bytes match;
 #     the arm64 one runs through qemu-user from binfmt_misc, with nothing
-#     arm64 in the chroot. A URL is refused with one line.
+#     arm64 in the chroot. A URL is refused with one line;
+#  4. the suite's PackKit.KitFromRealDist on this dist/.
 # Chroots are cached as tarballs in ${KSO_CHROOT_CACHE:-/var/cache/kso-chroots}
 # (mmdebstrap needs Debian's mirror once). As root.
 set -euo pipefail
@@ -112,10 +114,18 @@ cp -a sample/files/. "$work/tree/files/"
 head -c 5000000 "$dist/kso-fs-linux-amd64" > "$work/tree/files/dl.k8s.io/v1/kubelet"
 cp -a "$work/tree/." "$work/tree2/"
 printf 'v2\n' >> "$work/tree2/files/dl.k8s.io/v1/kubelet"
-mkdir -p "$old_root/srv"
-"$native/tools/kso-pack" -q build -o "$old_root/srv/base.kso" files="$work/tree/files"
-"$native/tools/kso-pack" -q build -o "$old_root/srv/k8s.kso" --base "$old_root/srv/base.kso" files="$work/tree2/files"
+mkdir -p "$work/site" "$old_root/srv"
+"$native/tools/kso-pack" -q build -o "$work/site/base.kso" files="$work/tree/files"
+"$native/tools/kso-pack" -q build -o "$work/site/k8s.kso" --base "$work/site/base.kso" files="$work/tree2/files"
 unset SOURCE_DATE_EPOCH
+# The kit round trip: made from the real dist/ on the build side, checked
+# and used from inside the old release with its own tools only.
+"$native/tools/kso-pack" -q kit -o "$old_root/kit" "$work/site/k8s.kso" --dist "$dist" --host 127.0.0.1
+chroot "$old_root" /bin/sh -c 'cd /kit && sha256sum --quiet -c SHA256SUMS' || fail "the kit's SHA256SUMS do not check in the chroot"
+for f in packs/k8s.kso packs/base.kso bin/kso-fs-linux-amd64 bin/kso-fs-linux-arm64 deb/kso_${version}_amd64.deb \
+         deb/kso_${version}_arm64.deb offline.yml README.txt deploy/kso-fs@.service; do
+  [ -f "$old_root/kit/$f" ] || fail "the kit lacks $f"
+done
 port=$(( 20000 + RANDOM % 20000 ))
 mkdir -p "$work/nginx/logs"
 cat > "$work/nginx/nginx.conf" <<NGINX
@@ -134,13 +144,13 @@ nginx_pid=$!
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 for arch in amd64 arm64; do
   # Renamed into place: the previous arch's daemon may still be exiting.
-  cp "$dist/kso-fs-linux-$arch" "$old_root/usr/local/bin/kso-fs.new"
+  cp "$old_root/kit/bin/kso-fs-linux-$arch" "$old_root/usr/local/bin/kso-fs.new"
   mv -f "$old_root/usr/local/bin/kso-fs.new" "$old_root/usr/local/bin/kso-fs"
   mkdir -p "$old_root/srv/kso"
   out=$(chroot "$old_root" /usr/local/bin/kso-fs https://origin.invalid/k8s.kso /srv/kso -o cache_dir=/tmp 2>&1) && fail "static $arch kso-fs took a URL"
   grep -q "static build" <<< "$out" || fail "static $arch kso-fs: unclear URL refusal: $out"
   # The delta finds its base next to it, by identity.
-  chroot "$old_root" /usr/local/bin/kso-fs /srv/k8s.kso /srv/kso -o allow_other
+  chroot "$old_root" /usr/local/bin/kso-fs /kit/packs/k8s.kso /srv/kso -o allow_other
   mounts+=("$old_root/srv/kso")
   curl -sf "http://127.0.0.1:$port/dl.k8s.io/v1/kubelet" -o "$work/got" || fail "nginx did not serve the static $arch mount"
   cmp "$work/got" "$work/tree2/files/dl.k8s.io/v1/kubelet" || fail "static $arch kso-fs: wrong bytes through nginx"
@@ -148,8 +158,18 @@ for arch in amd64 arm64; do
     cmp "$work/tree2/files/$f" "$old_root/srv/kso/files/$f" || fail "static $arch kso-fs: $f differs"
   done
   grep -q "static" <<< "$(chroot "$old_root" /usr/local/bin/kso-fs --version)" || fail "static $arch --version"
+  # RHEL-like hosts get no kso-pack: the static binary answers "what is live".
+  st=$(chroot "$old_root" /usr/local/bin/kso-fs --status /srv/kso) || fail "static $arch kso-fs --status: $st"
+  grep -q "healthy" <<< "$st" || fail "static $arch kso-fs --status: $st"
+  grep -q "base.kso" <<< "$st" || fail "static $arch kso-fs --status lists no base: $st"
   umount "$old_root/srv/kso"
   unset 'mounts[-1]'
-  echo "test-package: static kso-fs-linux-$arch: mounted a delta chain in bullseye (fuse3 only), nginx served it byte-exact"
+  echo "test-package: static kso-fs-linux-$arch from the kit: mounted its delta chain in bullseye (fuse3 only), --status healthy, nginx served it byte-exact"
 done
+# The kit test of the suite against this real dist/ (it skips without one).
+if [ "$dist" = "$root/dist" ]; then
+  out=$("$native/tests/kso_tests" --gtest_filter='PackKit.KitFromRealDist' 2>&1) || { echo "$out"; fail "PackKit.KitFromRealDist"; }
+  grep -q "\[  PASSED  \] 1 test" <<< "$out" && ! grep -q "SKIPPED" <<< "$out" || { echo "$out"; fail "PackKit.KitFromRealDist did not run"; }
+  echo "test-package: PackKit.KitFromRealDist passed on this dist/"
+fi
 echo "test-package: passed in $(( $(date +%s) - t0 )) s"
