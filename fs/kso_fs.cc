@@ -389,8 +389,12 @@ int kso_fs_main(int argc, char** argv) {
     std::vector<std::shared_ptr<Pack>> opened;
     for (auto& p : packs) opened.push_back(open_pack(p, bases));
     c.pack = opened[0];
+    auto t0 = std::chrono::steady_clock::now();
     c.tree = std::make_shared<UnionTree>(std::move(opened), prefer);
     for (auto& line : c.tree->overrides()) spdlog::warn("{}", line);
+    if (packs.size() > 1)
+      spdlog::info("union of {} packs built from their indexes in {} ms", packs.size(),
+                   std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
   } catch (const std::exception& e) {
     return fail(e.what(), 1);
   }

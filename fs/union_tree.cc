@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <thread>
 
 #include "index/entry.h"
 #include "index/error.h"
@@ -12,15 +14,6 @@
 
 namespace kso {
 namespace {
-
-// Every entry of a pack with what a union compares, in (parent, name) order:
-// the dirents primary key, so SQLite walks it without sorting. Content rows
-// are read for their digest only (chunk tables stay unread after it).
-constexpr const char* kEntriesSql =
-    "SELECT d.parent, d.name, i.ino, i.mode, i.nlink, i.size, i.mtime_ns, c.sha256, i.target "
-    "FROM dirents d JOIN inodes i ON i.ino = d.ino LEFT JOIN contents c ON c.id = i.content "
-    "ORDER BY d.parent, d.name";
-constexpr int kEntriesCols = 9;
 
 // Where a registry storage tree keeps a tag's digest:
 // PREFIX/docker/registry/v2/repositories/REPO/_manifests/tags/TAG/current/link.
@@ -34,7 +27,8 @@ constexpr size_t kMaxLinkBytes = 256;
 
 struct UnionTree::Build {
   struct Row {
-    std::string name, sha256, target;  // sha256: 32 bytes (files), target: symlinks
+    std::string name, target;  // target: symlinks
+    Digest sha256{};           // regular files
     Stat st;
   };
   struct PackRows {
@@ -52,46 +46,38 @@ struct UnionTree::Build {
   std::vector<PackRows> p;
   std::string path;  // of the directory being merged, "" for the root
 
+  // Reads pack k's entries (the index only) into p[k].
   void load(size_t k) {
     const Pack& pack = *t.packs_[k];
     auto bad = [&](const std::string& why) { return CorruptError(pack.name() + ": index: " + why); };
     uint64_t n = pack.inode_count();
     PackRows& pr = p[k];
-    auto rows = pack.query_rows(kEntriesSql, kEntriesCols);
-    pr.rows.reserve(rows.size());
     pr.kids.assign(n + 1, {0, 0});
     pr.dir_seen.assign(n + 1, false);
     uint64_t last_parent = 0;
-    for (auto& r : rows) {
-      uint64_t parent = strtoull(r[0].c_str(), nullptr, 10);
-      Row row;
-      row.name = std::move(r[1]);
-      row.st.ino = strtoull(r[2].c_str(), nullptr, 10);
-      row.st.mode = uint32_t(strtoul(r[3].c_str(), nullptr, 10));
-      row.st.nlink = uint32_t(strtoul(r[4].c_str(), nullptr, 10));
-      row.st.size = strtoull(r[5].c_str(), nullptr, 10);
-      row.st.mtime_ns = strtoll(r[6].c_str(), nullptr, 10);
-      row.sha256 = std::move(r[7]);
-      row.target = std::move(r[8]);
-      if (parent < 1 || parent > n || row.st.ino < 1 || row.st.ino > n)
+    pack.for_each_entry([&](const Pack::EntryRow& e) {
+      if (e.parent < 1 || e.parent > n || e.st.ino < 1 || e.st.ino > n)
         throw bad("directory entry with an inode outside 1.." + std::to_string(n));
-      if (row.name.empty() || row.name == "." || row.name == ".." || row.name.find('/') != std::string::npos ||
-          row.name.find('\0') != std::string::npos)
-        throw bad("invalid file name in directory inode " + std::to_string(parent));
-      if (S_ISREG(row.st.mode) && row.sha256.size() != 32)
-        throw bad("regular file inode " + std::to_string(row.st.ino) + " without content");
+      if (e.parent < last_parent) throw bad("directory entries out of order");
+      if (e.name.empty() || e.name == "." || e.name == ".." || e.name.find('/') != std::string_view::npos ||
+          e.name.find('\0') != std::string_view::npos)
+        throw bad("invalid file name in directory inode " + std::to_string(e.parent));
+      if (S_ISREG(e.st.mode) && !e.sha256)
+        throw bad("regular file inode " + std::to_string(e.st.ino) + " without content");
+      Row row{std::string(e.name), std::string(e.target), {}, e.st};
+      if (e.sha256) memcpy(row.sha256.data(), e.sha256, row.sha256.size());
       uint32_t at = uint32_t(pr.rows.size());
-      if (parent != last_parent) pr.kids[parent] = {at, at};
-      pr.kids[parent].second = at + 1;
-      last_parent = parent;
+      if (e.parent != last_parent) pr.kids[e.parent] = {at, at};
+      pr.kids[e.parent].second = at + 1;
+      last_parent = e.parent;
       pr.rows.push_back(std::move(row));
-    }
+    });
   }
 
   // What a union entry is, for a conflict line.
   static std::string describe(const Row& r) {
     if (S_ISDIR(r.st.mode)) return "a directory";
-    if (S_ISREG(r.st.mode)) return "a file with sha256:" + to_hex(reinterpret_cast<const uint8_t*>(r.sha256.data()), 32);
+    if (S_ISREG(r.st.mode)) return "a file with sha256:" + to_hex(r.sha256);
     if (S_ISLNK(r.st.mode)) return "a symlink to '" + r.target + "'";
     return "a special file";
   }
@@ -228,7 +214,26 @@ UnionTree::UnionTree(std::vector<std::shared_ptr<Pack>> packs, Prefer prefer) : 
   }
   if (packs_.size() == 1) return;  // served as it is
   Build b{*this, prefer, std::vector<Build::PackRows>(packs_.size()), {}};
-  for (size_t k = 0; k < packs_.size(); k++) b.load(k);
+  // The packs' indexes are read side by side (each thread has its own
+  // connection to each index).
+  std::vector<std::exception_ptr> failed(packs_.size());
+  std::vector<std::thread> loaders;
+  for (size_t k = 1; k < packs_.size(); k++)
+    loaders.emplace_back([&, k] {
+      try {
+        b.load(k);
+      } catch (...) {
+        failed[k] = std::current_exception();
+      }
+    });
+  try {
+    b.load(0);
+  } catch (...) {
+    failed[0] = std::current_exception();
+  }
+  for (auto& th : loaders) th.join();
+  for (auto& e : failed)
+    if (e) std::rethrow_exception(e);
   std::vector<std::pair<size_t, uint64_t>> roots;
   for (size_t k = 0; k < packs_.size(); k++) {
     roots.emplace_back(k, kRootIno);
