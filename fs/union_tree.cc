@@ -164,7 +164,11 @@ struct UnionTree::Build {
     size_t dir_len = path.size();
     for (size_t i = 0; i < all.size();) {
       size_t j = i + 1;
-      while (j < all.size() && all[j].row->name == all[i].row->name) j++;
+      while (j < all.size() && all[j].row->name == all[i].row->name) {
+        if (all[j].k == all[j - 1].k)
+          throw CorruptError(t.packs_[all[j].k]->name() + ": index: duplicate name '" + all[j].row->name + "'");
+        j++;
+      }
       std::vector<Candidate> group(all.begin() + long(i), all.begin() + long(j));
       i = j;
       const std::string& name = group[0].row->name;

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "tests/support/http_fixtures.h"
 #include "tests/support/mount_fixture.h"
 #include "tests/support/registry_fixture.h"
 
@@ -285,6 +286,23 @@ TEST_F(FsUnion, DeltaAndItsBase) {
     }
   }
   EXPECT_GT(checked, 2u);
+}
+
+// A remote pack (a URL, ranges into -o cache_dir) and a local one in one union.
+TEST_F(FsUnion, RemoteAndLocalPack) {
+  make_ab();
+  FaultServer server;
+  FaultRoute route;
+  route.body = read_file(tmp_ / "B.kso");
+  server.route("/kso/B.kso", route);
+  const std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/kso/B.kso";
+  auto m = mount_union(tmp_ / "A.kso", {}, "mnt", "cache_dir=" + (tmp_ / "cache").string() + ",pack=" + url);
+  EXPECT_TRUE(read_file(*m / "data/shared/only-b.bin") == random_bytes(5 << 20, 2));
+  EXPECT_TRUE(read_file(*m / "data/b-dir/text") == pseudo_text(300000, 5));
+  EXPECT_EQ(read_file(*m / "data/a-dir/deep/x"), "x of a\n");
+  json j = json::parse(run(q(kso_fs_bin()) + " --status " + q(m->path()) + " --json").output);
+  ASSERT_EQ(j["packs"].size(), 2u);
+  EXPECT_EQ(j["packs"][1]["pack"], url);
 }
 
 // The fstab/systemd form: mount(8) passes one source, -o pack= the others.
