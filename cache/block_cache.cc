@@ -1,6 +1,7 @@
 #include "cache/block_cache.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "index/error.h"
 
@@ -17,9 +18,29 @@ struct BlockCache::Pending {
   std::exception_ptr error;
 };
 
+// Origin k's blocks through the cache: what a reader of origin k's files reads with.
+class BlockCache::View : public BlockSource {
+ public:
+  View(BlockCache& c, size_t k) : c_(c), k_(k) {}
+  BlockData block(uint32_t id) override { return c_.block(k_, id); }
+  uint32_t block_count() const override { return c_.origins_[k_]->block_count(); }
+  bool decodes(uint32_t id) const override { return c_.origins_[k_]->decodes(id); }
+  void read_ahead(const FileLayout& f, size_t last) override { c_.read_ahead(k_, f, last); }
+
+ private:
+  BlockCache& c_;
+  size_t k_;
+};
+
 BlockCache::BlockCache(std::shared_ptr<BlockSource> origin, uint64_t capacity, unsigned workers, unsigned ahead)
-    : origin_(std::move(origin)), ahead_(ahead) {
-  for (auto& s : shards_) s.lru = Lru<uint32_t, BlockData>(capacity / kShards);
+    : BlockCache(std::vector<std::shared_ptr<BlockSource>>{std::move(origin)}, capacity, workers, ahead) {}
+
+BlockCache::BlockCache(std::vector<std::shared_ptr<BlockSource>> origins, uint64_t capacity, unsigned workers,
+                       unsigned ahead)
+    : origins_(std::move(origins)), ahead_(ahead) {
+  if (origins_.empty()) throw std::invalid_argument("BlockCache needs an origin");
+  for (size_t k = 0; k < origins_.size(); k++) views_.push_back(std::make_unique<View>(*this, k));
+  for (auto& s : shards_) s.lru = Lru<Key, BlockData>(capacity / kShards);
   for (unsigned i = 0; i < workers; i++) workers_.emplace_back([this] { worker(); });
 }
 
@@ -32,13 +53,14 @@ BlockCache::~BlockCache() {
   for (auto& t : workers_) t.join();
 }
 
-void BlockCache::insert(Shard& s, uint32_t id, const BlockData& d) {
+void BlockCache::insert(Shard& s, Key id, const BlockData& d) {
   // Caller holds s.mu. Keeps at least the newest block even if it alone
   // exceeds the share.
   evicted_ += s.lru.insert(id, d, d->size());
 }
 
-BlockData BlockCache::block(uint32_t id) {
+BlockData BlockCache::block(size_t k, uint32_t block_id) {
+  Key id = key(k, block_id);
   Shard& s = shard(id);
   {
     std::lock_guard lk(s.mu);
@@ -50,7 +72,7 @@ BlockData BlockCache::block(uint32_t id) {
   return load(id, false);
 }
 
-BlockData BlockCache::load(uint32_t id, bool from_prefetch) {
+BlockData BlockCache::load(Key id, bool from_prefetch) {
   Shard& s = shard(id);
   std::shared_ptr<Pending> p;
   bool owner = false;
@@ -72,7 +94,7 @@ BlockData BlockCache::load(uint32_t id, bool from_prefetch) {
     BlockData d;
     std::exception_ptr err;
     try {
-      d = origin_->block(id);
+      d = origins_[size_t(id >> 32)]->block(uint32_t(id));
     } catch (...) {
       err = std::current_exception();
       errors_++;
@@ -100,8 +122,9 @@ BlockData BlockCache::load(uint32_t id, bool from_prefetch) {
   return p->data;
 }
 
-void BlockCache::prefetch(uint32_t id) {
-  if (workers_.empty() || id >= origin_->block_count()) return;
+void BlockCache::prefetch(size_t k, uint32_t block_id) {
+  if (workers_.empty() || k >= origins_.size() || block_id >= origins_[k]->block_count()) return;
+  Key id = key(k, block_id);
   {
     Shard& s = shard(id);
     std::lock_guard lk(s.mu);
@@ -110,22 +133,22 @@ void BlockCache::prefetch(uint32_t id) {
   {
     std::lock_guard lk(qmu_);
     if (queue_.size() >= kMaxQueued) return;
-    for (uint32_t q : queue_)
+    for (Key q : queue_)
       if (q == id) return;
     queue_.push_back(id);
   }
   qcv_.notify_one();
 }
 
-void BlockCache::read_ahead(const FileLayout& f, size_t last) {
+void BlockCache::read_ahead(size_t k, const FileLayout& f, size_t last) {
   if (workers_.empty() || last >= f.chunks.size()) return;
   uint32_t last_queued = f.chunks[last].block;
   unsigned queued = 0;
   size_t end = std::min(f.chunks.size(), last + kAheadScan);
   for (size_t i = last + 1; i < end && queued < ahead_; i++) {
     uint32_t b = f.chunks[i].block;
-    if (b == last_queued || !origin_->decodes(b)) continue;
-    prefetch(b);
+    if (b == last_queued || !origins_[k]->decodes(b)) continue;
+    prefetch(k, b);
     last_queued = b;
     queued++;
   }
@@ -133,7 +156,7 @@ void BlockCache::read_ahead(const FileLayout& f, size_t last) {
 
 void BlockCache::worker() {
   for (;;) {
-    uint32_t id;
+    Key id;
     {
       std::unique_lock lk(qmu_);
       qcv_.wait(lk, [&] { return stop_ || !queue_.empty(); });

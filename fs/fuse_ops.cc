@@ -91,7 +91,7 @@ void op_init(void* userdata, fuse_conn_info* conn) {
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   guarded(req, [&] {
-    auto st = ctx(req).pack->lookup(parent, name);
+    auto st = ctx(req).tree->lookup(parent, name);
     if (!st) {
       // Negative entries can be cached forever too.
       fuse_entry_param e{};
@@ -106,7 +106,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   guarded(req, [&] {
-    auto st = ctx(req).pack->stat(ino);
+    auto st = ctx(req).tree->stat(ino);
     if (!st) return (void)fuse_reply_err(req, ENOENT);
     auto s = to_stat(*st);
     fuse_reply_attr(req, &s, kForever);
@@ -118,8 +118,8 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
   guarded(req, [&] {
     auto& c = ctx(req);
-    std::string target = c.pack->readlink(ino);
-    if (!c.opts.allow_escaping_symlinks && c.pack->escaping_symlink(ino, target)) {
+    std::string target = c.tree->readlink(ino);
+    if (!c.opts.allow_escaping_symlinks && c.tree->escaping_symlink(ino, target)) {
       c.warn_once("inode " + std::to_string(ino) + " is a symlink to '" + target +
                    "', outside the pack: not resolved (-o allow_escaping_symlinks resolves it)");
       return (void)fuse_reply_err(req, EACCES);
@@ -143,14 +143,16 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 
-// Reads go through the reader's one read path; the reply points into the
-// cache's blocks and this thread's page buffers (no copy beyond the read).
+// Reads go through the reader's one read path of the pack serving the inode,
+// its blocks through that pack's view of the one cache; the reply points into
+// the cache's blocks and this thread's page buffers (no copy beyond the read).
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   guarded(req, [&] {
     auto& c = ctx(req);
     auto f = c.files->get(ino);
     thread_local ReadBuffer buf;
-    c.pack->read(*f, uint64_t(off), size, *c.cache, buf);
+    size_t k = c.tree->owner(ino);
+    c.tree->pack(k)->read(*f, uint64_t(off), size, c.cache->origin(k), buf);
     c.counters.reads.fetch_add(1, std::memory_order_relaxed);
     c.counters.bytes_served.fetch_add(buf.size(), std::memory_order_relaxed);
     if (buf.size() == 0) return (void)fuse_reply_buf(req, nullptr, 0);
@@ -202,8 +204,8 @@ void op_statfs(fuse_req_t req, fuse_ino_t) {
     struct statvfs sv {};
     sv.f_bsize = 4096;
     sv.f_frsize = 4096;
-    sv.f_blocks = (c.pack->file_size() + 4095) / 4096;  // the pack's own size
-    sv.f_files = c.pack->inode_count();
+    sv.f_blocks = (c.tree->file_size() + 4095) / 4096;  // the packs' own size
+    sv.f_files = c.tree->inode_count();
     sv.f_namemax = 255;
     sv.f_flag = ST_RDONLY;
     fuse_reply_statfs(req, &sv);
@@ -283,12 +285,15 @@ fuse_lowlevel_ops make_ops() {
 
 void FsContext::start() {
   mount.pid = getpid();
-  cache = std::make_unique<BlockCache>(pack, opts.cache_size, opts.prefetch_workers, opts.readahead_blocks);
+  if (!tree) tree = std::make_shared<UnionTree>(std::vector<std::shared_ptr<Pack>>{pack});
+  std::vector<std::shared_ptr<BlockSource>> origins;
+  for (size_t k = 0; k < tree->pack_count(); k++) origins.push_back(tree->pack(k));
+  cache = std::make_unique<BlockCache>(std::move(origins), opts.cache_size, opts.prefetch_workers, opts.readahead_blocks);
   files = std::make_unique<InodeTable<const FileLayout>>(
-      [p = pack](uint64_t ino) { return p->layout(ino); }, [](const FileLayout& f) { return f.chunks.size(); },
+      [p = tree](uint64_t ino) { return p->layout(ino); }, [](const FileLayout& f) { return f.chunks.size(); },
       kTableChunks);
   dirs = std::make_unique<InodeTable<DirListing>>(
-      [p = pack](uint64_t ino) {
+      [p = tree](uint64_t ino) {
         auto st = p->stat(ino);
         if (!st) throw Error("no such directory", ENOENT);
         if (!S_ISDIR(st->mode)) throw Error("not a directory", ENOTDIR);

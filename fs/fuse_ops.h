@@ -15,6 +15,7 @@
 
 #include "cache/block_cache.h"
 #include "fs/inode_table.h"
+#include "fs/union_tree.h"
 #include "index/pack_reader.h"
 
 namespace kso {
@@ -50,8 +51,9 @@ struct MountInfo {
 
 // Shared state of a mount; the session's userdata.
 struct FsContext {
-  std::shared_ptr<Pack> pack;
-  std::unique_ptr<BlockCache> cache;
+  std::shared_ptr<Pack> pack;        // the first pack (the only one unless a union)
+  std::shared_ptr<UnionTree> tree;   // what is served: that pack, or the union of several
+  std::unique_ptr<BlockCache> cache;  // one for all packs: origin k is tree->pack(k)
   std::unique_ptr<InodeTable<const FileLayout>> files;  // chunk tables of files being read
   std::unique_ptr<InodeTable<DirListing>> dirs;
   FsOptions opts;

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstddef>
 #include <cstdio>
@@ -37,7 +38,9 @@ namespace {
 constexpr unsigned kReadAheadKb = 1024;
 
 struct Cli {
-  std::string pack;
+  std::vector<std::string> args;       // PACK... MOUNTPOINT as given (the mount point last)
+  std::vector<std::string> opt_packs;  // -o pack=, each once, after the PACK arguments
+  char* prefer = nullptr;              // -o prefer=first|last: who wins a union's conflicts
   char* cache_size = nullptr;
   char* mem_cache_size = nullptr;
   std::vector<std::string> bases;    // -o base=, each once; local paths may be ':'-separated
@@ -55,7 +58,7 @@ struct Cli {
   bool help = false, version = false;
 };
 
-enum { kKeyHelp, kKeyVersion, kKeyDiscard, kKeyBase, kKeyHeader };
+enum { kKeyHelp, kKeyVersion, kKeyDiscard, kKeyBase, kKeyHeader, kKeyPack };
 
 // FUSE worker threads unless -o max_threads= says otherwise: enough for
 // nginx and the registry reading many files at once on a small host.
@@ -73,6 +76,8 @@ const fuse_opt kOpts[] = {
     {"reload_file=%s", offsetof(Cli, reload_file), 0},
     FUSE_OPT_KEY("base=", kKeyBase),
     FUSE_OPT_KEY("header=", kKeyHeader),
+    FUSE_OPT_KEY("pack=", kKeyPack),
+    {"prefer=%s", offsetof(Cli, prefer), 0},
     {"prefetch_workers=%u", offsetof(Cli, prefetch_workers), 0},
     {"allow_escaping_symlinks", offsetof(Cli, allow_escaping_symlinks), 1},
     {"readahead_blocks=%u", offsetof(Cli, readahead_blocks), 0},
@@ -98,12 +103,9 @@ const fuse_opt kOpts[] = {
 int opt_proc(void* data, const char* arg, int key, fuse_args*) {
   auto* cli = static_cast<Cli*>(data);
   switch (key) {
-    case FUSE_OPT_KEY_NONOPT:
-      if (cli->pack.empty()) {
-        cli->pack = arg;
-        return 0;
-      }
-      return 1;  // the mount point: fuse_parse_cmdline takes it
+    case FUSE_OPT_KEY_NONOPT:  // the last is the mount point, handed to fuse_parse_cmdline later
+      cli->args.emplace_back(arg);
+      return 0;
     case kKeyHelp:
       cli->help = true;
       return 0;
@@ -129,6 +131,9 @@ int opt_proc(void* data, const char* arg, int key, fuse_args*) {
     case kKeyHeader:
       cli->headers.emplace_back(strchr(arg, '=') + 1);
       return 0;
+    case kKeyPack:
+      cli->opt_packs.emplace_back(strchr(arg, '=') + 1);
+      return 0;
     default:
       return 1;
   }
@@ -136,17 +141,29 @@ int opt_proc(void* data, const char* arg, int key, fuse_args*) {
 
 void usage() {
   printf(
-      "usage: kso-fs PACK MOUNTPOINT [-o OPTION[,OPTION...]] [-f] [-d] [-s]\n"
+      "usage: kso-fs PACK [PACK...] MOUNTPOINT [-o OPTION[,OPTION...]] [-f] [-d] [-s]\n"
       "       kso-fs --status MOUNTPOINT [--json] [--max-eio N] [--timeout SECS]\n"
       "\n"
       "Mounts a kso pack read-only at MOUNTPOINT. Without -f it goes to the\n"
       "background once the mount is up. Unmount with 'umount MOUNTPOINT' or\n"
       "'fusermount3 -u MOUNTPOINT'; SIGTERM/SIGINT also unmount cleanly.\n"
       "\n"
+      "Several packs mount as their union (rolling upgrades: the old and the new pack\n"
+      "together; a site's own files and images on top). Directories merge; a path two packs\n"
+      "hold must be the same in both (files by content SHA-256, symlinks by target; a\n"
+      "registry tag by its digest), else the mount is refused naming the path and the packs.\n"
+      "Nothing but the packs' indexes is read to build it. mount(8) and fstab pass one pack:\n"
+      "give the others with -o pack=.\n"
+      "    -o pack=PACK             one more pack of the union (repeatable; after the PACK\n"
+      "                             arguments, in order)\n"
+      "    -o prefer=first|last     a conflict does not refuse the mount: the first (or last)\n"
+      "                             pack holding the path wins; each such path is logged once\n"
+      "\n"
       "--status MOUNTPOINT asks the daemon serving MOUNTPOINT (no PACK needed) which pack\n"
       "is live and how it is doing: pack (a URL without its query), identity, format version,\n"
-      "bases, mount time and uptime, cache use and hit rate, bytes served, reads, EIO replies\n"
-      "since mount, and for remote packs what was fetched. The same is in the mount root's\n"
+      "bases, every pack of a union, mount time and uptime, cache use and hit rate, bytes\n"
+      "served, reads, EIO replies since mount, and for remote packs what was fetched (a\n"
+      "union's user.kso.pack and identity are its first pack's). The same is in the mount root's\n"
       "extended attributes user.kso.status (JSON), user.kso.pack, user.kso.identity and\n"
       "user.kso.format_version (getfattr -d -m user.kso MOUNTPOINT).\n"
       "    --json                   the status as JSON, with \"health\" and \"problems\"\n"
@@ -298,6 +315,14 @@ int kso_fs_main(int argc, char** argv) {
     fuse_opt_free_args(&args);
     return 0;
   }
+  // PACK... MOUNTPOINT: the last argument is the mount point, and
+  // fuse_parse_cmdline wants it; the packs are the others, then -o pack=.
+  std::vector<std::string> packs = cli.args;
+  if (!packs.empty()) {
+    fuse_opt_add_arg(&args, packs.back().c_str());
+    packs.pop_back();
+  }
+  packs.insert(packs.end(), cli.opt_packs.begin(), cli.opt_packs.end());
   fuse_cmdline_opts fo{};
   if (fuse_parse_cmdline(&args, &fo) != 0) return 2;
   setup_logging(false, fo.debug);
@@ -307,10 +332,18 @@ int kso_fs_main(int argc, char** argv) {
     fuse_opt_free_args(&args);
     return code;
   };
-  if (cli.pack.empty() || !fo.mountpoint) return fail("usage: kso-fs PACK MOUNTPOINT [-o OPTIONS] [-f]  (--help for more)", 2);
+  if (packs.empty() || !fo.mountpoint)
+    return fail("usage: kso-fs PACK [PACK...] MOUNTPOINT [-o OPTIONS] [-f]  (--help for more)", 2);
+  Prefer prefer = Prefer::kNone;
+  if (cli.prefer) {
+    std::string v = cli.prefer;
+    if (v == "first") prefer = Prefer::kFirst;
+    else if (v == "last") prefer = Prefer::kLast;
+    else if (v != "none") return fail("-o prefer= takes first, last or none, not '" + v + "'", 2);
+  }
 
   FsContext c;
-  const bool remote = fetch::is_url(cli.pack);
+  const bool remote = std::any_of(packs.begin(), packs.end(), [](auto& p) { return fetch::is_url(p); });
   std::vector<std::pair<std::string, std::shared_ptr<ByteSource>>> remotes;
   fetch::RemoteOptions ro;
   try {
@@ -324,10 +357,11 @@ int kso_fs_main(int argc, char** argv) {
   if (cli.cacert) ro.cacert = cli.cacert;
   ro.headers = cli.headers;
   if (cli.reload_file) {
-    if (!remote) return fail("-o reload_file is for remote (http:// or https://) packs", 2);
+    if (packs.size() != 1 || !fetch::is_url(packs[0]))
+      return fail("-o reload_file is for a mount of one remote (http:// or https://) pack", 2);
     try {
       ReloadSpec spec = read_reload_file(cli.reload_file);
-      if (!spec.url.empty()) cli.pack = spec.url;
+      if (!spec.url.empty()) packs[0] = spec.url;
       ro.reload_headers = spec.headers;
     } catch (const std::exception& e) {
       return fail(e.what(), 1);
@@ -340,10 +374,11 @@ int kso_fs_main(int argc, char** argv) {
     c.opts.prefetch_workers = cli.prefetch_workers;
     c.opts.allow_escaping_symlinks = cli.allow_escaping_symlinks != 0;
     c.opts.readahead_blocks = cli.readahead_blocks;
-    if (!remote) {
-      char* real = realpath(cli.pack.c_str(), nullptr);
-      if (!real) throw Error("cannot open " + cli.pack + ": " + strerror(errno), errno);
-      cli.pack = real;
+    for (auto& p : packs) {
+      if (fetch::is_url(p)) continue;
+      char* real = realpath(p.c_str(), nullptr);
+      if (!real) throw Error("cannot open " + p + ": " + strerror(errno), errno);
+      p = real;
       free(real);
     }
     BaseSearch bases;
@@ -353,17 +388,31 @@ int kso_fs_main(int argc, char** argv) {
       if (fetch::is_url(where)) remotes.emplace_back(where, src);  // for SIGHUP's reload
       return src;
     };
-    // A delta mounts only with every base of its chain found and checked:
-    // errors show on the terminal, before forking, never on a later read.
-    c.pack = open_pack(cli.pack, bases);
+    // A delta mounts only with every base of its chain found and checked,
+    // and a union only without conflicts: errors show on the terminal,
+    // before forking, never on a later read.
+    std::vector<std::shared_ptr<Pack>> opened;
+    for (auto& p : packs) opened.push_back(open_pack(p, bases));
+    c.pack = opened[0];
+    auto t0 = std::chrono::steady_clock::now();
+    c.tree = std::make_shared<UnionTree>(std::move(opened), prefer);
+    for (auto& line : c.tree->overrides()) spdlog::warn("{}", line);
+    if (packs.size() > 1)
+      spdlog::info("union of {} packs built from their indexes in {} ms", packs.size(),
+                   std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
   } catch (const std::exception& e) {
     return fail(e.what(), 1);
   }
   clear_stale_mount(fo.mountpoint);
 
-  Reloader reloader(cli.reload_file ? cli.reload_file : "", cli.pack, std::move(remotes));
-  if (remote) cli.pack = fetch::redact_url(cli.pack);  // a presigned URL's query is a secret: never in mtab or logs
-  std::string mount_opts = "-oro,default_permissions,fsname=" + escape_commas(cli.pack) + ",subtype=kso-fs";
+  Reloader reloader(cli.reload_file ? cli.reload_file : "", packs[0], std::move(remotes));
+  std::string names;  // for the log; a presigned URL's query is a secret: never in mtab or logs
+  for (auto& p : packs) {
+    if (fetch::is_url(p)) p = fetch::redact_url(p);
+    names += (names.empty() ? "" : ", ") + p;
+  }
+  // mtab names the first pack (a union's others are in --status).
+  std::string mount_opts = "-oro,default_permissions,fsname=" + escape_commas(packs[0]) + ",subtype=kso-fs";
   fuse_opt_add_arg(&args, mount_opts.c_str());
   fuse_session* se = fuse_session_new(&args, &fuse_ops(), sizeof(fuse_lowlevel_ops), &c);
   if (!se) return fail("cannot create the FUSE session (bad -o option?)", 2);
@@ -382,7 +431,7 @@ int kso_fs_main(int argc, char** argv) {
   c.mount.unix_time = int64_t(time(nullptr));
   c.mount.since = std::chrono::steady_clock::now();
   if (cli.cache_dir) c.mount.cache_dir = cli.cache_dir;
-  spdlog::info("mounted {} on {}", cli.pack, fo.mountpoint);
+  spdlog::info("mounted {} on {}", names, fo.mountpoint);
   if (!fo.foreground) {
     spdlog::drop_all();
     setup_logging(true, fo.debug);

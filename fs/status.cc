@@ -59,8 +59,24 @@ std::string status_json(const FsContext& c) {
   j["identity"] = to_hex(p.identity());
   j["format_version"] = p.version();
   j["pack_bytes"] = p.file_size();
-  j["bases"] = json::array();
-  for (const Pack* b : base_chain(p)) j["bases"].push_back({{"pack", b->name()}, {"identity", to_hex(b->identity())}});
+  auto bases_of = [](const Pack& pk) {
+    json arr = json::array();
+    for (const Pack* b : base_chain(pk)) arr.push_back({{"pack", b->name()}, {"identity", to_hex(b->identity())}});
+    return arr;
+  };
+  j["bases"] = bases_of(p);
+  // Every pack of the mount in union order (one for a single-pack mount; the
+  // fields above are the first's, as before unions).
+  j["packs"] = json::array();
+  size_t n = c.tree ? c.tree->pack_count() : 1;
+  for (size_t k = 0; k < n; k++) {
+    const Pack& pk = c.tree ? *c.tree->pack(k) : p;
+    j["packs"].push_back({{"pack", pk.name()},
+                          {"identity", to_hex(pk.identity())},
+                          {"format_version", pk.version()},
+                          {"pack_bytes", pk.file_size()},
+                          {"bases", bases_of(pk)}});
+  }
   j["mounted_at"] = utc(c.mount.unix_time);
   j["mounted_at_unix"] = c.mount.unix_time;
   j["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - c.mount.since).count();
@@ -192,6 +208,16 @@ void print_human(const json& j, const std::vector<std::string>& problems) {
   if (bases.is_array() && !bases.empty()) {
     printf("bases:          %zu (the delta chain, nearest first)\n", bases.size());
     for (auto& b : bases) printf("  base:         %s %s\n", b.value("identity", "?").c_str(), b.value("pack", "?").c_str());
+  }
+  const json& packs = sub(j, "packs");
+  if (packs.is_array() && packs.size() > 1) {
+    printf("union of:       %zu packs (a path two hold is served from the first, unless -o prefer=last)\n", packs.size());
+    for (auto& pk : packs) {
+      printf("  pack:         %s %s\n", pk.value("identity", "?").c_str(), pk.value("pack", "?").c_str());
+      const json& pb = sub(pk, "bases");
+      if (pb.is_array())
+        for (auto& b : pb) printf("    base:       %s %s\n", b.value("identity", "?").c_str(), b.value("pack", "?").c_str());
+    }
   }
   printf("mounted:        %s (up %s)\n", j.value("mounted_at", "?").c_str(), human_duration(int64_t(num(j, "uptime_s"))).c_str());
   const json& c = sub(j, "cache");

@@ -24,7 +24,8 @@ std::optional<std::string> status_xattr(const FsContext& c, std::string_view nam
 const std::string& status_xattr_names();
 // The user.kso.status document: pack, identity, format version, bases,
 // mount time and uptime, cache use, bytes served, reads, EIO replies, and for
-// a remote pack what it fetched.
+// a remote pack what it fetched; `packs`: every pack of the mount (a union's
+// in order; the single-pack fields above are the first pack's).
 std::string status_json(const FsContext& c);
 
 // kso-fs --status MNT [--json] [--max-eio N] [--timeout SECS] (argv as given

@@ -869,6 +869,30 @@ std::vector<std::pair<std::string, std::string>> Pack::meta() const {
   return out;
 }
 
+void Pack::for_each_entry(const std::function<void(const EntryRow&)>& f) const {
+  Conn& c = impl_->conn();
+  sqlite3_stmt* s = nullptr;
+  // The dirents primary key is (parent, name): SQLite walks it without sorting.
+  const std::string sql = std::string("SELECT d.parent, d.name, ") + kStatCols +
+                          ", c.sha256, i.target FROM dirents d JOIN inodes i ON i.ino = d.ino"
+                          " LEFT JOIN contents c ON c.id = i.content ORDER BY d.parent, d.name";
+  if (sqlite3_prepare_v2(c.db, sql.c_str(), -1, &s, nullptr) != SQLITE_OK)
+    throw CorruptError(name() + ": index query failed: " + sqlite3_errmsg(c.db) + Impl::detail());
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> done(s, sqlite3_finalize);
+  while (impl_->step(c, s) == SQLITE_ROW) {
+    EntryRow r;
+    r.parent = uint64_t(sqlite3_column_int64(s, 0));
+    const char* nm = static_cast<const char*>(sqlite3_column_blob(s, 1));
+    r.name = std::string_view(nm ? nm : "", size_t(sqlite3_column_bytes(s, 1)));
+    r.st = row_stat(s, 2);
+    const void* sha = sqlite3_column_blob(s, 7);
+    r.sha256 = sha && sqlite3_column_bytes(s, 7) == 32 ? static_cast<const uint8_t*>(sha) : nullptr;
+    const char* t = static_cast<const char*>(sqlite3_column_blob(s, 8));
+    r.target = std::string_view(t ? t : "", size_t(sqlite3_column_bytes(s, 8)));
+    f(r);
+  }
+}
+
 std::vector<std::vector<std::string>> Pack::query_rows(const std::string& sql, int cols) const {
   Conn& c = impl_->conn();
   sqlite3_stmt* s = nullptr;

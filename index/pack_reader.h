@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -159,6 +160,21 @@ class Pack : public BlockSource {
   void check_index() const;
   // SHA-256 of the metadata region as the pack holds it now (compare with identity()).
   Digest compute_identity() const;
+
+  // One directory entry as for_each_entry() hands it out; the views and the
+  // digest point into the index's row and last until the callback returns.
+  struct EntryRow {
+    uint64_t parent;
+    std::string_view name;
+    Stat st;
+    const uint8_t* sha256;    // 32 bytes: a regular file's content digest; null otherwise
+    std::string_view target;  // a symlink's target; empty otherwise
+  };
+  // Every directory entry of the tree in (parent, name) byte order, in one
+  // pass over the index and without file data: what a union of packs
+  // compares. Names and inode numbers are as stored: the caller checks what it
+  // relies on. Throws CorruptError.
+  void for_each_entry(const std::function<void(const EntryRow&)>& f) const;
 
   std::vector<std::pair<std::string, std::string>> meta() const;  // the index's meta table
   // Runs a read-only query on the index; each row as `cols` columns (text as

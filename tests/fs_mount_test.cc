@@ -432,7 +432,9 @@ TEST_F(FsMount, BadPacksFailWithOneLineAndDoNotMount) {
 TEST_F(FsMount, HelpAndVersion) {
   auto r = run(q(kso_fs_bin()) + " --help");
   EXPECT_EQ(r.status, 0) << r.output;
-  EXPECT_NE(r.output.find("usage: kso-fs PACK MOUNTPOINT"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("usage: kso-fs PACK [PACK...] MOUNTPOINT"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("-o pack=PACK"), std::string::npos) << r.output;  // a union (fs_union_test.cc)
+  EXPECT_NE(r.output.find("-o prefer=first|last"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("cache_size"), std::string::npos);
   EXPECT_NE(r.output.find("allow_other"), std::string::npos);
   r = run(q(kso_fs_bin()) + " -h");

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <stdexcept>
 #include <functional>
 #include <memory>
 #include <set>
@@ -450,6 +452,21 @@ std::string read_through(const Pack& p, const FileLayout& f, uint64_t off, size_
   std::string out(b.size(), '\0');
   b.copy_to(out.data());
   return out;
+}
+
+void make_wide_tree(const fs::path& root, size_t files, uint64_t seed) {
+  constexpr size_t kPerDir = 100, kDirsPerTop = 100;  // 10k files per top-level directory
+  for (size_t i = 0; i < files; i++) {
+    char rel[64];
+    snprintf(rel, sizeof rel, "d%03zu/d%02zu/f%06zu.txt", i / (kPerDir * kDirsPerTop), i / kPerDir % kDirsPerTop, i);
+    fs::path p = root / rel;
+    if (i % kPerDir == 0) fs::create_directories(p.parent_path());
+    FILE* f = fopen(p.c_str(), "wb");
+    if (!f) throw std::runtime_error("cannot create " + p.string());
+    fprintf(f, "file %zu of seed %llu\n", i, (unsigned long long)seed);
+    fclose(f);
+    set_mtime_ns(p, 1500000000LL * 1000000000 + int64_t(i));
+  }
 }
 
 }  // namespace kso::test

@@ -125,6 +125,11 @@ uint64_t data_end(const fs::path& f);
 // `n` bytes of pseudo-text (words picked by random_bytes(.., seed)):
 // compressible, so packed into zstd blocks, but not trivially so.
 std::string pseudo_text(size_t n, uint64_t seed);
+// Writes `files` small regular files under `root` (created), 100 to a
+// directory in a two-level fan-out (d000/d00/f0000.txt ...), content and
+// mtimes derived from `seed` and the index: trees for scale measurements.
+// Two calls with the same `files` and different seeds give the same paths.
+void make_wide_tree(const fs::path& root, size_t files, uint64_t seed);
 // Bytes [off, off+len) of `f` through the reader's read path with `src`.
 std::string read_through(const Pack& p, const FileLayout& f, uint64_t off, size_t len, BlockSource& src);
 
