@@ -16,6 +16,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "index/format.h"
 #include "index/pack_reader.h"
@@ -317,6 +318,20 @@ TEST_F(FsStatus, NotAKsoMountFailsWithOneLine) {
 TEST_F(FsStatus, DaemonThatDoesNotAnswerTimesOut) {
   Mount m(tmp / "p.kso", tmp / "mnt", {"", {}, false});
   ASSERT_EQ(kill(m.pid(), SIGSTOP), 0);
+  // kill() returns before the signal has stopped every thread: wait until
+  // the kernel reports the process stopped ('T'), or a quick answer races in.
+  auto stopped = [&] {  // every thread, as /proc/PID/task/*/stat says
+    const fs::path tasks = "/proc/" + std::to_string(m.pid()) + "/task";
+    std::error_code ec;
+    for (auto& t : fs::directory_iterator(tasks, ec)) {
+      std::string st = read_file(t.path() / "stat");
+      size_t paren = st.rfind(')');
+      if (paren == std::string::npos || paren + 2 >= st.size() || st[paren + 2] != 'T') return false;
+    }
+    return !ec;
+  };
+  for (int i = 0; i < 200 && !stopped(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(stopped()) << "the daemon did not stop";
   const auto t0 = std::chrono::steady_clock::now();
   RunResult r = fs_status(m.path(), "--timeout 1");
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
