@@ -629,7 +629,12 @@ TEST_F(PackKit, KitDocProceduresAsWritten) {
   if (podman) script += "(\n" + block["kit-load"] + ")\npodman images --format '{{.Repository}}:{{.Tag}} {{.ID}}'\n";
   // What the host now serves is the pack's: a file byte for byte, through the installed kso-fs.
   script += "cmp /srv/kso/files/" + kKubelet + " " + q(w->tmp / "files" / kKubelet) + "\n";
-  script += "readlink /proc/$(pgrep --ns $$ --nslist mnt -n -f '^kso-fs /srv/k8s.kso')/exe\n";  // ours, in this namespace
+  // Which binary serves the mount: its daemon's pid from --status, then its
+  // executable; under qemu-user (the arm64 suite) exe is the emulator, and
+  // the program is the path binfmt_misc put in its command line.
+  script += "pid=$(kso-fs --status /srv/kso --json | sed -n 's/.*\"pid\": *\\([0-9]*\\).*/\\1/p')\n"
+            "exe=$(readlink /proc/$pid/exe)\n"
+            "case $exe in *qemu*|*binfmt*) tr '\\0' '\\n' < /proc/$pid/cmdline | grep -m1 '/kso-fs$' ;; *) echo \"$exe\" ;; esac\n";
   script += "umount /srv/kso\necho kit-doc-ok\n";
   // PATH without the build dir: kso-fs must come from /usr/local/bin, where the procedure put it.
   r = run("unshare --mount --propagation private bash -c " + q(script) + " 2>&1");
