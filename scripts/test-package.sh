@@ -45,6 +45,14 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "test-package: FAIL: $*" >&2; exit 1; }
+# The ```sh block after "<!-- procedure: NAME -->" in docs/DEPLOY.md, as written.
+doc_block() {
+  local b
+  b=$(awk -v want="<!-- procedure: $1 -->" '$0 == want {p = 1; next} p && /^```sh$/ {q = 1; next}
+        q && /^```$/ {exit} q {print}' docs/DEPLOY.md)
+  [ -n "$b" ] || fail "docs/DEPLOY.md lost its procedure $1"
+  printf '%s\n' "$b"
+}
 
 # A chroot of RELEASE (minbase + PACKAGES) unpacked in DIR, from the cache.
 make_chroot() {
@@ -68,8 +76,9 @@ cp "$deb_amd64" "$deb_root/tmp/"
 cp /etc/resolv.conf "$deb_root/etc/resolv.conf"
 # mmdebstrap leaves no package lists: fetch them, as a fresh host would.
 chroot "$deb_root" apt-get update -qq > "$work/apt.log" 2>&1 || { tail -20 "$work/apt.log"; fail "apt-get update in the chroot"; }
-chroot "$deb_root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  "/tmp/$(basename "$deb_amd64")" >> "$work/apt.log" 2>&1 || { tail -20 "$work/apt.log"; fail "apt-get install of the .deb"; }
+# DEPLOY.md section 1's install, as written, where the .deb is.
+chroot "$deb_root" env DEBIAN_FRONTEND=noninteractive /bin/sh -ec "cd /tmp && $(doc_block install-deb)" \
+  >> "$work/apt.log" 2>&1 || { tail -20 "$work/apt.log"; fail "DEPLOY.md's install-deb procedure"; }
 in_deb() { chroot "$deb_root" /bin/sh -c "$1"; }
 grep -q "kso-pack $version" <<< "$(in_deb 'kso-pack --version')" || fail "kso-pack --version"
 grep -q "kso-fs $version" <<< "$(in_deb 'kso-fs --version')" || fail "kso-fs --version"
@@ -143,9 +152,15 @@ nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
 nginx_pid=$!
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 for arch in amd64 arm64; do
-  # Renamed into place: the previous arch's daemon may still be exiting.
-  cp "$old_root/kit/bin/kso-fs-linux-$arch" "$old_root/usr/local/bin/kso-fs.new"
-  mv -f "$old_root/usr/local/bin/kso-fs.new" "$old_root/usr/local/bin/kso-fs"
+  if [ "$arch" = "$(uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')" ]; then
+    # DEPLOY.md section 1's static install, as written, in the kit's bin/.
+    chroot "$old_root" /bin/sh -ec "cd /kit/bin && $(doc_block install-static)" || fail "DEPLOY.md's install-static procedure"
+  else
+    # The other arch (through qemu): renamed into place, since the previous
+    # daemon may still be exiting.
+    cp "$old_root/kit/bin/kso-fs-linux-$arch" "$old_root/usr/local/bin/kso-fs.new"
+    mv -f "$old_root/usr/local/bin/kso-fs.new" "$old_root/usr/local/bin/kso-fs"
+  fi
   mkdir -p "$old_root/srv/kso"
   out=$(chroot "$old_root" /usr/local/bin/kso-fs https://origin.invalid/k8s.kso /srv/kso -o cache_dir=/tmp 2>&1) && fail "static $arch kso-fs took a URL"
   grep -q "static build" <<< "$out" || fail "static $arch kso-fs: unclear URL refusal: $out"
