@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "index/block_buffer.h"
 #include "index/error.h"
 #include "index/hash.h"
 
@@ -65,9 +66,13 @@ std::string decode_stored(uint32_t id, const BlockEntry& e, std::string&& stored
     return std::move(stored);
   }
   if (e.codec != Codec::Zstd) throw bad("unknown codec " + std::to_string(uint32_t(e.codec)));
-  std::string out(e.raw_size, '\0');
+  std::string out = take_block_buffer(e.raw_size);  // recycled: no fresh zeroed pages per block
   size_t n = ZSTD_decompressDCtx(tls.d, out.data(), out.size(), stored.data(), stored.size());
-  if (ZSTD_isError(n) || n != e.raw_size) throw bad("zstd frame does not decode to its size");
+  give_block_buffer(std::move(stored));
+  if (ZSTD_isError(n) || n != e.raw_size) {
+    give_block_buffer(std::move(out));
+    throw bad("zstd frame does not decode to its size");
+  }
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "index/block.h"
+#include "index/block_buffer.h"
 #include "index/entry.h"
 #include "index/error.h"
 #include "index/hash.h"
@@ -745,7 +746,7 @@ void Pack::read(const FileLayout& f, uint64_t off, size_t len, BlockSource& bloc
       uint32_t first = sg.offset / kRawPageSize, last = (sg.offset + sg.length - 1) / kRawPageSize;
       uint32_t start = first * kRawPageSize;
       uint32_t stop = std::min<uint32_t>((last + 1) * kRawPageSize, e.stored_size);
-      std::string& buf = out.pages_[k];
+      ByteBuf& buf = out.pages_[k];
       buf.resize(stop - start);
       uint32_t bad = 0;
       where.read_checked(
@@ -802,12 +803,12 @@ BlockData Pack::block(uint32_t id) {
     BlockHome h = home(id);
     return const_cast<Pack*>(h.pack)->block(h.id);
   }
-  std::string s(e.stored_size, '\0');
+  std::string s = take_block_buffer(e.stored_size);
   impl_->read_checked(
       e.offset, s.size(), s.data(), [&](const char* b) { return xxh3(b, s.size()) == e.xxh3; },
       [&] { return "block " + std::to_string(id) + " at offset " + std::to_string(e.offset) + ": checksum mismatch"; });
   try {
-    return std::make_shared<const std::string>(decode_stored(id, e, std::move(s)));
+    return share_block(decode_stored(id, e, std::move(s)));
   } catch (const CorruptError& err) {
     throw CorruptError(name() + ": " + err.what());
   }
@@ -824,7 +825,7 @@ void Pack::check_block(uint32_t id) const {
     }
     return;
   }
-  std::string s(e.stored_size, '\0');
+  std::string s = take_block_buffer(e.stored_size);
   impl_->src->read(e.offset, s.size(), s.data());
   auto bad = [&](const std::string& why) {
     return CorruptError("block " + std::to_string(id) + " at offset " + std::to_string(e.offset) + ": " + why);
@@ -838,7 +839,7 @@ void Pack::check_block(uint32_t id) const {
         throw bad("checksum mismatch (page " + std::to_string(pg) + ")");
     }
   }
-  (void)decode_stored(id, e, std::move(s));
+  give_block_buffer(decode_stored(id, e, std::move(s)));
 }
 
 void Pack::check_index() const {

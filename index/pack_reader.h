@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "index/byte_buf.h"
 #include "index/byte_source.h"
 #include "index/format.h"
 
@@ -83,7 +84,7 @@ class ReadBuffer {
   friend class Pack;
   std::vector<iovec> iov_;
   std::vector<BlockData> held_;
-  std::vector<std::string> pages_;
+  std::vector<ByteBuf> pages_;  // raw bytes read for this request, not zeroed first
   size_t size_ = 0;
 };
 
