@@ -3,7 +3,8 @@
 # kso-fs vs squashfuse (on the squashfs of the same corpus) vs the native dir.
 #
 # usage: bench/mount.sh [--corpus DIR] [-n N] [--only LIST]
-#   LIST: comma-separated subset of cold,warm,random,rss,mount,nginx (default: all)
+#   LIST: comma-separated subset of cold,warm,pagecache,parallel,random,rss,mount,dirs,nginx
+#         (default: all)
 # env: KSO_FS (default build/fs/kso-fs), KSO_PACK (build/tools/kso-pack),
 #      KSO_FS_OPTS (extra kso-fs -o options, e.g. cache_size=256M),
 #      KSO_BENCH_CACHE_MB (cache_size assumed for the RSS target, 256),
@@ -15,24 +16,34 @@
 #   cold    drop page cache (and remount the FUSE fs so its own cache is cold),
 #           then read every file once with one reader (find | xargs cat)
 #   warm    read everything again right after (page cache and fs caches warm)
+#   pagecache  the image file (native: the tree) in the page cache, a fresh mount,
+#           then one full read: the daemon's own cost, not the disk's
+#           (also through bench/fuse_floor.cc, a bare FUSE mirror of the corpus
+#           dir: what FUSE itself costs on this machine)
+#   parallel   as pagecache, read by 4 readers at once: `xargs -P4 -n1 cat` (a
+#           cat per file, as a user would type it) and 4 long-lived cats of a
+#           quarter of the files each; aggregate throughput vs one reader
 #   random  fio psync 4 KiB random reads, 4 jobs, time-bounded, over all files
 #           >= 1 MiB, started cold (caches dropped, fs remounted); MiB/s
 #   rss     kso-fs VmRSS after a cold + a warm full read (target: cache_size + 50 MiB)
 #   mount   time from starting the daemon (-f) until stat of a file in a
 #           synthetic 100k-file image succeeds (warm page cache, and cold)
+#   dirs    warm `find` over the mounted 100k-file image (stat of every entry):
+#           kso-fs keeping listings in the kernel (cache_readdir, the default)
+#           and not (-o kernel_dir_cache=0), squashfuse, native
 #   nginx   wrk -c 64 throughput (bytes/s) fetching random corpus files through
 #           nginx (sendfile on) rooted at the mount vs at the native dir
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 CORPUS=$WORK/corpus
-ONLY=cold,warm,random,rss,mount,nginx
+ONLY=cold,warm,pagecache,parallel,random,rss,mount,dirs,nginx
 while (($#)); do
   case $1 in
     --corpus) CORPUS=$2; shift 2 ;;
     -n) REPEATS=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
     *) die "unknown argument $1" ;;
   esac
 done
@@ -94,9 +105,17 @@ mount_fs() {
   case $name in
     sq|sqmany) "$SQFUSE" -f "$img" "$m" 2>>"$T/$name.err" & ;;
     kso|ksomany) "$KSO_FS" "$img" "$m" -f "${KSO_FS_EXTRA[@]}" 2>>"$T/$name.err" & ;;
+    floor) "$FLOOR" "$img" "$m" 2>>"$T/$name.err" & ;;
   esac
   PID[$name]=$!; MNT[$name]=$m
-  for _ in $(seq 300); do mountpoint -q "$m" && return 0; kill -0 "${PID[$name]}" 2>/dev/null || break; sleep 0.05; done
+  for _ in $(seq 300); do
+    if mountpoint -q "$m"; then
+      # the floor gets the readahead kso-fs sets for itself (-o read_ahead_kb, 1024)
+      [[ $name == floor ]] && echo 1024 > "/sys/class/bdi/$(mountpoint -d "$m")/read_ahead_kb"
+      return 0
+    fi
+    kill -0 "${PID[$name]}" 2>/dev/null || break; sleep 0.05
+  done
   cat "$T/$name.err" >&2; die "mounting $img on $m failed"
 }
 root_of() { # root_of NAME -> directory that holds files/
@@ -107,6 +126,7 @@ remount() { # remount NAME: fresh daemon (cold fs cache); no-op for native
     native) ;;
     sq) umount_one sq; mount_fs sq "$SQ_IMG" "$T/mnt-sq" ;;
     kso) umount_one kso; mount_fs kso "$KSO_IMG" "$T/mnt-kso" ;;
+    floor) umount_one floor; mount_fs floor "$CORPUS" "$T/mnt-floor" ;;
   esac
 }
 vmrss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo -; }
@@ -155,6 +175,55 @@ if want cold || want warm || want rss; then
   have_kso && R[rss.kso]=$(median < "$T/rss2.kso")
 fi
 
+# ---- cold fs, image in the page cache; parallel readers ---------------------------------
+# warm_image NAME: the image file (native: the tree itself) into the page cache
+warm_image() {
+  case $1 in
+    native) read_all "$CORPUS/files" ;;
+    sq) cat "$SQ_IMG" > /dev/null ;;
+    kso) cat "$KSO_IMG" > /dev/null ;;
+    floor) read_all "$CORPUS/files" ;;
+  esac
+}
+# The FUSE floor (bench/fuse_floor.cc): a bare mirror of the corpus dir, for
+# the page-cache and parallel reads only.
+PC_TARGETS=$TARGETS
+if want pagecache || want parallel; then
+  FLOOR=$T/fuse_floor
+  if c++ -O2 -std=c++17 -o "$FLOOR" "$(dirname "$0")/fuse_floor.cc" $(pkg-config --cflags --libs fuse3) 2>"$T/floor-build.log"; then
+    PC_TARGETS="$TARGETS floor"
+  else
+    log "bench/fuse_floor.cc does not build (libfuse3-dev?): no FUSE floor"; cat "$T/floor-build.log" >&2
+  fi
+fi
+# read_par DIR PER: 4 readers at once, PER files each per cat (1: a cat per file)
+read_par() { find "$1" -type f -print0 | xargs -0r -P4 -n "$2" cat > /dev/null; }
+if want pagecache || want parallel; then
+  quarter=$(( (n_native + 3) / 4 ))
+  for ((i = 1; i <= REPEATS; i++)); do
+    for t in $PC_TARGETS; do
+      r=$(root_of "$t")/files
+      for mode in pc par4n1 par4; do
+        [[ $mode == pc ]] && ! want pagecache && ! want parallel && continue
+        [[ $mode != pc ]] && ! want parallel && continue
+        remount "$t"; warm_image "$t"
+        log "read $i/$REPEATS: $t $mode (image in page cache, fresh mount)"
+        t0=$(now)
+        case $mode in
+          pc) read_all "$r" ;;
+          par4n1) read_par "$r" 1 ;;
+          par4) read_par "$r" "$quarter" ;;
+        esac
+        t1=$(now)
+        echo "$t1 - $t0" | bc >> "$T/$mode.$t"
+      done
+    done
+  done
+  for t in $PC_TARGETS; do
+    for mode in pc par4n1 par4; do [[ -f $T/$mode.$t ]] && R[$mode.$t]=$(median < "$T/$mode.$t"); done
+  done
+fi
+
 # ---- random 4 KiB reads (fio) --------------------------------------------------------
 if want random; then
   command -v fio >/dev/null || { log "fio not installed (apt-get install fio): skipping random"; ONLY=${ONLY//random/}; }
@@ -181,8 +250,9 @@ if want random; then
 fi
 
 # ---- mount time of a 100k-file image ----------------------------------------------------
-if want mount; then
-  MANYDIR=$WORK/many-$MANY
+MANYDIR=$WORK/many-$MANY
+# ensure_many: the synthetic 100k-file tree and its squashfs and kso images
+ensure_many() {
   if [[ ! -f $MANYDIR.done ]]; then
     log "creating $MANY small files in $MANYDIR"
     rm -rf "$MANYDIR"; mkdir -p "$MANYDIR/files"
@@ -204,6 +274,9 @@ if want mount; then
     log "kso-pack build of $MANY files"
     "$KSO_PACK" build ${KSO_PACK_FLAGS:-} -o "$WORK/pack/many-$MANY.kso" "files=$MANYDIR/files" >"$T/many-build.log" 2>&1 || { cat "$T/many-build.log"; die "kso-pack build failed"; }
   fi
+}
+if want mount; then
+  ensure_many
   # mount_time CMD...: ms from fork/exec of the daemon until stat($MNT/$probe) succeeds
   mount_time() {
     local m=$1; shift
@@ -234,6 +307,34 @@ if want mount; then
       done
       R[mount$cache.$kind]=$(median < "$T/mount-$cache.$kind")
     done
+  done
+fi
+
+# ---- warm find over the 100k-file tree: kernel-kept listings or not -------------------------
+if want dirs; then
+  ensure_many
+  for kind in native sq kso kso_nodircache; do
+    [[ $kind == kso* ]] && ! have_kso && continue
+    m=$T/mnt-dirs-$kind; mkdir -p "$m"
+    case $kind in
+      native) root=$MANYDIR ;;
+      sq) "$SQFUSE" -f "$WORK/pack/many-$MANY.squashfs" "$m" 2>>"$T/dirs.err" & PID[dirs]=$!; root=$m ;;
+      kso) "$KSO_FS" "$WORK/pack/many-$MANY.kso" "$m" -f "${KSO_FS_EXTRA[@]}" 2>>"$T/dirs.err" & PID[dirs]=$!; root=$m ;;
+      kso_nodircache) "$KSO_FS" "$WORK/pack/many-$MANY.kso" "$m" -f -o kernel_dir_cache=0 "${KSO_FS_EXTRA[@]}" 2>>"$T/dirs.err" & PID[dirs]=$!; root=$m ;;
+    esac
+    if [[ $kind != native ]]; then
+      MNT[dirs]=$m
+      for _ in $(seq 300); do mountpoint -q "$m" && break; sleep 0.05; done
+      mountpoint -q "$m" || { cat "$T/dirs.err" >&2; die "mounting the 100k-file image ($kind) failed"; }
+    fi
+    find "$root" -printf '%s\n' > /dev/null   # listings and attributes in, as a server's first pass would
+    for ((i = 1; i <= REPEATS; i++)); do
+      log "warm find over $MANY files $i/$REPEATS: $kind"
+      t0=$(now); find "$root" -printf '%s\n' > /dev/null; t1=$(now)
+      echo "($t1 - $t0) * 1000" | bc >> "$T/dirs.$kind"
+    done
+    R[dirs.$kind]=$(median < "$T/dirs.$kind")
+    [[ $kind != native ]] && umount_one dirs
   done
 fi
 
@@ -308,6 +409,11 @@ g() { echo "${R[$1]:--}"; }
   printf '%-34s %11s %11s %11s\n' "measure (median of $REPEATS)" native squashfuse kso-fs
   want cold   && printf '%-34s %11s %11s %11s\n' "cold full read (s)" "$(g cold.native)" "$(g cold.sq)" "$(g cold.kso)"
   want warm   && printf '%-34s %11s %11s %11s\n' "warm full read (s)" "$(g warm.native)" "$(g warm.sq)" "$(g warm.kso)"
+  want pagecache || want parallel && printf '%-34s %11s %11s %11s\n' "cold fs, image in page cache (s)" "$(g pc.native)" "$(g pc.sq)" "$(g pc.kso)"
+  want parallel && printf '%-34s %11s %11s %11s\n' "  4 readers, cat per file (s)" "$(g par4n1.native)" "$(g par4n1.sq)" "$(g par4n1.kso)"
+  want parallel && printf '%-34s %11s %11s %11s\n' "  4 readers, 4 cats (s)" "$(g par4.native)" "$(g par4.sq)" "$(g par4.kso)"
+  want dirs   && printf '%-34s %11s %11s %11s\n' "warm find ${MANY} files (ms)" "$(g dirs.native)" "$(g dirs.sq)" "$(g dirs.kso)"
+  want dirs   && printf '%-34s %11s %11s %11s\n' "  kso-fs -o kernel_dir_cache=0 (ms)" - - "$(g dirs.kso_nodircache)"
   want random && printf '%-34s %11s %11s %11s\n' "random 4k x4 (MiB/s)" "$(g rand.native)" "$(g rand.sq)" "$(g rand.kso)"
   want random && printf '%-34s %11s %11s %11s\n' "random 4k x4 (IOPS)" "$(g iops.native)" "$(g iops.sq)" "$(g iops.kso)"
   want rss    && printf '%-34s %11s %11s %11s\n' "daemon VmRSS after full read (MiB)" - \
@@ -321,13 +427,19 @@ g() { echo "${R[$1]:--}"; }
   printf '%-40s %9s %10s %s\n' target value limit verdict
   row() { printf '%-40s %9s %10s %s\n' "$1" "$2" "$3$4" "$(verdict "$2" "$3" "$4")"; }
   want cold   && row "cold: kso / squashfuse time" "$(ratio "$(g cold.kso)" "$(g cold.sq)")" '<=' 0.33
+  want pagecache || want parallel && row "cold, image cached: kso / squashfuse" "$(ratio "$(g pc.kso)" "$(g pc.sq)")" '<=' 0.33
+  # aggregate throughput of 4 readers over one reader's = one reader's time / the 4 readers' time
+  want parallel && row "4 readers (cat per file) / 1, kso" "$(ratio "$(g pc.kso)" "$(g par4n1.kso)")" '>=' 1.7
+  want parallel && row "4 readers (4 cats) / 1, kso" "$(ratio "$(g pc.kso)" "$(g par4.kso)")" '>=' 1.7
   want warm   && row "warm: kso / native time" "$(ratio "$(g warm.kso)" "$(g warm.native)")" '<=' 1.1
   want random && row "random: kso / squashfuse MiB/s" "$(ratio "$(g rand.kso)" "$(g rand.sq)")" '>=' 10
   want rss    && row "RSS kso-fs MiB (cache ${CACHE_MB} + 50)" "$(awk -v v="$(g rss.kso)" 'BEGIN{if(v=="-")print "-"; else printf "%.0f", v/1024}')" '<=' $((CACHE_MB + 50))
   want mount  && row "mount 100k files, warm (ms)" "$(g mountwarm.kso)" '<=' 50
   want nginx  && row "nginx: kso / native MiB/s" "$(ratio "$(g nginx.kso)" "$(g nginx.native)")" '>=' 0.8
   echo "(squashfuse vs native for reference: cold $(ratio "$(g cold.sq)" "$(g cold.native)")x time, warm $(ratio "$(g warm.sq)" "$(g warm.native)")x, nginx $(ratio "$(g nginx.sq)" "$(g nginx.native)")x)"
-  echo "raw samples:"; for f in "$T"/cold.* "$T"/warm.* "$T"/rand.* "$T"/rss*.* "$T"/mount-*.* "$T"/nginx.*; do
+  want pagecache || want parallel && echo "FUSE floor (bench/fuse_floor.cc, pread + reply, no checks): image in page cache $(g pc.floor) s, 4 readers cat per file $(g par4n1.floor) s, 4 cats $(g par4.floor) s; kso / floor $(ratio "$(g pc.kso)" "$(g pc.floor)")x, squashfuse / floor $(ratio "$(g pc.sq)" "$(g pc.floor)")x"
+  want parallel && echo "(same for native: 4 readers cat per file $(ratio "$(g pc.native)" "$(g par4n1.native)")x, 4 cats $(ratio "$(g pc.native)" "$(g par4.native)")x: a cat per file costs a process each)"
+  echo "raw samples:"; for f in "$T"/cold.* "$T"/warm.* "$T"/pc.* "$T"/par4*.* "$T"/dirs.* "$T"/rand.* "$T"/rss*.* "$T"/mount-*.* "$T"/nginx.*; do
     [[ -f $f ]] && printf '  %-18s %s\n' "$(basename "$f")" "$(paste -sd' ' "$f")"; done
 } | tee -a "$REPORT"
 for k in "${!R[@]}"; do echo "mount_${k//./_}=${R[$k]}"; done | sort > "$RES/mount-$CNAME.env"

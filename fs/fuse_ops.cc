@@ -164,10 +164,11 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   guarded(req, [&] {
     auto& c = ctx(req);
     c.dirs->get(ino);  // a directory that cannot be listed fails its open
-    if (c.no_opendir) return (void)fuse_reply_err(req, ENOSYS);
+    // ENOSYS: no more OPENDIRs, and the kernel then keeps listings by default.
+    if (c.no_opendir && c.opts.kernel_dir_cache) return (void)fuse_reply_err(req, ENOSYS);
     fi->fh = 0;
-    fi->cache_readdir = 1;  // listings never change: the kernel may keep them
-    fi->keep_cache = 1;
+    fi->cache_readdir = c.opts.kernel_dir_cache;  // listings never change: the kernel may keep them
+    fi->keep_cache = c.opts.kernel_dir_cache;
     fuse_reply_open(req, fi);
   });
 }

@@ -25,6 +25,7 @@ struct FsOptions {
   unsigned prefetch_workers = 2;       // threads decoding ahead of sequential readers
   unsigned readahead_blocks = 2;       // blocks decoded ahead of a sequential reader
   bool allow_escaping_symlinks = false;  // resolve symlinks that point outside the pack
+  bool kernel_dir_cache = true;        // let the kernel keep directory listings (cache_readdir)
 };
 
 // A directory's entries in name order; readdir offsets index into it.

@@ -55,6 +55,7 @@ struct Cli {
   unsigned prefetch_workers = 2;
   int allow_escaping_symlinks = 0;
   unsigned readahead_blocks = 2;
+  unsigned kernel_dir_cache = 1;
   bool help = false, version = false;
 };
 
@@ -81,6 +82,7 @@ const fuse_opt kOpts[] = {
     {"prefetch_workers=%u", offsetof(Cli, prefetch_workers), 0},
     {"allow_escaping_symlinks", offsetof(Cli, allow_escaping_symlinks), 1},
     {"readahead_blocks=%u", offsetof(Cli, readahead_blocks), 0},
+    {"kernel_dir_cache=%u", offsetof(Cli, kernel_dir_cache), 0},
     {"read_ahead_kb=%u", offsetof(Cli, read_ahead_kb), 0},
     FUSE_OPT_KEY("-h", kKeyHelp),
     FUSE_OPT_KEY("--help", kKeyHelp),
@@ -198,6 +200,7 @@ void usage() {
       "    -o prefetch_workers=N    threads decoding ahead (default 2)\n"
       "    -o readahead_blocks=N    blocks decoded ahead of sequential readers (default 2)\n"
       "    -o read_ahead_kb=N       kernel readahead of the mount (default 1024; 0 keeps the kernel's)\n"
+      "    -o kernel_dir_cache=0    do not let the kernel keep directory listings (default 1)\n"
       "    -o allow_other           let other users (e.g. nginx, registry containers) read it\n"
       "    -o allow_escaping_symlinks  resolve symlinks that point outside the pack (default:\n"
       "                             EACCES, so no server can follow one into the host)\n"
@@ -374,6 +377,7 @@ int kso_fs_main(int argc, char** argv) {
     c.opts.prefetch_workers = cli.prefetch_workers;
     c.opts.allow_escaping_symlinks = cli.allow_escaping_symlinks != 0;
     c.opts.readahead_blocks = cli.readahead_blocks;
+    c.opts.kernel_dir_cache = cli.kernel_dir_cache != 0;
     for (auto& p : packs) {
       if (fetch::is_url(p)) continue;
       char* real = realpath(p.c_str(), nullptr);

@@ -51,6 +51,32 @@ TEST_F(FsCache, WarmReadSendsNothingToTheDaemon) {
   EXPECT_EQ(run("diff -r " + q(tmp / "src") + " " + q(m / "data")).status, 0);
 }
 
+// Lists every directory of the mount (names only).
+size_t list_all(const fs::path& root) {
+  size_t n = 0;
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) n++;
+  return n;
+}
+
+TEST_F(FsCache, KernelKeepsListingsUnlessTold) {
+  size_t names = list_all(tmp / "src");
+  {
+    Mount m(tmp / "p.kso", tmp / "mnt", {"debug", tmp / "daemon.log"});
+    EXPECT_EQ(list_all(m / "data"), names);
+    std::string first = m.log();
+    ASSERT_GT(count(first, "READDIR(PLUS)?"), 0) << "the debug log should show the first listing";
+    EXPECT_EQ(list_all(m / "data"), names);
+    EXPECT_EQ(count(m.log().substr(first.size()), "READDIR(PLUS)?"), 0) << "listings kept in the kernel";
+  }
+  Mount m(tmp / "p.kso", tmp / "mnt", {"debug,kernel_dir_cache=0", tmp / "daemon2.log"});
+  EXPECT_EQ(list_all(m / "data"), names);
+  std::string first = m.log();
+  int listed = count(first, "READDIR(PLUS)?");
+  ASSERT_GT(listed, 0);
+  EXPECT_EQ(list_all(m / "data"), names);
+  EXPECT_GE(count(m.log().substr(first.size()), "READDIR(PLUS)?"), listed) << "every listing asks the daemon again";
+}
+
 std::string bdi_read_ahead(const fs::path& mnt) {
   auto dev = run("mountpoint -d " + q(mnt));
   if (dev.status != 0) return "?";
