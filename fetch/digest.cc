@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "index/error.h"
+#include "index/sha256.h"
 
 namespace kso::fetch {
 

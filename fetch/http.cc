@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "index/error.h"
-#include "index/hash.h"
+#include "index/sha256.h"
 
 namespace kso::fetch {
 

@@ -26,7 +26,7 @@
 #include "fs/status.h"
 #include "index/error.h"
 #include "index/pack_open.h"
-#include "index/size_arg.h"
+#include "cli/size_arg.h"
 
 namespace kso {
 namespace {
@@ -281,7 +281,9 @@ std::string read_ahead_path(const char* mnt) {
 void setup_logging(bool to_syslog, bool debug) {
   std::shared_ptr<spdlog::logger> logger;
   if (to_syslog) logger = spdlog::syslog_logger_mt("kso-fs-syslog", "kso-fs", LOG_PID, LOG_DAEMON);
-  else {
+  else if ((logger = spdlog::get("kso-fs"))) {
+    // kso_fs_main run again in one process (tests): the logger is there.
+  } else {
     logger = spdlog::stderr_color_mt("kso-fs");
     logger->set_pattern("kso-fs: %^%l%$: %v");
   }

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/human.h"
 #include "fetch/remote.h"
 #include "fs/fuse_ops.h"
 #include "index/hash.h"
@@ -125,20 +126,6 @@ const std::string& status_xattr_names() {
 }
 
 namespace {
-
-std::string human_bytes(uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  double v = double(n);
-  int u = 0;
-  while (v >= 1024 && u < 5) {
-    v /= 1024;
-    u++;
-  }
-  char buf[32];
-  if (u == 0) snprintf(buf, sizeof buf, "%llu B", (unsigned long long)n);
-  else snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
-  return buf;
-}
 
 std::string human_duration(int64_t s) {
   char buf[64];

@@ -262,18 +262,14 @@ std::optional<Stat> UnionTree::lookup(uint64_t parent, std::string_view name) co
     return at->st;
   }
   size_t k = owner(parent);
-  auto st = packs_[k]->lookup(parent - base_[k], name);
-  if (!st) return std::nullopt;
-  return to_union(k, *st);
+  return to_union(k, packs_[k]->lookup(parent - base_[k], name));
 }
 
 std::optional<Stat> UnionTree::stat(uint64_t ino) const {
   if (packs_.size() == 1) return packs_[0]->stat(ino);
   if (auto it = merged_.find(ino); it != merged_.end()) return it->second.self;
   size_t k = owner(ino);
-  auto st = packs_[k]->stat(ino - base_[k]);
-  if (!st) return std::nullopt;
-  return to_union(k, *st);
+  return to_union(k, packs_[k]->stat(ino - base_[k]));
 }
 
 std::vector<DirEntry> UnionTree::readdir(uint64_t dir) const {

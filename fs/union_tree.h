@@ -65,6 +65,10 @@ class UnionTree {
     st.ino += base_[k];
     return st;
   }
+  // The same for what pack k answered, if anything.
+  std::optional<Stat> to_union(size_t k, const std::optional<Stat>& st) const {
+    return st ? std::optional<Stat>(to_union(k, *st)) : std::nullopt;
+  }
 
   std::vector<std::shared_ptr<Pack>> packs_;
   std::vector<uint64_t> base_;  // base_[k]: union inode = base_[k] + pack inode

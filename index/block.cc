@@ -6,7 +6,6 @@
 
 #include "index/block_buffer.h"
 #include "index/error.h"
-#include "index/hash.h"
 
 namespace kso {
 namespace {
@@ -42,7 +41,6 @@ EncodedBlock encode_block(std::string_view raw, int level) {
       b.page_sums.push_back(xxh3(b.stored.data() + off, std::min<size_t>(kRawPageSize, b.stored.size() - off)));
   }
   b.xxh3 = xxh3(b.stored.data(), b.stored.size());
-  b.sha256 = sha256(b.stored.data(), b.stored.size());
   return b;
 }
 

@@ -17,7 +17,6 @@ struct EncodedBlock {
   std::string stored;  // bytes for the data region
   Codec codec = Codec::Raw;
   uint64_t xxh3 = 0;   // checksum of `stored`
-  Digest sha256{};     // cryptographic digest of `stored`
   std::vector<uint64_t> page_sums;  // raw blocks: XXH3 of each kRawPageSize page
 };
 

@@ -1,11 +1,11 @@
-// SHA-256 (OpenSSL, uses the CPU's SHA extensions) for file and chunk identity.
+// A SHA-256 digest as the pack stores it (file, chunk and block identity) and
+// its hex form. Computing one is index/sha256.h (OpenSSL), which the reader
+// does not need: it compares digests, the writer and the verifier make them.
 #pragma once
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
-
-typedef struct evp_md_ctx_st EVP_MD_CTX;
 
 namespace kso {
 
@@ -19,21 +19,7 @@ struct DigestHash {  // for unordered maps keyed by a digest: its first 8 bytes 
   }
 };
 
-class Sha256 {
- public:
-  Sha256();
-  ~Sha256();
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  void update(const void* data, size_t len);  // feeds bytes
-  Digest finish();                            // the digest; resets for reuse
-
- private:
-  EVP_MD_CTX* ctx_;
-};
-
-Digest sha256(const void* data, size_t len);      // one-shot
-std::string to_hex(const uint8_t* data, size_t len);
+std::string to_hex(const uint8_t* data, size_t len);  // lower-case hex of `len` bytes
 inline std::string to_hex(const Digest& d) { return to_hex(d.data(), d.size()); }
 
 }  // namespace kso

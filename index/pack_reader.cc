@@ -14,8 +14,8 @@
 #include "index/entry.h"
 #include "index/error.h"
 #include "index/hash.h"
-#include "index/schema.h"
-#include "index/sqlite_vfs.h"
+#include "index/internal/schema.h"
+#include "index/internal/sqlite_vfs.h"
 
 namespace kso {
 namespace {
@@ -814,12 +814,12 @@ BlockData Pack::block(uint32_t id) {
   }
 }
 
-void Pack::check_block(uint32_t id) const {
+void Pack::check_block(uint32_t id, const StoredCheck& also) const {
   const BlockEntry& e = block_entry(id);
   if (e.base) {
     BlockHome h = home(id);
     try {
-      h.pack->check_block(h.id);
+      h.pack->check_block(h.id, also);
     } catch (const CorruptError& err) {
       throw CorruptError(h.pack->name() + ": " + err.what());
     }
@@ -831,7 +831,13 @@ void Pack::check_block(uint32_t id) const {
     return CorruptError("block " + std::to_string(id) + " at offset " + std::to_string(e.offset) + ": " + why);
   };
   if (xxh3(s.data(), s.size()) != e.xxh3) throw bad("checksum mismatch");
-  if (sha256(s.data(), s.size()) != e.sha256) throw bad("SHA-256 mismatch (the XXH3 matched: tampered?)");
+  if (also) {
+    try {
+      also(e, s);
+    } catch (const CorruptError& err) {
+      throw bad(err.what());
+    }
+  }
   if (e.codec == Codec::Raw) {
     for (uint32_t pg = 0; pg < raw_pages(e.stored_size); pg++) {
       size_t at = size_t(pg) * kRawPageSize;
@@ -849,19 +855,6 @@ void Pack::check_index() const {
     buf.resize(n);
     impl_->read(off, n, buf.data());
   }
-}
-
-Digest Pack::compute_identity() const {
-  Sha256 h;
-  std::string buf;
-  const uint64_t from = meta_offset(), to = impl_->total - kTrailerSize;
-  for (uint64_t off = from; off < to; off += kStreamChunk) {
-    size_t n = size_t(std::min<uint64_t>(kStreamChunk, to - off));
-    buf.resize(n);
-    impl_->src->read(off, n, buf.data());
-    h.update(buf.data(), n);
-  }
-  return h.finish();
 }
 
 std::vector<std::pair<std::string, std::string>> Pack::meta() const {

@@ -101,7 +101,7 @@ class Pack : public BlockSource {
   const std::string& name() const;             // the source's name: path or URL
   uint64_t file_size() const;                  // the pack's size in bytes
   uint32_t version() const;                    // its format version
-  const Digest& identity() const;              // as recorded; compute_identity() proves it
+  const Digest& identity() const;              // as recorded; compute_identity() (index/verify.h) proves it
   const Superblock& superblock() const;
   // False for an index-only view (a .kidx): tables and index, no data region.
   bool holds_data() const;
@@ -154,13 +154,15 @@ class Pack : public BlockSource {
   bool decodes(uint32_t id) const override;
   const BlockEntry& block_entry(uint32_t id) const;
   BlockData block(uint32_t id) override;        // read, verify, decode: no caching
+  // A further check of a block's stored bytes once their XXH3 matched (the
+  // SHA-256 one, index/verify.h); throws CorruptError saying what is wrong.
+  using StoredCheck = std::function<void(const BlockEntry& e, std::string_view stored)>;
   // Checks block `id` completely (in the base that holds it, for a delta):
-  // XXH3, SHA-256, page checksums, decoding. Throws CorruptError saying what is wrong.
-  void check_block(uint32_t id) const;
+  // XXH3, then `also`, page checksums, decoding. Throws CorruptError naming
+  // the block and saying what is wrong.
+  void check_block(uint32_t id, const StoredCheck& also = {}) const;
   // Reads every index page against its checksum. Throws CorruptError.
   void check_index() const;
-  // SHA-256 of the metadata region as the pack holds it now (compare with identity()).
-  Digest compute_identity() const;
 
   // One directory entry as for_each_entry() hands it out; the views and the
   // digest point into the index's row and last until the callback returns.

@@ -1,4 +1,4 @@
-#include "index/sqlite_vfs.h"
+#include "index/internal/sqlite_vfs.h"
 
 #include <sqlite3.h>
 

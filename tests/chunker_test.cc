@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "index/chunker.h"
+#include "index/write/chunker.h"
 #include "index/error.h"
 #include "tests/support/testutil.h"
 

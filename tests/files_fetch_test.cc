@@ -446,10 +446,10 @@ TEST_F(FilesFetch, KsoPackBuildMatchesWgetX) {
   std::string lists = " --files-list " + (t / "files-amd64.list").string() + " --files-list " +
                       (t / "files-arm64.list").string();
   std::string common = " --cache " + (t / "cache").string() + site->cli_net_args();
-  auto r = run(kso_pack_bin().string() + " build -o " + (t / "out.kso").string() + lists + common);
+  auto r = kso_pack_words("build -o " + (t / "out.kso").string() + lists + common);
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("downloaded 10, from cache 0, verified 4, failed 0"), std::string::npos) << r.output;
-  r = run(kso_pack_bin().string() + " extract " + (t / "out.kso").string() + " " + (t / "x").string());
+  r = kso_pack_words("extract " + (t / "out.kso").string() + " " + (t / "x").string());
   ASSERT_EQ(r.status, 0) << r.output;
 
   fs::create_directories(t / "wget");
@@ -467,7 +467,7 @@ TEST_F(FilesFetch, KsoPackBuildMatchesWgetX) {
 
   // A 404 fails the build: no pack, the cache keeps what completed.
   write_file(t / "more.list", kK8s + "amd64/kube-proxy\n");
-  r = run(kso_pack_bin().string() + " build -o " + (t / "out2.kso").string() + lists + " --files-list " +
+  r = kso_pack_words("build -o " + (t / "out2.kso").string() + lists + " --files-list " +
           (t / "more.list").string() + common);
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find(kK8s + "amd64/kube-proxy: HTTP 404"), std::string::npos) << r.output;
@@ -477,7 +477,7 @@ TEST_F(FilesFetch, KsoPackBuildMatchesWgetX) {
 
   // Malformed lines: nothing built, the line named.
   write_file(t / "bad.list", "https://dl.k8s.io/a/../b\n");
-  r = run(kso_pack_bin().string() + " build -o " + (t / "out3.kso").string() + " --files-list " +
+  r = kso_pack_words("build -o " + (t / "out3.kso").string() + " --files-list " +
           (t / "bad.list").string() + common);
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("bad.list:1"), std::string::npos) << r.output;
@@ -491,7 +491,7 @@ TEST_F(FilesFetch, KsoPackBuildMatchesWgetX) {
   std::string bytes = read_file(victim);
   bytes[bytes.size() / 2] ^= 0x01;
   write_file(victim, bytes);
-  r = run(kso_pack_bin().string() + " build -o " + (t / "out4.kso").string() + lists + common);
+  r = kso_pack_words("build -o " + (t / "out4.kso").string() + lists + common);
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("was expected"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find(victim.string()), std::string::npos) << r.output;

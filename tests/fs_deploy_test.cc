@@ -47,8 +47,8 @@ TEST(FsDeploy, ShippedNginxAndRegistryConfigsServeAMountedPack) {
   ASSERT_EQ(symlink("/etc/passwd", (tmp / "files" / "passwd").c_str()), 0);
   ASSERT_EQ(symlink("dl.k8s.io", (tmp / "files" / "latest").c_str()), 0);
   fs::path pack = tmp / "k8s.kso";
-  auto built = run(q(kso_pack_bin()) + " -q build -o " + q(pack) + " files=" + q(tmp / "files") +
-                   " registry=" + q(tmp / "upstream/storage"));
+  auto built = kso_pack_words("-q build -o " + pack.string() + " files=" + (tmp / "files").string() +
+                              " registry=" + (tmp / "upstream/storage").string());
   EXPECT_EQ(built.status, 1) << "a symlink to /etc/passwd was packed without being asked";
   EXPECT_NE(built.output.find("files/passwd"), std::string::npos) << built.output;
   pack_dirs(pack, {"files=" + (tmp / "files").string(), "registry=" + (tmp / "upstream/storage").string()},

@@ -305,14 +305,19 @@ TEST_F(FsStatus, NotAKsoMountFailsWithOneLine) {
   // Usage errors: exit 2; --status needs no PACK, --help documents it.
   for (const char* bad : {"--status", "--status a b", "--status a --max-eio", "--status a --max-eio x",
                                  "--status a --timeout -1", "--status a --frobnicate"}) {
-    r = run(q(kso_fs_bin()) + " " + std::string(bad));
-    EXPECT_EQ(r.status, 2) << bad << ": " << r.output;
+    std::vector<std::string> args;
+    for (std::string w; auto c : std::string(bad) + " ") {
+      if (c != ' ') w += c;
+      else if (!w.empty()) args.push_back(std::exchange(w, ""));
+    }
+    auto u = kso_fs(args);
+    EXPECT_EQ(u.status, 2) << bad << ": " << u.err;
   }
-  r = run(q(kso_fs_bin()) + " --help");
-  EXPECT_EQ(r.status, 0);
+  auto h = kso_fs({"--help"});
+  EXPECT_EQ(h.status, 0);
   for (auto* s : {"kso-fs --status MOUNTPOINT [--json] [--max-eio N] [--timeout SECS]", "user.kso.status",
                   "3 degraded"})
-    EXPECT_NE(r.output.find(s), std::string::npos) << s;
+    EXPECT_NE((h.out + h.err).find(s), std::string::npos) << s;
 }
 
 TEST_F(FsStatus, DaemonThatDoesNotAnswerTimesOut) {
@@ -346,7 +351,7 @@ TEST_F(FsStatus, DeltaMountListsItsBases) {
   write_file(tmp / "src2/words.txt", text(6u << 20, 1));
   write_file(tmp / "src2/new.txt", text(100000, 9));
   fs::path delta = tmp / "delta.kso";
-  pack_dirs(delta, {"files=" + (tmp / "src2").string()}, "--level 3 --base " + q(tmp / "p.kso"));
+  pack_dirs(delta, {"files=" + (tmp / "src2").string()}, "--level 3 --base " + (tmp / "p.kso").string());
   const json base = info(tmp / "p.kso"), d = info(delta);
   Mount m(delta, tmp / "mnt", {"", {}, false});
   json j = status_json(m.path());

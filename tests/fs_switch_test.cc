@@ -37,14 +37,14 @@ namespace {
 // place that knows; `kso-pack info --json` tells (layout.index_offset,
 // layout.index_size).
 std::pair<uint64_t, uint64_t> index_range(const fs::path& pack) {
-  auto r = run(q(kso_pack_bin()) + " info --json " + q(pack) + " 2>/dev/null");
-  if (r.status != 0) throw std::runtime_error("kso-pack info --json " + pack.string() + " failed: " + r.output);
-  auto j = nlohmann::json::parse(r.output, nullptr, false);
-  if (j.is_discarded()) throw std::runtime_error("kso-pack info --json: not JSON: " + r.output);
+  ToolResult r = kso_pack({"info", "--json", pack.string()});
+  if (r.status != 0) throw std::runtime_error("kso-pack info --json " + pack.string() + " failed: " + r.err);
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  if (j.is_discarded()) throw std::runtime_error("kso-pack info --json: not JSON: " + r.out);
   const uint64_t file_size = fs::file_size(pack);
   uint64_t off = 0, size = 0;
   if (!j.contains("layout") || !j["layout"].contains("index_offset") || !j["layout"].contains("index_size"))
-    throw std::runtime_error("kso-pack info --json gives no layout.index_offset/index_size: " + r.output);
+    throw std::runtime_error("kso-pack info --json gives no layout.index_offset/index_size: " + r.out);
   off = j["layout"]["index_offset"].get<uint64_t>();
   size = j["layout"]["index_size"].get<uint64_t>();
   if (size == 0 || off < 64 || off + size > file_size)
@@ -736,8 +736,8 @@ TEST_F(FsSwitch, DocumentedSwitchProcedureServesTheNewPack) {
   };
   const std::vector<std::string> b2 = changed_tree(sp.tree_a, sp.a, 8, 16, 2, tmp_ / "tree-b2");
   const std::vector<std::string> b3 = changed_tree(tmp_ / "tree-b2", b2, 16, 24, 3, tmp_ / "tree-b3");
-  pack_dirs(deltas / "b2-on-a.kso", {"files=" + (tmp_ / "tree-b2").string()}, "--base " + q(deltas / "a.kso"));
-  pack_dirs(deltas / "b3-on-b2.kso", {"files=" + (tmp_ / "tree-b3").string()}, "--base " + q(deltas / "b2-on-a.kso"));
+  pack_dirs(deltas / "b2-on-a.kso", {"files=" + (tmp_ / "tree-b2").string()}, "--base " + (deltas / "a.kso").string());
+  pack_dirs(deltas / "b3-on-b2.kso", {"files=" + (tmp_ / "tree-b3").string()}, "--base " + (deltas / "b2-on-a.kso").string());
   for (const char* d : {"b2-on-a.kso", "b3-on-b2.kso"})
     ASSERT_LT(fs::file_size(deltas / d), fs::file_size(sp.pack_a) / 4) << d << " changes 8 small files of 80";
   auto bases_of = [&] {  // the base-ID files next to PACK

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "index/error.h"
-#include "index/hash.h"
+#include "index/sha256.h"
 #include "tests/support/testutil.h"
 #include "tools/dir_source.h"
 #include "fetch/digest.h"

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "index/error.h"
-#include "index/pack_writer.h"
+#include "index/write/pack_writer.h"
 #include "tests/support/mini_http.h"
 #include "tests/support/registry_fixture.h"
 #include "tests/support/registry_proxy.h"
@@ -39,7 +39,7 @@ class ServedPack {
       mounted_ = fs::exists(dir_ / "registry");
       if (!mounted_) throw std::runtime_error("kso-fs mount failed: " + daemon_->log());
     } else {
-      auto r = run(q(kso_pack_bin()) + " extract " + q(pack) + " " + q(dir_));
+      auto r = kso_pack_words("extract " + pack.string() + " " + dir_.string());
       if (r.status != 0) throw std::runtime_error("kso-pack extract failed: " + r.output);
     }
   }
@@ -175,10 +175,11 @@ class ImagesPull : public ::testing::Test {
   // Runs kso-pack build with the test list and extra args; returns its result.
   RunResult kso_pack_build(const fs::path& out, const fs::path& list, const fs::path& cache,
                            const std::vector<std::string>& extra = {}) {
-    std::string cmd = q(kso_pack_bin()) + " build -o " + q(out) + " --images-list " + q(list);
-    for (auto& a : g_up->net_args(cache)) cmd += " " + q(a);
-    for (auto& a : extra) cmd += " " + q(a);
-    return run(cmd);
+    std::vector<std::string> args = {"build", "-o", out.string(), "--images-list", list.string()};
+    for (auto& a : g_up->net_args(cache)) args.push_back(a);
+    for (auto& a : extra) args.push_back(a);
+    ToolResult r = kso_pack(args);
+    return {r.status, r.out + r.err};
   }
 
   // In-process pull (no pack): for error cases and stats.
@@ -323,10 +324,10 @@ TEST_F(ImagesPull, NamedRegistryThroughResolveWithOtherSources) {
                           {"--resolve", host + ":127.0.0.1", "--insecure-registry", host, "--platform", "linux/amd64",
                            "files=" + (t / "files").string()});
   ASSERT_EQ(r.status, 0) << r.output;
-  auto ls = run(q(kso_pack_bin()) + " ls " + q(t / "out.kso") +
+  auto ls = kso_pack_words("ls " + (t / "out.kso").string() +
                 " registry/docker/registry/v2/repositories/pause/_manifests/tags/3.9/current");
   EXPECT_EQ(ls.status, 0) << ls.output;
-  auto cat = run(q(kso_pack_bin()) + " cat " + q(t / "out.kso") + " files/readme.txt");
+  auto cat = kso_pack_words("cat " + (t / "out.kso").string() + " files/readme.txt");
   EXPECT_EQ(cat.output, "hello\n");
 }
 

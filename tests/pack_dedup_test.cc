@@ -111,11 +111,10 @@ TEST(PackDedup, InfoReportsSavingsAndPrefixes) {
   write_file(tmp / "reg" / "blobs" / "sha256" / "x", blob);
   write_file(tmp / "reg" / "small", "small\n");
   fs::path pack = tmp / "p.kso";
-  const std::string bin = kso_pack_bin().string();
-  auto r = run(bin + " -q build --threads 2 -o " + pack.string() + " files=" + (tmp / "files").string() +
+  auto r = kso_pack_words("-q build --threads 2 -o " + pack.string() + " files=" + (tmp / "files").string() +
                " registry=" + (tmp / "reg").string());
   ASSERT_EQ(r.status, 0) << r.output;
-  r = run(bin + " info " + pack.string());
+  r = kso_pack_words("info " + pack.string());
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("format v" + std::to_string(kFormatVersion)), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("files:         4 (+0 hardlinks)"), std::string::npos) << r.output;
@@ -136,9 +135,9 @@ TEST(PackDedup, InfoReportsSavingsAndPrefixes) {
   EXPECT_TRUE(files_line) << r.output;
   EXPECT_TRUE(reg_line) << r.output;
 
-  r = run(bin + " info --json " + pack.string() + " 2>/dev/null");
-  ASSERT_EQ(r.status, 0) << r.output;
-  auto j = nlohmann::json::parse(r.output);
+  ToolResult info = kso_pack({"info", "--json", pack.string()});
+  ASSERT_EQ(info.status, 0) << info.err;
+  auto j = nlohmann::json::parse(info.out);
   EXPECT_EQ(j["prefixes"]["files"]["files"], 2);
   EXPECT_EQ(j["prefixes"]["files"]["bytes_in"], 2 * blob.size());
   EXPECT_EQ(j["prefixes"]["registry"]["files"], 2);

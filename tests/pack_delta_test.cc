@@ -11,10 +11,10 @@
 #include <set>
 
 #include "index/error.h"
-#include "index/hash.h"
+#include "index/sha256.h"
 #include "index/pack_open.h"
 #include "index/pack_reader.h"
-#include "index/schema.h"
+#include "index/internal/schema.h"
 #include "tests/support/pack_surgery.h"
 #include "tests/support/testutil.h"
 #include "tests/support/tree_gen.h"

@@ -6,7 +6,7 @@
 #include "index/pack_reader.h"
 #include "tools/pack_report.h"
 #include "tests/support/tree_gen.h"
-#include "index/pack_writer.h"
+#include "index/write/pack_writer.h"
 #include "tests/support/testutil.h"
 
 namespace kso {
@@ -82,7 +82,7 @@ TEST(PackPrefixStats, StoredBytesSplitByPrefix) {
   uint64_t sum = std::stoull(rows[0][2]) + std::stoull(rows[1][2]);
   uint64_t stored = pack_report(*p).totals.bytes_stored;
   EXPECT_NEAR(double(sum), double(stored), 2.0);  // shares add up (rounding only)
-  auto r = test::run(test::kso_pack_bin().string() + " info " + (dir / "p.kso").string());
+  auto r = test::kso_pack_words("info " + (dir / "p.kso").string());
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("ratio"), std::string::npos) << r.output;
 }

@@ -12,9 +12,10 @@
 
 #include "index/error.h"
 #include "index/format.h"
-#include "index/hash.h"
+#include "index/sha256.h"
 #include "index/pack_reader.h"
-#include "index/schema.h"
+#include "index/internal/schema.h"
+#include "index/verify.h"
 #include "tests/support/pack_surgery.h"
 #include "tests/support/testutil.h"
 #include "tests/support/tree_gen.h"
@@ -170,7 +171,7 @@ TEST(PackFormat, WrittenLayout) {
   // blocks own consecutive page checksums in id order.
   auto pk = Pack::open(p.pack);
   EXPECT_EQ(pk->identity(), t.identity);
-  EXPECT_EQ(pk->compute_identity(), t.identity);
+  EXPECT_EQ(compute_identity(*pk), t.identity);
   EXPECT_EQ(pk->meta_offset(), meta);
   ASSERT_EQ(pk->block_count(), s.block_count);
   uint64_t stored = 0, page = 0;
@@ -192,7 +193,7 @@ TEST(PackFormat, WrittenLayout) {
     } else {
       EXPECT_EQ(e.first_page, 0u);
     }
-    EXPECT_NO_THROW(pk->check_block(i));
+    EXPECT_NO_THROW(verify_block(*pk, i));
   }
   EXPECT_EQ(page, s.page_count);
   std::sort(spans.begin(), spans.end());
@@ -239,7 +240,7 @@ TEST(PackFormat, OtherVersionsAreClearErrors) {
               std::string::npos)
         << err;
     EXPECT_NE(err.find((p.tmp / "v1.kso").string()), std::string::npos) << err;
-    auto r = run(kso_pack_bin().string() + " info " + (p.tmp / "v1.kso").string());
+    auto r = kso_pack_words("info " + (p.tmp / "v1.kso").string());
     EXPECT_EQ(r.status, 1) << r.output;
     EXPECT_NE(r.output.find("format v1"), std::string::npos) << r.output;
   }
@@ -254,7 +255,7 @@ TEST(PackFormat, OtherVersionsAreClearErrors) {
     write_file(bad, nv);
     std::string err = open_error(bad);
     EXPECT_NE(err.find("unsupported pack format version " + std::to_string(v)), std::string::npos) << err;
-    auto r = run(kso_pack_bin().string() + " ls " + bad.string());
+    auto r = kso_pack_words("ls " + bad.string());
     EXPECT_EQ(r.status, 1) << r.output;
     EXPECT_NE(r.output.find("unsupported pack format version " + std::to_string(v)), std::string::npos) << r.output;
   }
@@ -280,7 +281,7 @@ TEST(PackFormat, NotAPackIsRefused) {
   EXPECT_NE(open_error(tmp / "random").find("not a kso pack"), std::string::npos);
   EXPECT_NE(open_error(tmp / "empty").find("not a kso pack"), std::string::npos) << open_error(tmp / "empty");
   EXPECT_NE(open_error(tmp / "fifo").find("not a regular file"), std::string::npos) << open_error(tmp / "fifo");
-  auto r = run(kso_pack_bin().string() + " info " + (tmp / "text").string());
+  auto r = kso_pack_words("info " + (tmp / "text").string());
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("not a kso pack"), std::string::npos) << r.output;
 }
@@ -306,7 +307,7 @@ TEST(PackFormat, TruncatedPacksAreRefused) {
     std::string err = open_error(tr);
     EXPECT_FALSE(err.empty()) << "pack truncated to " << len << " of " << n << " bytes opened";
   }
-  auto r = run(kso_pack_bin().string() + " verify " + tr.string());  // n-1 bytes
+  auto r = kso_pack_words("verify " + tr.string());  // n-1 bytes
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("truncated"), std::string::npos) << r.output;
   // The same pack with a byte appended is no better: the trailer must be last.
@@ -482,12 +483,11 @@ TEST(PackFormat, IndexMustHaveTheFormatsSchema) {
 TEST(PackFormat, VerifyProvesTheIdentityChain) {
   Packed p;
   const std::string good = read_file(p.pack);
-  const std::string bin = kso_pack_bin().string();
-  auto verify = [&] { return run(bin + " verify " + p.pack.string()); };
+  auto verify = [&] { return kso_pack_words("verify " + p.pack.string()); };
   auto r = verify();
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("identity " + to_hex(p.stats.identity)), std::string::npos) << r.output;
-  r = run(bin + " info " + p.pack.string());
+  r = kso_pack_words("info " + p.pack.string());
   EXPECT_NE(r.output.find("identity:      " + to_hex(p.stats.identity)), std::string::npos) << r.output;
 
   // A raw block's bytes changed with its XXH3 and page sums forged: reads pass, verify does not.

@@ -18,14 +18,15 @@
 #include <tuple>
 #include <vector>
 
-#include "index/chunker.h"
+#include "index/write/chunker.h"
 #include "index/format.h"
 #include "index/hash.h"
 #include "index/pack_index_file.h"
 #include "index/pack_open.h"
 #include "index/pack_reader.h"
-#include "index/schema.h"
+#include "index/internal/schema.h"
 #include "index/time_ns.h"
+#include "index/verify.h"
 #include "tests/support/testutil.h"
 #include "tests/support/tree_gen.h"
 
@@ -228,11 +229,11 @@ TEST(PackGolden, V2FixtureIsReadForever) {
   auto pk = Pack::open(v2_fixture());
   EXPECT_EQ(pk->version(), 2u);
   EXPECT_EQ(to_hex(pk->identity()), kV2FixtureIdentity);
-  EXPECT_EQ(pk->compute_identity(), pk->identity());
+  EXPECT_EQ(compute_identity(*pk), pk->identity());
   EXPECT_EQ(pack_listing(*pk), tree_listing(tmp / "tree"));
-  auto r = run(kso_pack_bin().string() + " verify " + v2_fixture().string());
+  auto r = kso_pack_words("verify " + v2_fixture().string());
   EXPECT_EQ(r.status, 0) << r.output;
-  r = run(kso_pack_bin().string() + " extract " + v2_fixture().string() + " " + (tmp / "out").string());
+  r = kso_pack_words("extract " + v2_fixture().string() + " " + (tmp / "out").string());
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_TRUE(compare_trees(tmp / "tree", tmp / "out").empty());
 }
@@ -247,7 +248,7 @@ TEST(PackGolden, V3FixturesAreReadForever) {
   auto pk = Pack::open(v3_fixtures() / "golden.kso");
   EXPECT_EQ(pk->version(), 3u);
   EXPECT_EQ(to_hex(pk->identity()), kV3FixtureIdentity);
-  EXPECT_EQ(pk->compute_identity(), pk->identity());
+  EXPECT_EQ(compute_identity(*pk), pk->identity());
   EXPECT_EQ(pack_listing(*pk), tree_listing(tmp / "tree"));
   auto dk = open_pack(v3_fixtures() / "golden-delta.kso");
   EXPECT_EQ(to_hex(dk->identity()), kV3DeltaFixtureIdentity);
@@ -258,10 +259,10 @@ TEST(PackGolden, V3FixturesAreReadForever) {
   fs::copy_file(v3_fixtures() / "golden.kso", tmp / "site" / "renamed-base.kso");
   fs::copy_file(v3_fixtures() / "golden-delta.kso", tmp / "site" / "new.kso");
   for (const fs::path& p : {v3_fixtures() / "golden.kso", tmp / "site" / "new.kso"}) {
-    auto r = run(kso_pack_bin().string() + " verify " + p.string());
+    auto r = kso_pack_words("verify " + p.string());
     EXPECT_EQ(r.status, 0) << r.output;
   }
-  auto r = run(kso_pack_bin().string() + " extract " + (tmp / "site" / "new.kso").string() + " " + (tmp / "out").string());
+  auto r = kso_pack_words("extract " + (tmp / "site" / "new.kso").string() + " " + (tmp / "out").string());
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_TRUE(compare_trees(tmp / "tree2", tmp / "out").empty());
 }

@@ -14,7 +14,7 @@
 #include "index/entry.h"
 #include "index/error.h"
 #include "index/pack_reader.h"
-#include "index/pack_writer.h"
+#include "index/write/pack_writer.h"
 #include "index/time_ns.h"
 #include "tests/support/mount_fixture.h"
 #include "tests/support/pack_surgery.h"
@@ -82,13 +82,13 @@ TEST(PackHostile, DuplicateNamesAreRefused) {
     duplicate_root_name(h.pack, "0link", "a");
     std::string err = walk_error(h.pack);
     EXPECT_NE(err.find("duplicate name 'a' in directory '/'"), std::string::npos) << err;
-    auto r = run(bin() + " extract " + q(h.pack) + " " + q(h.out));
+    auto r = kso_pack_words("extract " + h.pack.string() + " " + h.out.string());
     EXPECT_EQ(r.status, 1) << r.output;
     EXPECT_TRUE(fs::is_empty(h.outside));
     struct stat st {};
     ASSERT_EQ(stat(h.outside.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 07777, 0700u);
-    r = run(bin() + " verify " + q(h.pack));
+    r = kso_pack_words("verify " + h.pack.string());
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.output.find("duplicate name 'a'"), std::string::npos) << r.output;
     if (fuse_unavailable_reason().empty()) {
@@ -110,7 +110,7 @@ TEST(PackHostile, ExtractNeverFollowsSymlinksInTheTarget) {
   fs::create_directories(h.outside);
   fs::create_directories(h.out);
   ASSERT_EQ(symlink(h.outside.c_str(), (h.out / "misc").c_str()), 0);
-  auto r = run(bin() + " extract " + q(h.pack) + " " + q(h.out));
+  auto r = kso_pack_words("extract " + h.pack.string() + " " + h.out.string());
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("misc exists and is not a directory (a symlink is never followed)"), std::string::npos)
       << r.output;
@@ -119,7 +119,7 @@ TEST(PackHostile, ExtractNeverFollowsSymlinksInTheTarget) {
   fs::remove(h.out / "misc");
   write_file(h.tmp / "victim", "precious\n");
   ASSERT_EQ(symlink((h.tmp / "victim").c_str(), (h.out / "top").c_str()), 0);
-  r = run(bin() + " extract " + q(h.pack) + " " + q(h.out));
+  r = kso_pack_words("extract " + h.pack.string() + " " + h.out.string());
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(read_file(h.tmp / "victim"), "precious\n");
   EXPECT_FALSE(fs::is_symlink(h.out / "top"));
@@ -137,7 +137,7 @@ TEST(PackHostile, ExtractLeavesTheTargetDirectoryAlone) {
   fs::create_directories(h.out);
   chmod(h.out.c_str(), 0711);
   set_mtime_ns(h.out, 1000 * kNsPerSec);
-  auto r = run(bin() + " extract " + q(h.pack) + " " + q(h.out));
+  auto r = kso_pack_words("extract " + h.pack.string() + " " + h.out.string());
   ASSERT_EQ(r.status, 0) << r.output;
   struct stat st {};
   ASSERT_EQ(stat(h.out.c_str(), &st), 0);
@@ -164,7 +164,7 @@ TEST(PackHostile, DamagedFileIsSkippedAndTheRestExtracted) {
       for (auto& c : pk->layout(pack_stat(*pk, name).ino)->chunks) ASSERT_NE(c.block, b) << "test needs separate blocks";
     xor_byte(h.pack, pk->block_entry(b).offset + 7, 0x10);
   }
-  auto r = run(bin() + " extract " + q(h.pack) + " " + q(h.out));
+  auto r = kso_pack_words("extract " + h.pack.string() + " " + h.out.string());
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("skipped b_bad"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(h.out / "b_bad"));
@@ -217,7 +217,7 @@ TEST(PackHostile, SizesThatDisagreeWithContentAreRefused) {
     } catch (const CorruptError& e) {
       EXPECT_NE(std::string(e.what()).find("size disagrees"), std::string::npos) << sql << ": " << e.what();
     }
-    auto r = run(bin() + " verify " + q(h.pack));
+    auto r = kso_pack_words("verify " + h.pack.string());
     EXPECT_EQ(r.status, 1) << r.output;
     EXPECT_NE(r.output.find("damaged file: big"), std::string::npos) << r.output;
     if (fuse_unavailable_reason().empty()) {
@@ -232,7 +232,7 @@ TEST(PackHostile, SizesThatDisagreeWithContentAreRefused) {
   rewrite_index(h.pack, "UPDATE inodes SET size = 10 WHERE size = 303076; UPDATE contents SET size = 10");
   auto pk = Pack::open(h.pack);
   EXPECT_THROW(pk->layout(pack_stat(*pk, "big").ino), CorruptError);
-  auto r = run(bin() + " verify " + q(h.pack));
+  auto r = kso_pack_words("verify " + h.pack.string());
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("damaged file: big"), std::string::npos) << r.output;
 }
@@ -293,23 +293,23 @@ TEST(PackHostile, EscapingSymlinksArePolicedEverywhere) {
   ASSERT_EQ(symlink("/etc/passwd", (h.src / "d" / "passwd").c_str()), 0);
   ASSERT_EQ(symlink("../../../etc", (h.src / "d" / "up").c_str()), 0);
   ASSERT_EQ(symlink("../d/f", (h.src / "d" / "inside").c_str()), 0);
-  auto r = run(bin() + " -q build -o " + q(h.pack) + " x=" + q(h.src));
+  auto r = kso_pack_words("-q build -o " + h.pack.string() + " x=" + h.src.string());
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("symlink 'x/d/passwd' -> '/etc/passwd' points outside the pack"), std::string::npos)
       << r.output;
   EXPECT_FALSE(fs::exists(h.pack));
-  r = run(bin() + " -q build --allow-escaping-symlinks -o " + q(h.pack) + " x=" + q(h.src));
+  r = kso_pack_words("-q build --allow-escaping-symlinks -o " + h.pack.string() + " x=" + h.src.string());
   ASSERT_EQ(r.status, 0) << r.output;
   auto pk = Pack::open(h.pack);
   EXPECT_TRUE(pk->escaping_symlink(pack_stat(*pk, "x/d/passwd").ino));
   EXPECT_TRUE(pk->escaping_symlink(pack_stat(*pk, "x/d/up").ino));
   EXPECT_FALSE(pk->escaping_symlink(pack_stat(*pk, "x/d/inside").ino));
-  r = run(bin() + " extract " + q(h.pack) + " " + q(h.out));
+  r = kso_pack_words("extract " + h.pack.string() + " " + h.out.string());
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("skipped x/d/passwd"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::is_symlink(h.out / "x/d/passwd"));
   EXPECT_EQ(fs::read_symlink(h.out / "x/d/inside"), "../d/f");
-  r = run(bin() + " extract --allow-escaping-symlinks " + q(h.pack) + " " + q(h.tmp / "out2"));
+  r = kso_pack_words("extract --allow-escaping-symlinks " + h.pack.string() + " " + (h.tmp / "out2").string());
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(fs::read_symlink(h.tmp / "out2/x/d/passwd"), "/etc/passwd");
   if (!fuse_unavailable_reason().empty()) return;
@@ -345,7 +345,7 @@ TEST(PackHostile, ExtractChecksFreeSpaceFirst) {
   EXPECT_LT(fs::file_size(h.pack), 3u << 20);  // 300 MiB of files in a ~1 MiB pack
   fs::create_directories(h.out);
   ASSERT_EQ(mount("tmpfs", h.out.c_str(), "tmpfs", 0, "size=64m"), 0) << strerror(errno);
-  auto r = run(bin() + " extract " + q(h.pack) + " " + q(h.out));
+  auto r = kso_pack_words("extract " + h.pack.string() + " " + h.out.string());
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("needs 301"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("free"), std::string::npos) << r.output;
@@ -366,7 +366,7 @@ TEST(PackHostile, ListingsEscapeNamesAndShowSpecialBits) {
   write_file(h.src / "sgid", "x\n");
   chmod((h.src / "sgid").c_str(), 02644);
   build_pack(h.pack, {{".", h.src}});
-  auto r = run(bin() + " ls -l " + q(h.pack));
+  auto r = kso_pack_words("ls -l " + h.pack.string());
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(r.output.find('\x1b'), std::string::npos) << "raw escape character in ls output";
   EXPECT_NE(r.output.find("evil\\x1b[31mred"), std::string::npos) << r.output;

@@ -6,7 +6,8 @@
 
 #include "index/error.h"
 #include "index/pack_reader.h"
-#include "index/pack_writer.h"
+#include "index/write/pack_writer.h"
+#include "index/verify.h"
 #include "tests/support/testutil.h"
 #include "tests/support/tree_gen.h"
 
@@ -39,7 +40,7 @@ TEST(PackPages, DamageInOnePageFailsOnlyThatPage) {
         break;
       }
     ASSERT_NE(raw_id, UINT32_MAX) << "random data should be stored raw";
-    EXPECT_NO_THROW(p->check_block(raw_id));
+    EXPECT_NO_THROW(verify_block(*p, raw_id));
   }
   // Flip one byte in the block's second page.
   {
@@ -70,7 +71,7 @@ TEST(PackPages, DamageInOnePageFailsOnlyThatPage) {
   EXPECT_THROW(read(kRawPageSize - 10, 20), CorruptError);  // straddles into it
   EXPECT_THROW(p->block(raw_id), CorruptError);
   try {
-    p->check_block(raw_id);
+    verify_block(*p, raw_id);
     ADD_FAILURE() << "check_block missed the damage";
   } catch (const CorruptError& e) {
     EXPECT_NE(std::string(e.what()).find("block " + std::to_string(raw_id)), std::string::npos) << e.what();

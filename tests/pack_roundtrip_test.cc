@@ -197,11 +197,10 @@ TEST(PackRoundTrip, ExtractEqualsSource) {
   fs::path src = tmp / "src";
   fs::create_directories(src);
   make_edge_tree(src);
-  const std::string bin = kso_pack_bin().string();
   fs::path pack = tmp / "edge.kso", out_dir = tmp / "out", out = out_dir / "edge";
-  auto r = run(bin + " -q build --allow-escaping-symlinks --threads 2 --level 3 -o " + pack.string() + " edge=" + src.string());
+  auto r = kso_pack_words("-q build --allow-escaping-symlinks --threads 2 --level 3 -o " + pack.string() + " edge=" + src.string());
   ASSERT_EQ(r.status, 0) << r.output;
-  r = run(bin + " extract --allow-escaping-symlinks " + pack.string() + " " + out_dir.string());
+  r = kso_pack_words("extract --allow-escaping-symlinks " + pack.string() + " " + out_dir.string());
   ASSERT_EQ(r.status, 0) << r.output;
   r = run("diff -r --no-dereference " + src.string() + " " + out.string());
   EXPECT_EQ(r.status, 0) << r.output;
@@ -236,9 +235,9 @@ TEST(PackRoundTrip, ExtractEqualsSource) {
   fs::path pack2 = tmp / "prefixed.kso", out2 = tmp / "out2";
   chmod(src.c_str(), 0751);
   set_mtime_ns(src, 1234567890123456789);
-  r = run(bin + " -q build --allow-escaping-symlinks --threads 2 -o " + pack2.string() + " tree=" + src.string());
+  r = kso_pack_words("-q build --allow-escaping-symlinks --threads 2 -o " + pack2.string() + " tree=" + src.string());
   ASSERT_EQ(r.status, 0) << r.output;
-  r = run(bin + " extract --allow-escaping-symlinks " + pack2.string() + " tree " + out2.string());
+  r = kso_pack_words("extract --allow-escaping-symlinks " + pack2.string() + " tree " + out2.string());
   ASSERT_EQ(r.status, 0) << r.output;
   d = compare_trees(src, out2);
   struct stat o2 {};
@@ -257,18 +256,17 @@ TEST(PackRoundTrip, ExtractSubtreesAndSingleFiles) {
   make_edge_tree(src, eo);
   fs::path pack = tmp / "p.kso";
   build_pack(pack, {{"files", src}}, edge_writer_options());
-  const std::string bin = kso_pack_bin().string();
   for (std::string sub : {"files/hard", "files/ünïcödé", "files/name with spaces", "files/modes"}) {
     fs::path out = tmp / "x";
     fs::remove_all(out);
-    auto r = run(bin + " extract --allow-escaping-symlinks " + pack.string() + " " + q(sub) + " " + out.string());
-    ASSERT_EQ(r.status, 0) << sub << ": " << r.output;
+    auto r = kso_pack({"extract", "--allow-escaping-symlinks", pack.string(), sub, out.string()});
+    ASSERT_EQ(r.status, 0) << sub << ": " << r.err;
     auto d = compare_trees(src / sub.substr(6), out);  // its children; the output directory is left alone
     EXPECT_TRUE(d.empty()) << sub << ":\n" << join_diffs(d);
   }
   // One file: lands in DIR under its own name with mode and mtime.
   fs::path out = tmp / "single";
-  auto r = run(bin + " extract --allow-escaping-symlinks " + pack.string() + " files/modes/m0640 " + out.string());
+  auto r = kso_pack_words("extract --allow-escaping-symlinks " + pack.string() + " files/modes/m0640 " + out.string());
   ASSERT_EQ(r.status, 0) << r.output;
   auto a = scan_tree(src / "modes" / "m0640"), b = scan_tree(out / "m0640");
   EXPECT_EQ(a[""].sha256, b[""].sha256);
@@ -276,11 +274,11 @@ TEST(PackRoundTrip, ExtractSubtreesAndSingleFiles) {
   EXPECT_EQ(a[""].mtime_ns, b[""].mtime_ns);
   EXPECT_EQ(fs::directory_iterator(out)->path().filename(), "m0640");
   // A symlink alone.
-  r = run(bin + " extract --allow-escaping-symlinks " + pack.string() + " files/links/dangling " + out.string());
+  r = kso_pack_words("extract --allow-escaping-symlinks " + pack.string() + " files/links/dangling " + out.string());
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(fs::read_symlink(out / "dangling"), "does/not/exist");
   // A path that is not in the pack.
-  r = run(bin + " extract " + pack.string() + " files/nope " + (tmp / "nope").string());
+  r = kso_pack_words("extract " + pack.string() + " files/nope " + (tmp / "nope").string());
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("no such path in pack: files/nope"), std::string::npos) << r.output;
 }
@@ -306,11 +304,11 @@ TEST(PackRoundTrip, MtimesBeforeTheEpoch) {
   EXPECT_EQ(pack_stat(*pk, "link").mtime_ns, -999999999);
   EXPECT_EQ(pack_stat(*pk, "dir").mtime_ns, 0);
   fs::path out = tmp / "out";
-  auto r = run(kso_pack_bin().string() + " extract " + pack.string() + " " + out.string());
+  auto r = kso_pack_words("extract " + pack.string() + " " + out.string());
   EXPECT_EQ(r.status, 0) << r.output;
   auto d = compare_trees(src, out);
   EXPECT_TRUE(d.empty()) << join_diffs(d);
-  r = run(kso_pack_bin().string() + " ls -l " + pack.string() + " old");
+  r = kso_pack_words("ls -l " + pack.string() + " old");
   EXPECT_EQ(r.output, "-rw-r--r--   1            4 1969-12-31 23:59 old\n");
 }
 
@@ -397,7 +395,7 @@ TEST(PackRoundTrip, SparseMultiGiBFile) {
   std::string tail(1000, '\0');
   EXPECT_EQ(pk->read(st.ino, size - 10, 1000, tail.data()), 10u);
   EXPECT_EQ(tail.substr(0, 10), regions.back().data.substr(65526));
-  auto r = run(kso_pack_bin().string() + " ls -l " + pack.string() + " big.img");
+  auto r = kso_pack_words("ls -l " + pack.string() + " big.img");
   EXPECT_NE(r.output.find(" " + std::to_string(size) + " "), std::string::npos) << r.output;
 }
 

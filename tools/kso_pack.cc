@@ -29,25 +29,28 @@ int kso_pack_main(const std::vector<std::string>& args) {
   bool verbose = false, quiet = false;
   app.add_flag("-v,--verbose", verbose, "More log output");
   app.add_flag("-q,--quiet", quiet, "Only errors");
-  BuildCommand build;
-  auto* build_cmd = add_build_command(app, build);
-  InspectCommand inspect;
-  std::string which;
-  add_inspect_commands(app, inspect, which);
-  DeltaCommand delta;
-  add_delta_commands(app, delta, which);
-  SubsetCommand subset;
-  add_subset_command(app, subset, which);
-  CheckCommand check;
-  add_check_command(app, check, which);
-  ManifestCommand manifest;
-  add_manifest_command(app, manifest, which);
-  SignCommand sign;
-  add_sign_command(app, sign, which);
-  ExportImageCommand export_image;
-  add_export_image_command(app, export_image, which);
-  KitCommand kit;
-  add_kit_command(app, kit, which);
+  // Every subcommand's options, filled by the parse.
+  struct {
+    BuildCommand build;
+    InspectCommand inspect;
+    DeltaCommand delta;
+    SubsetCommand subset;
+    CheckCommand check;
+    ManifestCommand manifest;
+    SignCommand sign;
+    ExportImageCommand export_image;
+    KitCommand kit;
+  } c;
+  std::string which;  // the subcommand the command line picked (build: build_cmd->parsed())
+  auto* build_cmd = add_build_command(app, c.build);
+  add_inspect_commands(app, c.inspect, which);
+  add_delta_commands(app, c.delta, which);
+  add_subset_command(app, c.subset, which);
+  add_check_command(app, c.check, which);
+  add_manifest_command(app, c.manifest, which);
+  add_sign_command(app, c.sign, which);
+  add_export_image_command(app, c.export_image, which);
+  add_kit_command(app, c.kit, which);
 
   std::vector<std::string> rev(args.rbegin(), args.rend());  // CLI11 takes arguments reversed
   try {
@@ -70,15 +73,15 @@ int kso_pack_main(const std::vector<std::string>& args) {
   }
   spdlog::set_level(quiet ? spdlog::level::err : verbose ? spdlog::level::debug : spdlog::level::info);
   try {
-    if (build_cmd->parsed()) return run_build(build);
-    if (is_delta_command(which)) return run_delta(which, delta);
-    if (which == "subset") return run_subset(subset);
-    if (which == "check") return run_check(check);
-    if (which == "manifest") return run_manifest(manifest);
-    if (which == "sign") return run_sign(sign);
-    if (which == "export-image") return run_export_image(export_image);
-    if (which == "kit") return run_kit(kit);
-    return run_inspect(which, inspect);
+    if (build_cmd->parsed()) return run_build(c.build);
+    if (is_delta_command(which)) return run_delta(which, c.delta);
+    if (which == "subset") return run_subset(c.subset);
+    if (which == "check") return run_check(c.check);
+    if (which == "manifest") return run_manifest(c.manifest);
+    if (which == "sign") return run_sign(c.sign);
+    if (which == "export-image") return run_export_image(c.export_image);
+    if (which == "kit") return run_kit(c.kit);
+    return run_inspect(which, c.inspect);
   } catch (const UsageError& e) {
     fprintf(stderr, "kso-pack: error: %s\n", e.what());
     fprintf(stderr, "Run 'kso-pack --help' for usage.\n");

@@ -23,4 +23,12 @@ void add_pack_options(CLI::App& sub, std::string& pack, std::vector<std::string>
       ->allow_extra_args(false);
 }
 
+CLI::App* add_pack_command(CLI::App& app, const std::string& name, const std::string& help, std::string& which,
+                           std::string& pack, std::vector<std::string>& bases) {
+  CLI::App* s = app.add_subcommand(name, help);
+  add_pack_options(*s, pack, bases);
+  s->callback([&which, s] { which = s->get_name(); });
+  return s;
+}
+
 }  // namespace kso

@@ -20,4 +20,9 @@ BaseSearch tool_search(const std::vector<std::string>& bases = {});
 void add_pack_options(CLI::App& sub, std::string& pack, std::vector<std::string>& bases,
                       const std::string& what = "Pack file");
 
+// Adds subcommand `name` (described by `help`) that reads a pack: PACK and
+// --base as above, and `which` set to `name` when the command line picks it.
+CLI::App* add_pack_command(CLI::App& app, const std::string& name, const std::string& help, std::string& which,
+                           std::string& pack, std::vector<std::string>& bases);
+
 }  // namespace kso

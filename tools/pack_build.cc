@@ -12,15 +12,16 @@
 #include "index/error.h"
 #include "index/pack_open.h"
 #include "index/pack_reader.h"
-#include "index/pack_writer.h"
-#include "index/schema.h"
+#include "index/write/pack_writer.h"
+#include "index/index_meta.h"
+#include "index/verify.h"
 #include "tools/dir_source.h"
 #include "tools/pack_args.h"
 #include "tools/files_list.h"
 #include "tools/images/pull.h"
 #include "tools/kso_pack.h"
 #include "tools/progress.h"
-#include "index/size_arg.h"
+#include "cli/size_arg.h"
 
 namespace kso {
 namespace fs = std::filesystem;
@@ -181,7 +182,7 @@ int run_build(const BuildCommand& cmd) {
     if (fs::equivalent(b, cmd.output, ec))
       throw UsageError("the output " + cmd.output + " is the base " + b + ": a delta never overwrites its base");
     auto p = open_pack_file(b, tool_search().open);
-    if (p->compute_identity() != p->identity())
+    if (compute_identity(*p) != p->identity())
       throw Error(b + ": its metadata does not hash to its identity (damaged); run 'kso-pack verify' on it", EIO);
     std::string name = fs::path(b).filename().string();
     if (!p->holds_data() && fs::path(name).extension() == ".kidx") name = fs::path(name).stem().string() + ".kso";

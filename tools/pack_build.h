@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "index/pack_writer.h"
+#include "index/write/pack_writer.h"
 
 #include "fetch/net_options.h"
 #include "tools/files_list.h"

@@ -176,15 +176,15 @@ void check_images(const std::shared_ptr<Pack>& p, const std::vector<images::List
 
 }  // namespace
 
+// What `kso-pack check --help` says it does.
+constexpr const char* kCheckHelp =
+    "Check that the pack holds everything files and images lists need (kubespray's contrib/offline "
+    "lists): list every missing URL, image and platform; exit 1 if any";
+
 void add_check_command(CLI::App& app, CheckCommand& cmd, std::string& which) {
-  auto* s = app.add_subcommand(
-      "check",
-      "Check that the pack holds everything files and images lists need (kubespray's contrib/offline "
-      "lists): list every missing URL, image and platform; exit 1 if any");
-  add_pack_options(*s, cmd.pack, cmd.bases);
+  auto* s = add_pack_command(app, "check", kCheckHelp, which, cmd.pack, cmd.bases);
   add_files_list_selection_options(*s, cmd.files);
   images::add_images_selection_options(*s, cmd.images);
-  s->callback([&which, s] { which = s->get_name(); });
 }
 
 int run_check(const CheckCommand& c) {

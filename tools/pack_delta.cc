@@ -14,8 +14,8 @@
 #include "index/hash.h"
 #include "index/pack_index_file.h"
 #include "index/pack_open.h"
-#include "index/pack_writer.h"
-#include "index/schema.h"
+#include "index/write/pack_writer.h"
+#include "index/verify.h"
 #include "tools/kso_pack.h"
 #include "tools/pack_args.h"
 #include "tools/pack_build.h"
@@ -156,7 +156,7 @@ int run_diff(const DeltaCommand& c) {
 int run_index(const DeltaCommand& c) {
   auto p = open_pack_file(c.pack, tool_search().open);
   if (!p->holds_data()) throw Error(c.pack + " is an index file already", EINVAL);
-  if (p->compute_identity() != p->identity())
+  if (compute_identity(*p) != p->identity())
     throw Error(c.pack + ": its metadata does not hash to its identity (damaged); run 'kso-pack verify' on it", EIO);
   write_index_file(*p, c.output);
   uint64_t size = fs::file_size(c.output);

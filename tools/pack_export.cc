@@ -264,12 +264,13 @@ uint64_t write_docker_archive(const PackImage& img, const OciDigest& manifest_di
   }
 }
 
+// What `kso-pack export-image --help` says it does.
+constexpr const char* kExportImageHelp =
+    "Write one image of the pack's registry storage as a docker-archive tar for 'docker load' / 'podman load' "
+    "(the bootstrap images of an offline host: nginx, registry:2)";
+
 void add_export_image_command(CLI::App& app, ExportImageCommand& cmd, std::string& which) {
-  auto* s = app.add_subcommand(
-      "export-image",
-      "Write one image of the pack's registry storage as a docker-archive tar for 'docker load' / 'podman load' "
-      "(the bootstrap images of an offline host: nginx, registry:2)");
-  add_pack_options(*s, cmd.pack, cmd.bases);
+  auto* s = add_pack_command(app, "export-image", kExportImageHelp, which, cmd.pack, cmd.bases);
   s->add_option("ref", cmd.ref,
                 "Image as the pack's registry names it (library/nginx:1.25, kube-apiserver:v1.29.10, "
                 "REPO@sha256:...), or a source reference mapping to it (nginx:1.25, registry.k8s.io/pause:3.9); "
@@ -283,7 +284,6 @@ void add_export_image_command(CLI::App& app, ExportImageCommand& cmd, std::strin
                 "Name it gets in 'docker load' (RepoTags), repeatable (default: the pack's REPO:TAG as docker "
                 "names it, written out: docker.io/library/nginx:1.25; none for a digest reference)")
       ->type_name("NAME:TAG");
-  s->callback([&which, s] { which = s->get_name(); });
 }
 
 int run_export_image(const ExportImageCommand& c) {

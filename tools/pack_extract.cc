@@ -15,7 +15,7 @@
 #include <unordered_set>
 
 #include "index/error.h"
-#include "index/hash.h"
+#include "index/sha256.h"
 #include "index/time_ns.h"
 #include "tools/progress.h"
 

@@ -13,15 +13,17 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <unordered_map>
+#include <utility>
 
 #include "cache/block_cache.h"
 #include "index/error.h"
-#include "index/hash.h"
+#include "index/sha256.h"
 #include "index/pack_index_file.h"
 #include "index/pack_open.h"
 #include "index/pack_reader.h"
-#include "index/schema.h"
+#include "index/index_meta.h"
 #include "index/time_ns.h"
+#include "index/verify.h"
 #include "fetch/remote.h"
 #include "tools/kso_pack.h"
 #include "tools/pack_args.h"
@@ -33,6 +35,16 @@
 
 namespace kso {
 namespace {
+
+// The totals `info --json` reports, by key: the counts a pack's index gives
+// back (not what only a build knows, such as the bytes its bases supplied).
+constexpr std::pair<const char*, uint64_t PackStats::*> kJsonTotals[] = {
+    {"files", &PackStats::files},         {"dirs", &PackStats::dirs},
+    {"symlinks", &PackStats::symlinks},   {"hardlinks", &PackStats::hardlinks},
+    {"bytes_in", &PackStats::bytes_in},   {"bytes_unique", &PackStats::bytes_unique},
+    {"bytes_stored", &PackStats::bytes_stored}, {"files_deduped", &PackStats::files_deduped},
+    {"chunks", &PackStats::chunks},       {"chunks_deduped", &PackStats::chunks_deduped},
+    {"blocks", &PackStats::blocks},       {"blocks_raw", &PackStats::blocks_raw}};
 
 // Decoded blocks the tools keep while streaming files out: a few blocks are
 // enough because they read files front to back.
@@ -130,18 +142,7 @@ int info(const Pack& p, const InspectCommand& c) {
     j["layout"] = {{"data_offset", kDataStart},     {"meta_offset", p.meta_offset()},
                    {"block_count", sb.block_count}, {"page_count", sb.page_count},
                    {"index_offset", sb.index_offset}, {"index_size", sb.index_size}};
-    j["totals"] = {{"files", t.files},
-                   {"dirs", t.dirs},
-                   {"symlinks", t.symlinks},
-                   {"hardlinks", t.hardlinks},
-                   {"bytes_in", t.bytes_in},
-                   {"bytes_unique", t.bytes_unique},
-                   {"bytes_stored", t.bytes_stored},
-                   {"files_deduped", t.files_deduped},
-                   {"chunks", t.chunks},
-                   {"chunks_deduped", t.chunks_deduped},
-                   {"blocks", t.blocks},
-                   {"blocks_raw", t.blocks_raw}};
+    for (auto& [key, field] : kJsonTotals) j["totals"][key] = t.*field;
     j["prefixes"] = nlohmann::json::object();
     for (auto& ps : r.prefixes)
       j["prefixes"][ps.prefix] = {{"files", ps.files},
@@ -204,7 +205,7 @@ int verify(std::shared_ptr<Pack> pk) {
     p.source().read(kHeaderSize, pad.size(), pad.data());
     if (pad.find_first_not_of('\0') != std::string::npos) report("non-zero bytes after the header");
   }
-  if (p.compute_identity() != p.identity()) report("metadata does not hash to the pack identity");
+  if (compute_identity(p) != p.identity()) report("metadata does not hash to the pack identity");
   try {
     p.check_index();
   } catch (const CorruptError& e) {
@@ -223,7 +224,7 @@ int verify(std::shared_ptr<Pack> pk) {
   // (its blocks are checked below, through the blocks this pack uses).
   const std::vector<const Pack*> chain = base_chain(p);
   for (const Pack* b : chain)
-    if (b->compute_identity() != b->identity()) report(b->name() + ": metadata does not hash to its identity");
+    if (compute_identity(*b) != b->identity()) report(b->name() + ": metadata does not hash to its identity");
   std::set<uint32_t> bad_blocks;
   uint32_t n = p.block_count();
   ProgressLine bar("verifying blocks");
@@ -231,7 +232,7 @@ int verify(std::shared_ptr<Pack> pk) {
   for (uint32_t i = 0; i < n; i++) total += p.block_entry(i).stored_size;
   for (uint32_t i = 0; i < n; i++) {
     try {
-      p.check_block(i);
+      verify_block(p, i);
     } catch (const CorruptError& e) {
       bad_blocks.insert(i);
       bar.finish();

@@ -14,7 +14,8 @@
 #include "index/hash.h"
 #include "index/pack_index_file.h"
 #include "index/pack_open.h"
-#include "index/schema.h"
+#include "index/index_meta.h"
+#include "index/verify.h"
 #include "tools/files_list.h"
 #include "tools/images/platform.h"
 #include "tools/kso_pack.h"
@@ -246,24 +247,24 @@ json pack_manifest(const std::shared_ptr<Pack>& pack, const std::string& files_p
   return j;
 }
 
+// What `kso-pack manifest --help` says it does.
+constexpr const char* kManifestHelp =
+    "List exactly what the pack holds, for a review: files (size, SHA-256, URL), images (index and "
+    "per-platform manifest digests), identity, build parameters";
+
 void add_manifest_command(CLI::App& app, ManifestCommand& cmd, std::string& which) {
-  auto* s = app.add_subcommand(
-      "manifest",
-      "List exactly what the pack holds, for a review: files (size, SHA-256, URL), images (index and "
-      "per-platform manifest digests), identity, build parameters");
-  add_pack_options(*s, cmd.pack, cmd.bases);
+  auto* s = add_pack_command(app, "manifest", kManifestHelp, which, cmd.pack, cmd.bases);
   s->add_flag("--json", cmd.json, "Sorted, stable JSON (schema in docs/REVIEW.md)");
   s->add_option("--files-prefix", cmd.files_prefix,
                 "Pack dir holding a wget -x tree: its files get the URL their path names")
       ->capture_default_str();
-  s->callback([&which, s] { which = s->get_name(); });
 }
 
 int run_manifest(const ManifestCommand& c) {
   if (is_index_file(c.pack)) throw Error(c.pack + " is an index file (.kidx): it holds no file data", EINVAL);
   auto p = open_pack(c.pack, tool_search(c.bases));
   // The identity the manifest states is the one the pack hashes to.
-  if (p->compute_identity() != p->identity())
+  if (compute_identity(*p) != p->identity())
     throw Error(c.pack + ": its metadata does not hash to its identity (damaged); run 'kso-pack verify' on it");
   json j = pack_manifest(p, c.files_prefix);
   if (c.json)

@@ -8,7 +8,7 @@
 
 #include "cache/block_cache.h"
 #include "index/error.h"
-#include "index/hash.h"
+#include "index/sha256.h"
 #include "tools/images/layout.h"
 #include "tools/images/media_types.h"
 

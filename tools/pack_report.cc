@@ -9,7 +9,7 @@
 
 #include "index/error.h"
 #include "index/format.h"
-#include "index/schema.h"
+#include "index/index_meta.h"
 
 namespace kso {
 

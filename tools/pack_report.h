@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "index/pack_reader.h"
-#include "index/pack_stats.h"
+#include "index/write/pack_stats.h"
 
 namespace kso {
 

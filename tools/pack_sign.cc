@@ -13,6 +13,7 @@
 #include "index/error.h"
 #include "index/hash.h"
 #include "index/pack_open.h"
+#include "index/verify.h"
 #include "tools/kso_pack.h"
 #include "tools/pack_args.h"
 #include "tools/signature.h"
@@ -67,7 +68,7 @@ int run_sign(const SignCommand& c) {
   auto p = open_pack_file(c.pack, tool_search().open);
   // Never sign what does not hash to its identity: a damaged pack would carry
   // a valid signature of the pack it was.
-  Digest id = p->compute_identity();
+  Digest id = compute_identity(*p);
   if (id != p->identity())
     throw Error(c.pack + ": its metadata does not hash to its identity (damaged); run 'kso-pack verify' on it");
   std::string sig = ed25519_sign(c.key, identity_message(id));
@@ -80,7 +81,7 @@ int run_sign(const SignCommand& c) {
 
 bool verify_pack_signature(const Pack& p, const std::string& sig_path, const std::vector<std::string>& pubkeys) {
   std::string sig = read_signature(sig_path);
-  Digest id = p.compute_identity();
+  Digest id = compute_identity(p);
   std::string keys;
   for (auto& k : pubkeys) {
     keys += (keys.empty() ? "" : ", ") + k;

@@ -8,8 +8,8 @@
 #include "cache/block_cache.h"
 #include "index/hash.h"
 #include "index/pack_open.h"
-#include "index/pack_writer.h"
-#include "index/schema.h"
+#include "index/write/pack_writer.h"
+#include "index/index_meta.h"
 #include "tools/pack_build.h"
 #include "tools/progress.h"
 

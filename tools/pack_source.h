@@ -10,7 +10,7 @@
 
 #include "index/entry.h"
 #include "index/pack_reader.h"
-#include "index/pack_stats.h"
+#include "index/write/pack_stats.h"
 
 namespace kso {
 

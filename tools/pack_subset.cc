@@ -11,8 +11,7 @@
 
 #include "index/error.h"
 #include "index/pack_open.h"
-#include "index/pack_writer.h"
-#include "index/schema.h"
+#include "index/write/pack_writer.h"
 #include "tools/images/manifest.h"
 #include "tools/images/layout.h"
 #include "tools/images/platform.h"
@@ -27,6 +26,11 @@
 namespace kso {
 namespace fs = std::filesystem;
 namespace {
+
+// What `kso-pack subset --help` says it does.
+constexpr const char* kSubsetHelp =
+    "Write a pack of only what the given platforms need: files naming other architectures and the "
+    "registry manifests and blobs only other platforms use are dropped";
 
 using images::Manifest;
 using images::Platform;
@@ -86,17 +90,13 @@ std::vector<std::string> archs_named(std::string_view path) {
 }
 
 void add_subset_command(CLI::App& app, SubsetCommand& cmd, std::string& which) {
-  auto* s = app.add_subcommand(
-      "subset", "Write a pack of only what the given platforms need: files naming other architectures and the "
-                "registry manifests and blobs only other platforms use are dropped");
-  add_pack_options(*s, cmd.pack, cmd.bases);
+  auto* s = add_pack_command(app, "subset", kSubsetHelp, which, cmd.pack, cmd.bases);
   s->add_option("-o,--output", cmd.output, "Pack file to write (not with --dry-run)");
   s->add_option("--platform", cmd.platforms, "Platform to keep, OS/ARCH[/VARIANT] (repeatable or comma-separated)")
       ->required()
       ->allow_extra_args(false);
   s->add_option("--threads", cmd.threads, "Compression threads (0 = every core)")->check(CLI::Range(0, 1024));
   s->add_flag("--dry-run", cmd.dry_run, "Print what would be dropped; write nothing");
-  s->callback([&which, s] { which = s->get_name(); });
 }
 
 int run_subset(const SubsetCommand& c) {

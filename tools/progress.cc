@@ -25,19 +25,6 @@ std::string eta(uint64_t done, uint64_t total, double rate) {
 
 }  // namespace
 
-std::string human_bytes(uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = double(n);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    u++;
-  }
-  char buf[32];
-  snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-  return buf;
-}
-
 std::string human_duration(double s) {
   char buf[32];
   if (s < 60) snprintf(buf, sizeof buf, "%.0fs", s);

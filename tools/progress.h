@@ -6,13 +6,14 @@
 #include <cstdint>
 #include <string>
 
+#include "cli/human.h"  // human_bytes
+
 namespace kso {
 
 namespace fetch {
 struct TransferEvent;
 }
 
-std::string human_bytes(uint64_t n);     // "1.5 GiB"
 std::string human_duration(double secs);  // "42s", "3m07s", "2h05m"
 
 // One status line: redrawn in place on a terminal (at most every 200 ms), a

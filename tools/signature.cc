@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "index/error.h"
+#include "index/sha256.h"
 
 namespace kso {
 namespace {

@@ -26,8 +26,9 @@
 #include "index/byte_source.h"
 #include "index/error.h"
 #include "index/format.h"
-#include "index/hash.h"
+#include "index/sha256.h"
 #include "index/pack_reader.h"
+#include "index/verify.h"
 
 namespace {
 
@@ -143,14 +144,14 @@ void walk(const Pack& pack, BlockSource& blocks) {
 void inspect(Pack& pack) {
   (void)pack.meta();
   (void)pack.inode_count();
-  (void)pack.compute_identity();
+  (void)compute_identity(pack);
   try {
     pack.check_index();
   } catch (const Error&) {
   }
   for (uint32_t id = 0; id < pack.block_count() && id < kMaxCheckedBlocks; id++) {
     try {
-      pack.check_block(id);
+      verify_block(pack, id);
     } catch (const Error&) {
     }
   }

@@ -29,10 +29,10 @@ std::string fuse_unavailable_reason() {
 }
 
 void pack_dirs(const fs::path& out, const std::vector<std::string>& sources, const std::string& extra) {
-  std::string cmd = q(kso_pack_bin()) + " build -o " + q(out) + " " + extra;
-  for (auto& s : sources) cmd += " " + q(s);
-  auto r = run(cmd);
-  if (r.status != 0) throw std::runtime_error("kso-pack build failed (" + std::to_string(r.status) + "): " + cmd + "\n" + r.output);
+  std::string words = "build -o " + out.string() + " " + extra;
+  for (auto& s : sources) words += " " + s;
+  auto r = kso_pack_words(words);
+  if (r.status != 0) throw std::runtime_error("kso-pack build failed (" + std::to_string(r.status) + "): " + words + "\n" + r.output);
 }
 
 bool is_mounted(const fs::path& p) {

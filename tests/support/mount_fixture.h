@@ -21,7 +21,8 @@ namespace kso::test {
 // /dev/fuse, fusermount3 and the built kso-fs and kso-pack.
 std::string fuse_unavailable_reason();
 
-// Runs `kso-pack build -o OUT [extra] SOURCES...` (sources as PREFIX=DIR).
+// Runs `kso-pack build -o OUT [extra] SOURCES...` in-process (sources as
+// PREFIX=DIR; `extra` and the sources as plain words: kso_pack_words()).
 // Throws std::runtime_error with the tool's output on failure.
 void pack_dirs(const fs::path& out, const std::vector<std::string>& sources, const std::string& extra = "--level 3");
 

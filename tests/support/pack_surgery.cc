@@ -6,7 +6,7 @@
 
 #include <stdexcept>
 
-#include "index/hash.h"
+#include "index/sha256.h"
 #include "tests/support/testutil.h"
 #include "tests/support/tree_gen.h"
 

@@ -18,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include "fs/kso_fs.h"
 #include "tools/kso_pack.h"
 
 namespace kso::test {
@@ -183,16 +184,35 @@ std::string doc_procedure(const std::string& doc, const std::string& name) {
   return end == std::string::npos ? "" : text.substr(start, end - start);
 }
 
-ToolResult kso_pack(const std::vector<std::string>& args) {
+namespace {
+
+// Runs `main` with stdout and stderr captured: its exit code and what it wrote.
+template <class Main>
+ToolResult captured(Main main) {
   ToolResult r;
   fflush(stdout);
   fflush(stderr);
   ::testing::internal::CaptureStdout();
   ::testing::internal::CaptureStderr();
-  r.status = kso_pack_main(args);
+  r.status = main();
   r.err = ::testing::internal::GetCapturedStderr();  // flushes both streams first
   r.out = ::testing::internal::GetCapturedStdout();
   return r;
+}
+
+}  // namespace
+
+ToolResult kso_pack(const std::vector<std::string>& args) {
+  return captured([&] { return kso_pack_main(args); });
+}
+
+ToolResult kso_fs(const std::vector<std::string>& args) {
+  std::vector<std::string> words = {"kso-fs"};
+  words.insert(words.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  return captured([&] { return kso_fs_main(int(words.size()), argv.data()); });
 }
 
 std::string kso_pack_ok(const std::vector<std::string>& args) {
@@ -201,6 +221,20 @@ std::string kso_pack_ok(const std::vector<std::string>& args) {
   std::string cmd = "kso-pack";
   for (auto& a : args) cmd += " " + a;
   throw std::runtime_error(cmd + " exited " + std::to_string(r.status) + ":\n" + r.err);
+}
+
+RunResult kso_pack_words(const std::string& words) {
+  if (words.find_first_of("'\"$|<>") != std::string::npos)
+    throw std::logic_error("kso_pack_words takes plain words, not a shell command: " + words);
+  std::vector<std::string> args;
+  for (size_t at = 0; at < words.size();) {
+    size_t end = words.find(' ', at);
+    if (end == std::string::npos) end = words.size();
+    if (end > at) args.push_back(words.substr(at, end - at));
+    at = end + 1;
+  }
+  ToolResult t = kso_pack(args);
+  return {t.status, t.out + t.err};
 }
 
 std::string one_line_error(const std::string& output, const std::string& prefix, const std::vector<std::string>& want) {

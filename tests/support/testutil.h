@@ -92,9 +92,18 @@ struct ToolResult {
   std::string out, err;  // stdout, stderr
 };
 ToolResult kso_pack(const std::vector<std::string>& args);
+// kso-fs run in-process (kso_fs_main, fs/kso_fs.h) the same way: for what it
+// refuses or answers before it mounts (usage, --help, --version, a pack it
+// cannot open). A run that mounts must be a process (Mount, Daemon).
+ToolResult kso_fs(const std::vector<std::string>& args);
 // The same for a run that must succeed: returns its stdout; throws
 // std::runtime_error with the command and its stderr if it exits non-zero.
 std::string kso_pack_ok(const std::vector<std::string>& args);
+// kso_pack() with its arguments as one string of words split at spaces (no
+// quoting or redirection: test paths have no spaces; throws std::logic_error
+// on a quote, $, |, < or >) and its stdout then its stderr as one output: a
+// `run(kso-pack WORDS)` of a test, in-process.
+RunResult kso_pack_words(const std::string& words);
 // What a tool that refuses must print: `output` is exactly one line, starting
 // with `prefix` ("kso-pack: error: ") and holding each of `want`. Returns ""
 // if so, else what is wrong (for EXPECT_EQ(..., "")).

@@ -14,7 +14,7 @@
 
 #include "index/format.h"
 #include "index/pack_reader.h"
-#include "index/pack_writer.h"
+#include "index/write/pack_writer.h"
 
 namespace kso::test {
 

@@ -41,6 +41,7 @@ class BlockPipeline {
     uint32_t id;
     uint32_t raw_size;
     EncodedBlock enc;
+    Digest sha256;  // of enc.stored
   };
   void worker();
   void writer();

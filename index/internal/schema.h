@@ -1,30 +1,18 @@
 // The SQLite schema of a pack's index (docs/FORMAT.md explains each table).
 // A reader compares the index's schema with this text exactly at open.
+// Internal to index/ (reader and writer); tools read the index through Pack
+// and the keys and records in index/index_meta.h.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
-namespace kso {
+#include "index/index_meta.h"
 
-// chunks BLOB of `contents`: one 12-byte record per chunk, little-endian
-// {u32 block, u32 offset in block, u32 length}; file offsets are cumulative.
-constexpr size_t kChunkRecordSize = 12;
+namespace kso {
 
 // PRAGMA application_id of every index ("KSOP") and PRAGMA user_version (the
 // format version whose schema it has).
 constexpr int32_t kIndexApplicationId = 0x4B534F50;
-
-// Build parameters recorded in `meta`, each a decimal integer except `order`.
-constexpr const char* kMetaCreated = "created_unix";      // build time, Unix seconds
-constexpr const char* kMetaChunkMin = "chunk_min";        // FastCDC sizes, bytes
-constexpr const char* kMetaChunkAvg = "chunk_avg";
-constexpr const char* kMetaChunkMax = "chunk_max";
-constexpr const char* kMetaBlockSize = "block_size";      // compressible stream's block size
-constexpr const char* kMetaRawBlockSize = "raw_block_size";  // already-compressed stream's
-constexpr const char* kMetaZstdLevel = "zstd_level";
-constexpr const char* kMetaOrder = "order";               // "tree" or "similar"
-constexpr const char* kMetaIntegerKeys[] = {kMetaCreated,   kMetaChunkMin,     kMetaChunkAvg,  kMetaChunkMax,
-                                            kMetaBlockSize, kMetaRawBlockSize, kMetaZstdLevel};
 
 constexpr const char* kIndexSchema = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;

@@ -1,4 +1,4 @@
-#include "index/order.h"
+#include "index/write/internal/order.h"
 
 #include <array>
 #include <cctype>

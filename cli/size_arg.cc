@@ -1,4 +1,4 @@
-#include "index/size_arg.h"
+#include "cli/size_arg.h"
 
 #include <cctype>
 

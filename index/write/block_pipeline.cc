@@ -1,4 +1,4 @@
-#include "index/block_pipeline.h"
+#include "index/write/internal/block_pipeline.h"
 
 #include <unistd.h>
 
@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "index/error.h"
+#include "index/sha256.h"
 
 namespace kso {
 
@@ -58,7 +59,8 @@ void BlockPipeline::worker() {
       jobs_.pop_front();
     }
     try {
-      Done d{job.id, uint32_t(job.raw.size()), encode_block(job.raw, job.level)};
+      Done d{job.id, uint32_t(job.raw.size()), encode_block(job.raw, job.level), {}};
+      d.sha256 = sha256(d.enc.stored.data(), d.enc.stored.size());  // the cryptographic chain
       std::lock_guard lk(mu_);
       done_.emplace(job.seq, std::move(d));
       cv_.notify_all();
@@ -97,7 +99,7 @@ void BlockPipeline::writer() {
       e.raw_size = d.raw_size;
       e.xxh3 = d.enc.xxh3;
       e.codec = d.enc.codec;
-      e.sha256 = d.enc.sha256;
+      e.sha256 = d.sha256;
       std::lock_guard lk(mu_);
       if (table_.size() <= d.id) {
         table_.resize(d.id + 1);

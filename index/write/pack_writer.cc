@@ -1,4 +1,4 @@
-#include "index/pack_writer.h"
+#include "index/write/pack_writer.h"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -15,13 +15,13 @@
 #include <thread>
 #include <unordered_map>
 
-#include "index/block_pipeline.h"
+#include "index/write/internal/block_pipeline.h"
 #include "index/error.h"
 #include "index/format.h"
-#include "index/hash.h"
-#include "index/order.h"
+#include "index/sha256.h"
+#include "index/write/internal/order.h"
 #include "index/pack_reader.h"
-#include "index/schema.h"
+#include "index/internal/schema.h"
 #include "index/time_ns.h"
 
 namespace kso {

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "index/chunker.h"
+#include "index/write/chunker.h"
 #include "index/entry.h"
-#include "index/pack_stats.h"
+#include "index/write/pack_stats.h"
 
 namespace kso {
 

@@ -1,4 +1,4 @@
-#include "index/chunker.h"
+#include "index/write/chunker.h"
 
 #include <array>
 #include <bit>
