@@ -38,12 +38,12 @@ void BlockPipeline::rethrow_locked() {
   if (error_) std::rethrow_exception(error_);
 }
 
-void BlockPipeline::submit(uint32_t id, std::string raw, int level) {
+void BlockPipeline::submit(uint32_t id, std::string raw, int level, uint8_t filter) {
   std::unique_lock lk(mu_);
   cv_.wait(lk, [&] { return aborted_ || next_seq_ - written_seq_ < max_pending_; });
   rethrow_locked();
   if (aborted_) throw Error("block pipeline aborted");
-  jobs_.push_back(Job{next_seq_++, id, std::move(raw), level});
+  jobs_.push_back(Job{next_seq_++, id, std::move(raw), level, filter});
   cv_.notify_all();
 }
 
@@ -58,7 +58,7 @@ void BlockPipeline::worker() {
       jobs_.pop_front();
     }
     try {
-      Done d{job.id, uint32_t(job.raw.size()), encode_block(job.raw, job.level)};
+      Done d{job.id, uint32_t(job.raw.size()), encode_block(job.raw, job.level, job.filter)};
       std::lock_guard lk(mu_);
       done_.emplace(job.seq, std::move(d));
       cv_.notify_all();
@@ -97,6 +97,7 @@ void BlockPipeline::writer() {
       e.raw_size = d.raw_size;
       e.xxh3 = d.enc.xxh3;
       e.codec = d.enc.codec;
+      e.filter = d.enc.filter;
       e.sha256 = d.enc.sha256;
       std::lock_guard lk(mu_);
       if (table_.size() <= d.id) {
