@@ -1,5 +1,6 @@
 #include "index/exec_filter.h"
 
+#include <cstring>
 #include <string>
 
 #include "index/error.h"
@@ -29,6 +30,16 @@ void x86_code(uint8_t* buf, size_t size, bool encode) {
   const size_t limit = size - 5;
   size_t pos = 0;
   while (pos <= limit) {
+    // Bytes other than E8/E9 change no state: skip 8 at a time while none of
+    // them is one (SWAR: a zero byte of (word & FE..) ^ E8.. marks one).
+    while (pos + 8 <= limit + 1) {
+      uint64_t w;
+      memcpy(&w, buf + pos, 8);
+      uint64_t y = (w & 0xFEFEFEFEFEFEFEFEull) ^ 0xE8E8E8E8E8E8E8E8ull;
+      if ((y - 0x0101010101010101ull) & ~y & 0x8080808080808080ull) break;
+      pos += 8;
+    }
+    if (pos > limit) break;
     uint8_t b = buf[pos];
     if (b != 0xE8 && b != 0xE9) {
       ++pos;

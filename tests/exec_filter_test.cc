@@ -17,6 +17,7 @@
 #include "index/error.h"
 #include "index/exec_filter.h"
 #include "index/format.h"
+#include "index/pack_open.h"
 #include "index/pack_reader.h"
 #include "index/schema.h"
 #include "index/time_ns.h"
@@ -340,6 +341,19 @@ TEST_F(MaxProfile, BuildsAreReproducibleAndMergeEqualsBuild) {
                "data=" + (tmp_ / "tree2").string()});
   EXPECT_EQ(sha256_file_hex(merged), sha256_file_hex(fresh)) << "merge differs from a fresh --profile max build";
   EXPECT_EQ(filters_used(*Pack::open(merged)), filters_used(*Pack::open(fresh)));
+  // A default-profile delta on the max pack names its filtered blocks: it is
+  // v4 too (profile fast), and reads back.
+  fs::path fd = tmp_ / "fd.kso";
+  kso_pack_ok({"-q", "build", "-o", fd.string(), "--profile", "fast", "--base", max_.string(),
+               "data=" + (tmp_ / "tree2").string()});
+  auto fdp = open_pack(fd);
+  EXPECT_EQ(fdp->version(), 4u);
+  EXPECT_GT(filters_used(*fdp)[uint8_t(ExecFilter::X86)], 0u);
+  std::map<std::string, std::string> meta;
+  for (auto& [k, v] : fdp->meta()) meta[k] = v;
+  EXPECT_EQ(meta[kMetaProfile], "fast");
+  EXPECT_TRUE(pack_read_all(*fdp, pack_stat(*fdp, "data/amd64/bin/tool2").ino) ==
+              read_file(tmp_ / "tree2/amd64/bin/tool2"));
 }
 
 TEST_F(MaxProfile, CraftedFiltersAreRefused) {
