@@ -6,6 +6,8 @@
 
 #include "index/block_buffer.h"
 #include "index/error.h"
+#include "index/exec_filter.h"
+#include "index/hash.h"
 
 namespace kso {
 namespace {
@@ -23,16 +25,41 @@ thread_local Contexts tls;
 
 }  // namespace
 
-EncodedBlock encode_block(std::string_view raw, int level) {
+namespace {
+std::string zstd_compress(std::string_view raw, int level) {
+  std::string out(ZSTD_compressBound(raw.size()), '\0');
+  size_t n = ZSTD_compressCCtx(tls.c, out.data(), out.size(), raw.data(), raw.size(), level);
+  if (ZSTD_isError(n)) throw Error(std::string("zstd compression failed: ") + ZSTD_getErrorName(n));
+  out.resize(n);
+  return out;
+}
+}  // namespace
+
+EncodedBlock encode_block(std::string_view raw, int level, uint8_t filter) {
   EncodedBlock b;
+  if (filter > kMaxFilter) throw Error("unknown executable filter " + std::to_string(unsigned(filter)), EINVAL);
   if (level > 0 && !raw.empty()) {
-    std::string out(ZSTD_compressBound(raw.size()), '\0');
-    size_t n = ZSTD_compressCCtx(tls.c, out.data(), out.size(), raw.data(), raw.size(), level);
-    if (ZSTD_isError(n)) throw Error(std::string("zstd compression failed: ") + ZSTD_getErrorName(n));
-    if (double(n) <= double(raw.size()) * (1.0 - kMinSavings)) {
-      out.resize(n);
+    std::string out = zstd_compress(raw, level);
+    if (filter != 0) {
+      std::string f(raw);
+      exec_encode(ExecFilter(filter), f.data(), f.size());
+      std::string fout = zstd_compress(f, level);
+      if (fout.size() < out.size()) {
+        // Never a wrong byte: the frame kept is the one that decodes to `raw`.
+        std::string back(raw.size(), '\0');
+        size_t n = ZSTD_decompressDCtx(tls.d, back.data(), back.size(), fout.data(), fout.size());
+        if (ZSTD_isError(n) || n != raw.size()) throw Error("executable filter: zstd round trip failed");
+        exec_decode(ExecFilter(filter), back.data(), back.size());
+        if (back != raw) throw Error("executable filter: round trip does not give the block back");
+        out = std::move(fout);
+        b.filter = filter;
+      }
+    }
+    if (double(out.size()) <= double(raw.size()) * (1.0 - kMinSavings)) {
       b.stored = std::move(out);
       b.codec = Codec::Zstd;
+    } else {
+      b.filter = 0;
     }
   }
   if (b.codec == Codec::Raw) {
@@ -59,7 +86,9 @@ std::string decode_block(uint32_t id, const BlockEntry& e, std::string&& stored)
 std::string decode_stored(uint32_t id, const BlockEntry& e, std::string&& stored) {
   auto bad = [&](const std::string& why) { return block_error(id, e, why); };
   if (stored.size() != e.stored_size) throw bad("short read (pack truncated?)");
+  if (e.filter > kMaxFilter) throw bad("unknown filter " + std::to_string(unsigned(e.filter)));
   if (e.codec == Codec::Raw) {
+    if (e.filter != 0) throw bad("is raw but names a filter");
     if (e.raw_size != e.stored_size) throw bad("raw block size mismatch");
     return std::move(stored);
   }
@@ -71,6 +100,7 @@ std::string decode_stored(uint32_t id, const BlockEntry& e, std::string&& stored
     give_block_buffer(std::move(out));
     throw bad("zstd frame does not decode to its size");
   }
+  exec_decode(ExecFilter(e.filter), out.data(), out.size());
   return out;
 }
 

@@ -189,7 +189,7 @@ bool same_block_content(const BlockEntry& a, const BlockEntry& b) {
 
 std::string encode_metadata(uint64_t meta_offset, const std::vector<BlockEntry>& blocks,
                             const std::vector<uint64_t>& page_sums, const std::string& index,
-                            const std::vector<BaseEntry>& bases) {
+                            const std::vector<BaseEntry>& bases, uint32_t version) {
   if (index.empty() || index.size() % kIndexPageSize) throw Error("index is not a whole number of pages");
   if (bases.size() > kMaxBases) throw Error("a delta pack takes at most " + std::to_string(kMaxBases) + " bases", EINVAL);
   std::string bt(bases.size() * kBaseEntrySize, '\0');
@@ -202,6 +202,7 @@ std::string encode_metadata(uint64_t meta_offset, const std::vector<BlockEntry>&
   std::string it(index_pages * 8, '\0');
   for (size_t i = 0; i < index_pages; i++) put_le(&it[i * 8], xxh3(index.data() + i * kIndexPageSize, kIndexPageSize), 8);
   Superblock sbk;
+  sbk.version = version;
   sbk.block_count = blocks.size();
   sbk.page_count = page_sums.size();
   sbk.block_table_xxh3 = xxh3(tb.data(), tb.size());

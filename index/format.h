@@ -1,4 +1,4 @@
-// On-disk layout of a pack, format v3. docs/FORMAT.md describes every byte;
+// On-disk layout of a pack, format v4. docs/FORMAT.md describes every byte;
 // a test checks its tables against the field lists below.
 //
 //   [header 64 B][zero to 4 KiB][data region: blocks back to back]
@@ -8,6 +8,11 @@
 // v3 adds delta packs: a base table naming other packs by identity, and block
 // entries that stand for a block of one of those bases. v2 is v3 without
 // either (its base table is empty), and is read forever.
+//
+// v4 adds executable filters: a block entry's `filter` byte may name a BCJ
+// transform (index/exec_filter.h) undone after zstd. A pack that uses none is
+// written as v3 (what `--profile fast`, the default, writes: its bytes are
+// those of the kso before v4), so only packs that need v4 refuse older readers.
 //
 // All integers little-endian. The trailer sits at the end so a reader finds
 // everything from the last 64 bytes without scanning the data region. The
@@ -24,8 +29,12 @@
 
 namespace kso {
 
-constexpr uint32_t kFormatVersion = 3;         // what this kso writes
+constexpr uint32_t kFormatVersion = 4;         // the newest this kso writes (and reads)
 constexpr uint32_t kOldestReadableVersion = 2;  // every version from here on is read
+// What the writer writes when the pack uses nothing of v4: no filtered block
+// and no `--profile max` (whose `profile` meta key v3 readers do not know).
+constexpr uint32_t kPlainFormatVersion = 3;
+constexpr uint32_t kFirstFilterVersion = 4;  // block filters and meta `profile` exist from here on
 constexpr size_t kHeaderSize = 64;
 constexpr size_t kTrailerSize = 64;
 constexpr size_t kSuperblockSize = 128;
@@ -139,7 +148,7 @@ struct BlockEntry {
   uint32_t raw_size = 0;     // bytes after decoding
   uint64_t xxh3 = 0;         // XXH3-64 of the stored bytes: checked on every read
   Codec codec = Codec::Raw;
-  uint8_t filter = 0;        // 0: none (the only value defined)
+  uint8_t filter = 0;        // ExecFilter (v4): 0 none, 1 x86, 2 arm64; zstd blocks only
   // 0: the block is in this pack's data region. k >= 1 (v3): it is block
   // `offset` of base k (1-based into the base table), whose entry must carry
   // the same sizes, codec, filter and checksums as this one.
@@ -168,7 +177,7 @@ BlockEntry decode_block_entry(const char* in);           // no checks: the reade
 // Its SHA-256 is the pack's identity. Throws Error if `index` is not whole pages.
 std::string encode_metadata(uint64_t meta_offset, const std::vector<BlockEntry>& blocks,
                             const std::vector<uint64_t>& page_sums, const std::string& index,
-                            const std::vector<BaseEntry>& bases = {});
+                            const std::vector<BaseEntry>& bases = {}, uint32_t version = kFormatVersion);
 
 // The same content, wherever stored: what a delta's entry for a base block
 // must share with the base's own entry.

@@ -20,6 +20,7 @@ constexpr const char* kMetaBlockSize = "block_size";      // compressible stream
 constexpr const char* kMetaRawBlockSize = "raw_block_size";  // already-compressed stream's
 constexpr const char* kMetaZstdLevel = "zstd_level";
 constexpr const char* kMetaOrder = "order";               // "tree" or "similar"
+constexpr const char* kMetaProfile = "profile";           // v4 on: "fast" or "max" (absent in v2/v3: fast)
 constexpr const char* kMetaIntegerKeys[] = {kMetaCreated,   kMetaChunkMin,     kMetaChunkAvg,  kMetaChunkMax,
                                             kMetaBlockSize, kMetaRawBlockSize, kMetaZstdLevel};
 

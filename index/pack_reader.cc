@@ -13,6 +13,7 @@
 #include "index/block_buffer.h"
 #include "index/entry.h"
 #include "index/error.h"
+#include "index/exec_filter.h"
 #include "index/hash.h"
 #include "index/internal/schema.h"
 #include "index/internal/sqlite_vfs.h"
@@ -389,7 +390,9 @@ void Pack::Impl::check_blocks() {
       return CorruptError(name() + ": block " + std::to_string(i) + " " + why);
     };
     if (uint8_t(b.codec) > kMaxCodec) throw bad("has unknown codec " + std::to_string(unsigned(b.codec)));
-    if (b.filter != 0) throw bad("has unknown filter " + std::to_string(unsigned(b.filter)));
+    if (b.filter > kMaxFilter || (b.filter != 0 && sb.version < kFirstFilterVersion))
+      throw bad("has unknown filter " + std::to_string(unsigned(b.filter)));
+    if (b.filter != 0 && b.codec != Codec::Zstd) throw bad("names a filter but is not zstd-compressed");
     if (b.base != 0 && sb.version < 3) throw bad("has non-zero reserved bytes");
     if (b.base > bases.size())
       throw bad("names base pack " + std::to_string(b.base) + ", which the base table does not have");
@@ -449,6 +452,9 @@ void Pack::Impl::check_index_header(Pack& p) {
   }
   const std::string* order = value(kMetaOrder);
   if (!order || (*order != "tree" && *order != "similar")) throw bad("meta key 'order' is missing or unknown");
+  const std::string* profile = value(kMetaProfile);
+  if (sb.version >= kFirstFilterVersion ? !profile || (*profile != "fast" && *profile != "max") : profile != nullptr)
+    throw bad("meta key 'profile' is missing or unknown");
   rows = p.query_rows("SELECT ifnull(max(ino), 0) FROM inodes", 1);
   inode_count = std::stoull(rows.at(0).at(0));
   auto root = p.stat(kRootIno);

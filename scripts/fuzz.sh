@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_TARGETS=(fuzz_pack fuzz_files_list fuzz_image_ref fuzz_manifest fuzz_www_auth)
+ALL_TARGETS=(fuzz_pack fuzz_exec_filter fuzz_files_list fuzz_image_ref fuzz_manifest fuzz_www_auth)
 
 usage() {
   cat <<'EOF'
@@ -20,7 +20,7 @@ llvm-symbolizer first when they are missing (as root, idempotent).
   --jobs J      targets fuzzed at once (default 1)
   -h, --help    this text
 
-Targets: fuzz_pack fuzz_files_list fuzz_image_ref fuzz_manifest fuzz_www_auth
+Targets: fuzz_pack fuzz_exec_filter fuzz_files_list fuzz_image_ref fuzz_manifest fuzz_www_auth
 
 Each target reads its committed seeds (tests/fuzz/corpus/TARGET/, never
 written to) and a work corpus build-fuzz/fuzz/TARGET/corpus/, where new inputs

@@ -210,7 +210,7 @@ TEST(PackFormat, WrittenLayout) {
   EXPECT_THROW(pk->block(pk->block_count()), CorruptError);
   // The index carries its identity marks and one digest per distinct chunk.
   EXPECT_EQ(pk->query_rows("PRAGMA application_id", 1)[0][0], std::to_string(kIndexApplicationId));
-  EXPECT_EQ(pk->query_rows("PRAGMA user_version", 1)[0][0], std::to_string(kFormatVersion));
+  EXPECT_EQ(pk->query_rows("PRAGMA user_version", 1)[0][0], std::to_string(kPlainFormatVersion));
   auto chunks = pk->query_rows("SELECT sha256, block, offset, length FROM chunks", 4);
   EXPECT_EQ(chunks.size(), p.stats.chunks - p.stats.chunks_deduped);
   std::set<std::string> digests;

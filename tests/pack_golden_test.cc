@@ -1,9 +1,9 @@
 // The format is a contract: a fixed tree built with fixed settings gives
 // pinned bytes; fixed input gives pinned chunk boundaries; builds are
-// reproducible whatever the thread count; the v2 pack and the v3 packs (a
-// pack and a delta on it) kept in tests/data are read by this and every later
-// kso; and docs/FORMAT.md matches the code's field tables, constants, schema
-// and meta keys.
+// reproducible whatever the thread count; the v2 pack, the v3 packs (a
+// pack and a delta on it) and the v4 pack (--profile max: executable filters)
+// kept in tests/data are read by this and every later kso; and docs/FORMAT.md
+// matches the code's field tables, constants, schema and meta keys.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -13,12 +13,14 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "index/write/chunker.h"
+#include "index/exec_filter.h"
 #include "index/format.h"
 #include "index/hash.h"
 #include "index/pack_index_file.h"
@@ -47,6 +49,17 @@ struct Pin {
   const char* identity;
   const char* delta_sha256;  // of the delta on it (golden_delta_tree)
 };
+// The v4 pack (golden tree plus synthetic x86-64 and AArch64 ELF files,
+// built with max_profile): pins per library versions, as above.
+struct MaxPin {
+  int sqlite;
+  unsigned zstd;
+  const char* pack_sha256;
+  const char* identity;
+};
+constexpr MaxPin kMaxPins[] = {
+    {3040001, 10504, "156f90de752ded21f5b67b2d704bf768c3b52e576928638e9cc0ff42952f4d5e", "06673598c3273bae52fd0c25e163501309f1cfbbb42879c0bd5996539f74a779"},  // Debian 12
+};
 constexpr Pin kPins[] = {
     {3040001, 10504, "d212ba224babc63c3e33f1a0fc4ea070513ae33d9f1e2d241affdad69c97bf7b",
      "3b08ad85500369f2c5f6936b8e08764a1c1aa3008c9ad9b87809f3fbd4238383",
@@ -59,10 +72,12 @@ constexpr Pin kPins[] = {
 constexpr const char* kV2FixtureIdentity = "132cab8b8cb0ebcd1e7e5c0a3e3cd48fb2ddb368959a36cd05650e41e832781a";
 constexpr const char* kV3FixtureIdentity = "3b08ad85500369f2c5f6936b8e08764a1c1aa3008c9ad9b87809f3fbd4238383";
 constexpr const char* kV3DeltaFixtureIdentity = "59815a26c838d29223cdf11738d0953ec76b8db0e18c1ca03269d509128a8a9e";
+constexpr const char* kV4FixtureIdentity = "06673598c3273bae52fd0c25e163501309f1cfbbb42879c0bd5996539f74a779";
 
 fs::path golden_src() { return fs::path(KSO_SOURCE_DIR) / "tests" / "data" / "golden"; }
 fs::path v2_fixture() { return fs::path(KSO_SOURCE_DIR) / "tests" / "data" / "v2" / "golden.kso"; }
 fs::path v3_fixtures() { return fs::path(KSO_SOURCE_DIR) / "tests" / "data" / "v3"; }
+fs::path v4_fixture() { return fs::path(KSO_SOURCE_DIR) / "tests" / "data" / "v4" / "golden-max.kso"; }
 
 // The golden tree: tests/data/golden plus generated files (random bytes, an
 // empty dir, a hardlink: what git cannot hold), with modes and mtimes set so
@@ -97,6 +112,49 @@ void make_golden_delta_tree(const fs::path& dir) {
   fs::remove(dir / "gen" / "hardlink");
   for (const char* f : {"gen/random.bin", "gen/added.bin", "gen"})
     set_mtime_ns(dir / f, 1690000000 * kNsPerSec);
+}
+
+// The golden tree plus two synthetic executables: an ELF header naming
+// EM_X86_64 or EM_AARCH64, then "code" whose calls (x86 E8 rel32, ARM64 BL and
+// ADRP) go to a few fixed targets, so the filters make them repeat.
+void make_golden_max_tree(const fs::path& dir) {
+  make_golden_tree(dir);
+  auto elf = [](uint16_t machine) {
+    std::string h(64, '\0');
+    h[0] = 0x7f, h[1] = 'E', h[2] = 'L', h[3] = 'F', h[4] = 2, h[5] = 1, h[6] = 1;
+    h[16] = 3;  // ET_DYN
+    h[18] = char(machine & 0xff), h[19] = char(machine >> 8);
+    return h;
+  };
+  auto put32 = [](std::string& s, uint32_t v) {
+    for (int i = 0; i < 4; i++) s += char(v >> (8 * i));
+  };
+  uint64_t x = 0x6b736f2d62636a31;  // splitmix-like, fixed
+  auto next = [&] {
+    x += 0x9e3779b97f4a7c15;
+    uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+    return z ^ (z >> 27);
+  };
+  std::string a = elf(62);
+  while (a.size() < 90000) {
+    for (uint64_t n = next() % 8; n; n--) a += char(0x40 + next() % 8);  // filler
+    a += char(0xE8);
+    uint32_t target = 0x1000 + uint32_t(next() % 16) * 0x400;
+    put32(a, target - uint32_t(a.size() + 4));
+  }
+  std::string b = elf(183);
+  while (b.size() < 90000) {
+    uint32_t pc = uint32_t(b.size()), r = uint32_t(next() % 4);
+    if (r == 0) put32(b, 0x94000000 | (((0x2000 + uint32_t(next() % 16) * 0x100 - pc) >> 2) & 0x03FFFFFF));  // BL
+    else if (r == 1) {                                                              // ADRP x1, page
+      uint32_t imm = (uint32_t(next() % 8) + 0x40 - (pc >> 12)) & 0x1FFFFF;
+      put32(b, 0x90000001 | (imm & 3) << 29 | (imm >> 2) << 5);
+    } else put32(b, 0xd503201f);  // NOP
+  }
+  write_file(dir / "bin" / "tool-amd64", a);
+  write_file(dir / "bin" / "tool-arm64", b);
+  for (const char* f : {"bin/tool-amd64", "bin/tool-arm64", "bin"}) set_mtime_ns(dir / f, 1690000000 * kNsPerSec);
 }
 
 WriterOptions golden_options(unsigned threads, size_t pending) {
@@ -152,6 +210,40 @@ TEST(PackGolden, FixedTreeGivesPinnedBytes) {
   EXPECT_GT(s.blocks_raw, 0u);  // both codecs and both streams are pinned
   EXPECT_LT(s.blocks_raw, s.blocks);
   EXPECT_GT(s.files_deduped, 0u);
+}
+
+// v4: the max profile's filtered blocks, pinned like the v3 pack above.
+TEST(PackGolden, MaxProfileGivesPinnedBytes) {
+  TempDir tmp("kso-golden-max");
+  make_golden_max_tree(tmp / "tree");
+  SourceDateEpoch e(kGoldenEpoch);
+  WriterOptions o = golden_options(1, 1);
+  o.max_profile = true;
+  BuildStats s = build_pack(tmp / "p.kso", {{".", tmp / "tree"}}, o);
+  o.threads = 3;
+  o.max_pending_blocks = 8;
+  build_pack(tmp / "q.kso", {{".", tmp / "tree"}}, o);
+  const std::string sha = sha256_file_hex(tmp / "p.kso"), id = to_hex(s.identity);
+  EXPECT_EQ(sha256_file_hex(tmp / "q.kso"), sha) << "thread count changed the bytes";
+  if (const char* out = getenv("KSO_GOLDEN_OUT"))
+    fs::copy_file(tmp / "p.kso", fs::path(out) / "golden-max.kso", fs::copy_options::overwrite_existing);
+  const MaxPin* pin = nullptr;
+  for (auto& p : kMaxPins)
+    if (p.sqlite == sqlite3_libversion_number() && p.zstd == ZSTD_versionNumber()) pin = &p;
+  ASSERT_NE(pin, nullptr) << "no golden v4 pin for SQLite " << sqlite3_libversion() << " / zstd "
+                          << ZSTD_versionString() << ": this pack is sha256 " << sha << ", identity " << id;
+  EXPECT_EQ(sha, pin->pack_sha256) << "the v4 pack's bytes moved: bump the format version, update docs/FORMAT.md "
+                                      "and the pins together (identity now "
+                                   << id << ")";
+  EXPECT_EQ(id, pin->identity);
+  auto pk = Pack::open(tmp / "p.kso");
+  EXPECT_EQ(pk->version(), 4u);
+  EXPECT_EQ(pack_listing(*pk), tree_listing(tmp / "tree"));
+  std::map<uint8_t, int> filters;
+  for (uint32_t i = 0; i < pk->block_count(); i++) filters[pk->block_entry(i).filter]++;
+  EXPECT_GT(filters[uint8_t(ExecFilter::X86)], 0);  // both filters are pinned
+  EXPECT_GT(filters[uint8_t(ExecFilter::Arm64)], 0);
+  EXPECT_GT(filters[0], 0);
 }
 
 TEST(PackGolden, BuildsAreReproducibleWhateverTheThreads) {
@@ -267,6 +359,27 @@ TEST(PackGolden, V3FixturesAreReadForever) {
   EXPECT_TRUE(compare_trees(tmp / "tree2", tmp / "out").empty());
 }
 
+// The v4 pack as kso wrote it when v4 was new: filtered blocks of both
+// architectures read back, verify and extract to their tree.
+TEST(PackGolden, V4FixtureIsReadForever) {
+  ASSERT_TRUE(fs::exists(v4_fixture())) << v4_fixture();
+  TempDir tmp("kso-v4fix");
+  make_golden_max_tree(tmp / "tree");
+  auto pk = Pack::open(v4_fixture());
+  EXPECT_EQ(pk->version(), 4u);
+  EXPECT_EQ(to_hex(pk->identity()), kV4FixtureIdentity);
+  EXPECT_EQ(compute_identity(*pk), pk->identity());
+  EXPECT_EQ(pack_listing(*pk), tree_listing(tmp / "tree"));
+  std::set<uint8_t> filters;
+  for (uint32_t i = 0; i < pk->block_count(); i++) filters.insert(pk->block_entry(i).filter);
+  EXPECT_EQ(filters, (std::set<uint8_t>{0, 1, 2}));
+  auto r = run(kso_pack_bin().string() + " verify " + v4_fixture().string());
+  EXPECT_EQ(r.status, 0) << r.output;
+  r = run(kso_pack_bin().string() + " extract " + v4_fixture().string() + " " + (tmp / "out").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(compare_trees(tmp / "tree", tmp / "out").empty());
+}
+
 // ---- docs/FORMAT.md against the code ----
 
 struct DocRow {
@@ -343,6 +456,7 @@ TEST(PackGolden, FormatDocMatchesTheCode) {
 
   const std::map<std::string, uint64_t> constants = {
       {"kFormatVersion", kFormatVersion}, {"kOldestReadableVersion", kOldestReadableVersion},
+      {"kPlainFormatVersion", kPlainFormatVersion}, {"kMaxFilter", kMaxFilter},
       {"kHeaderSize", kHeaderSize},       {"kTrailerSize", kTrailerSize},
       {"kSuperblockSize", kSuperblockSize}, {"kBlockEntrySize", kBlockEntrySize},
       {"kDataStart", kDataStart},         {"kIndexAlign", kIndexAlign},
@@ -364,7 +478,7 @@ TEST(PackGolden, FormatDocMatchesTheCode) {
   // Every meta key with its type.
   std::map<std::string, std::string> keys;
   for (auto& r : doc_table(doc, "### meta")) keys[ticked(r.cells.at(0))] = r.cells.at(1);
-  std::map<std::string, std::string> want{{kMetaOrder, "text"}};
+  std::map<std::string, std::string> want{{kMetaOrder, "text"}, {kMetaProfile, "text"}};
   for (const char* k : kMetaIntegerKeys) want[k] = "integer";
   EXPECT_EQ(keys, want);
   // The identity marks of the index.

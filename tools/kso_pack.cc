@@ -24,7 +24,8 @@ int kso_pack_main(const std::vector<std::string>& args) {
   CLI::App app{"kso-pack: build and inspect kso packs (compressed, deduplicated, checksummed trees)", "kso-pack"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("kso-pack ") + KSO_VERSION + " (writes pack format v" +
-                                        std::to_string(kFormatVersion) + ")");
+                                        std::to_string(kPlainFormatVersion) + ", v" + std::to_string(kFormatVersion) +
+                                        " with --profile max)");
   app.fallthrough();  // -v/-q work before or after the subcommand
   bool verbose = false, quiet = false;
   app.add_flag("-v,--verbose", verbose, "More log output");

@@ -130,6 +130,13 @@ CLI::App* add_build_command(CLI::App& app, BuildCommand& cmd) {
                 "files by architecture ('path' is an old name for 'tree')")
       ->check(CLI::IsMember({"tree", "similar", "path"}))
       ->capture_default_str();
+  b->add_option("--profile", cmd.profile,
+                "'fast': zstd at --level, reads at zstd speed (format v3). 'max': smaller, slower to build: x86-64 "
+                "and AArch64 ELF files get blocks of their own with a branch filter (BCJ) before zstd, kept where "
+                "smaller, and --level defaults to " + std::to_string(kMaxProfileLevel) +
+                    " (format v4, which kso before 4 does not read). Recorded in the pack (merge and deltas reuse it)")
+      ->check(CLI::IsMember({"fast", "max"}))
+      ->capture_default_str();
   b->add_flag("--allow-escaping-symlinks", cmd.allow_escaping_symlinks,
               "Pack symlinks that point outside the pack (absolute, or above its root); kso-fs still refuses to "
               "resolve them unless mounted with -o allow_escaping_symlinks");
@@ -170,6 +177,7 @@ WriterOptions recorded_options(const Pack& p) {
   wo.chunk.avg_size = u32(kMetaChunkAvg);
   wo.chunk.max_size = u32(kMetaChunkMax);
   wo.similarity_order = meta[kMetaOrder] == "similar";
+  wo.max_profile = meta[kMetaProfile] == "max";
   return wo;
 }
 
@@ -191,7 +199,11 @@ int run_build(const BuildCommand& cmd) {
   }
   WriterOptions wo = bases.empty() ? WriterOptions{} : recorded_options(*bases[0]);
   auto take = [&](const char* opt) { return bases.empty() || cmd.given(opt); };
-  if (take("--level")) wo.level = cmd.level;
+  if (take("--profile")) {
+    wo.max_profile = cmd.profile == "max";
+    if (wo.max_profile && !cmd.given("--level")) wo.level = kMaxProfileLevel;
+  }
+  if (take("--level") && (cmd.given("--level") || !wo.max_profile)) wo.level = cmd.level;
   if (take("--block-size")) {
     uint64_t bs = parse_size(cmd.block_size);
     if (bs > UINT32_MAX) throw Error("--block-size is too large", EINVAL);

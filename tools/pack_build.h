@@ -13,6 +13,9 @@
 
 namespace kso {
 
+// zstd level of `--profile max` when --level is not given.
+constexpr int kMaxProfileLevel = 19;
+
 struct BuildCommand {
   std::string output;
   int level = 9;
@@ -21,6 +24,7 @@ struct BuildCommand {
   std::string chunk = "16K/64K/256K";
   unsigned threads = 0;
   std::string order = "tree";
+  std::string profile = "fast";    // --profile: fast (default) or max
   bool allow_escaping_symlinks = false;
   bool strict = false;             // a source that changes while read fails the build
   std::vector<std::string> dirs;  // PREFIX=DIR

@@ -177,10 +177,10 @@ int info(const Pack& p, const InspectCommand& c) {
   printf("stored:        %s in %llu blocks (%llu raw), pack file %s\n", human_bytes(t.bytes_stored).c_str(),
          (unsigned long long)t.blocks, (unsigned long long)t.blocks_raw, human_bytes(p.file_size()).c_str());
   printf("ratio:         %.3f (pack / bytes in)\n", ratio(p.file_size(), t.bytes_in));
-  printf("settings:      zstd level %s, blocks %s B (raw %s B), chunks %s/%s/%s B, order %s\n",
+  printf("settings:      zstd level %s, blocks %s B (raw %s B), chunks %s/%s/%s B, order %s%s\n",
          meta[kMetaZstdLevel].c_str(), meta[kMetaBlockSize].c_str(), meta[kMetaRawBlockSize].c_str(),
          meta[kMetaChunkMin].c_str(), meta[kMetaChunkAvg].c_str(), meta[kMetaChunkMax].c_str(),
-         meta[kMetaOrder].c_str());
+         meta[kMetaOrder].c_str(), meta.count(kMetaProfile) ? (", profile " + meta[kMetaProfile]).c_str() : "");
   printf("%-20s %10s %14s %14s %8s %14s %7s\n", "prefix", "files", "bytes in", "unique", "unique%", "stored", "ratio");
   for (auto& ps : r.prefixes)
     printf("%-20s %10llu %14s %14s %7.1f%% %14s %7.3f\n", printable(ps.prefix).c_str(), (unsigned long long)ps.files,

@@ -39,12 +39,12 @@ void BlockPipeline::rethrow_locked() {
   if (error_) std::rethrow_exception(error_);
 }
 
-void BlockPipeline::submit(uint32_t id, std::string raw, int level) {
+void BlockPipeline::submit(uint32_t id, std::string raw, int level, uint8_t filter) {
   std::unique_lock lk(mu_);
   cv_.wait(lk, [&] { return aborted_ || next_seq_ - written_seq_ < max_pending_; });
   rethrow_locked();
   if (aborted_) throw Error("block pipeline aborted");
-  jobs_.push_back(Job{next_seq_++, id, std::move(raw), level});
+  jobs_.push_back(Job{next_seq_++, id, std::move(raw), level, filter});
   cv_.notify_all();
 }
 
@@ -59,7 +59,7 @@ void BlockPipeline::worker() {
       jobs_.pop_front();
     }
     try {
-      Done d{job.id, uint32_t(job.raw.size()), encode_block(job.raw, job.level), {}};
+      Done d{job.id, uint32_t(job.raw.size()), encode_block(job.raw, job.level, job.filter), {}};
       d.sha256 = sha256(d.enc.stored.data(), d.enc.stored.size());  // the cryptographic chain
       std::lock_guard lk(mu_);
       done_.emplace(job.seq, std::move(d));
@@ -99,6 +99,7 @@ void BlockPipeline::writer() {
       e.raw_size = d.raw_size;
       e.xxh3 = d.enc.xxh3;
       e.codec = d.enc.codec;
+      e.filter = d.enc.filter;
       e.sha256 = d.sha256;
       std::lock_guard lk(mu_);
       if (table_.size() <= d.id) {

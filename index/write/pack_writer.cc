@@ -17,6 +17,7 @@
 
 #include "index/write/internal/block_pipeline.h"
 #include "index/error.h"
+#include "index/exec_filter.h"
 #include "index/format.h"
 #include "index/sha256.h"
 #include "index/write/internal/order.h"
@@ -144,7 +145,9 @@ struct PackWriter::Impl {
     bool open = false;
     int level = 0;
     uint32_t block_size = 0;
-  } streams[2];  // [0] compressible content, [1] already-compressed content
+    ExecFilter filter = ExecFilter::None;
+  } streams[4];  // [0] compressible content, [1] already-compressed content,
+                 // [2] x86-64 and [3] AArch64 ELF files (max profile only)
   uint32_t next_block = 0;
   std::unordered_map<Digest, ChunkLoc, DigestHash> chunk_map;
   // Delta builds: every chunk the bases hold (first base wins), and the ids
@@ -182,18 +185,24 @@ struct PackWriter::Impl {
 
   void seal(Stream& s) {
     if (!s.open) return;
-    pipe->submit(s.id, std::move(s.buf), s.level);
+    pipe->submit(s.id, std::move(s.buf), s.level, uint8_t(s.filter));
     s.buf = std::string();
     s.buf.reserve(s.block_size);
     s.open = false;
   }
 
-  ChunkLoc append(Stream& s, const uint8_t* p, size_t n) {
-    if (s.open && s.buf.size() + n > s.block_size) seal(s);
+  // `file_off`: where the chunk starts in its file. AArch64 instructions are
+  // 4-byte aligned in the file and the ARM64 filter converts words aligned in
+  // the block, so that stream pads (zeros no chunk names) to keep the two
+  // congruent mod 4.
+  ChunkLoc append(Stream& s, const uint8_t* p, size_t n, uint64_t file_off) {
+    auto pad = [&] { return s.filter == ExecFilter::Arm64 ? (file_off - s.buf.size()) & 3 : 0; };
+    if (s.open && s.buf.size() + pad() + n > s.block_size) seal(s);
     if (!s.open) {
       s.id = next_block++;
       s.open = true;
     }
+    s.buf.append(pad(), '\0');
     ChunkLoc loc{s.id, uint32_t(s.buf.size()), uint32_t(n)};
     s.buf.append(reinterpret_cast<const char*>(p), n);
     return loc;
@@ -295,6 +304,11 @@ struct PackWriter::Impl {
         if (!stream) {
           const auto* p = reinterpret_cast<const uint8_t*>(window.data());
           stream = &streams[looks_compressed(p, filled) ? 1 : 0];
+          if (o.max_profile && stream == &streams[0]) {
+            ExecFilter f = elf_exec_filter(std::string_view(window.data(), filled));
+            if (f == ExecFilter::X86) stream = &streams[2];
+            if (f == ExecFilter::Arm64) stream = &streams[3];
+          }
         }
       }
       if (pos == filled) break;
@@ -314,7 +328,7 @@ struct PackWriter::Impl {
         stats.chunks_from_bases++;
         stats.bytes_from_bases += n;
       } else {
-        loc = append(*stream, p, n);
+        loc = append(*stream, p, n, c.size);
         chunk_map.emplace(d, loc);
         stats.bytes_unique += n;
       }
@@ -414,6 +428,11 @@ PackWriter::PackWriter(fs::path out, WriterOptions opts) : impl_(std::make_uniqu
   m.streams[0].block_size = m.o.block_size;
   m.streams[1].level = kProbeLevel;
   m.streams[1].block_size = m.o.raw_block_size;
+  for (int i : {2, 3}) {
+    m.streams[i].level = m.o.level;
+    m.streams[i].block_size = m.o.block_size;
+    m.streams[i].filter = i == 2 ? ExecFilter::X86 : ExecFilter::Arm64;
+  }
 }
 
 PackWriter::~PackWriter() = default;
@@ -500,7 +519,8 @@ BuildStats PackWriter::finish() {
     write_all(m.fd, h.data(), h.size(), 0);
     m.load_bases();
     m.pipe = std::make_unique<BlockPipeline>(m.fd, kDataStart, m.o.threads, m.o.max_pending_blocks);
-    for (auto& s : m.streams) s.buf.reserve(s.block_size);
+    for (auto& s : m.streams)
+      if (s.filter == ExecFilter::None || m.o.max_profile) s.buf.reserve(s.block_size);
 
     for (size_t i : order) {
       auto& [node, ino] = files[i];
@@ -545,6 +565,11 @@ BuildStats PackWriter::finish() {
     }
     m.pipe.reset();
     m.report(true);
+    // v4 only when the pack needs it: a filtered block (its own, or a base's
+    // it names) or the max profile's meta key; otherwise v3, byte for byte.
+    uint32_t version = m.o.max_profile ? kFirstFilterVersion : kPlainFormatVersion;
+    for (auto& e : table)
+      if (e.filter) version = kFirstFilterVersion;
 
     // Logical bytes count every path (a hardlink's paths each count).
     for (auto& [dir, name, ino] : dirents)
@@ -558,7 +583,7 @@ BuildStats PackWriter::finish() {
       Db db(m.tmp_index);
       db.exec(kIndexSchema);
       db.exec(("PRAGMA application_id=" + std::to_string(kIndexApplicationId) +
-               "; PRAGMA user_version=" + std::to_string(kFormatVersion))
+               "; PRAGMA user_version=" + std::to_string(version))
                   .c_str());
       db.exec("BEGIN");
       sqlite3_stmt* ins_inode = db.prepare("INSERT INTO inodes VALUES(?,?,?,?,?,?,?)");
@@ -627,6 +652,7 @@ BuildStats PackWriter::finish() {
       meta(kMetaRawBlockSize, std::to_string(m.o.raw_block_size));
       meta(kMetaZstdLevel, std::to_string(m.o.level));
       meta(kMetaOrder, m.o.similarity_order ? "similar" : "tree");
+      if (version >= kFirstFilterVersion) meta(kMetaProfile, m.o.max_profile ? "max" : "fast");
       sqlite3_finalize(ins_meta);
       db.exec("COMMIT");
       db.close();
@@ -652,8 +678,9 @@ BuildStats PackWriter::finish() {
       m.stats.blocks++;
       if (e.codec == Codec::Raw) m.stats.blocks_raw++;
     }
-    const std::string meta = encode_metadata(data_end, table, pages, idx, bases);
+    const std::string meta = encode_metadata(data_end, table, pages, idx, bases, version);
     PackEnds ends;
+    ends.version = version;
     ends.meta_offset = data_end;
     ends.identity = sha256(meta.data(), meta.size());
     write_all(m.fd, meta.data(), meta.size(), data_end);

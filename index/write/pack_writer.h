@@ -27,6 +27,11 @@ struct WriterOptions {
   unsigned threads = 0;                  // compression threads; 0 = every core
   size_t max_pending_blocks = 0;         // blocks queued for compression; 0 = 2 x threads
   bool similarity_order = false;         // group files by architecture (measured: tree order packs smaller)
+  // `--profile max`: x86-64 and AArch64 ELF files get blocks of their own
+  // with an executable filter (BCJ, index/exec_filter.h) tried before zstd;
+  // the pack is format v4 and records `profile` = max. Off (fast, the
+  // default): the v3 bytes of the kso before filters.
+  bool max_profile = false;
   // Symlinks that could resolve outside the pack (absolute, or climbing above
   // its root) are refused unless this is set: a mount that served them would
   // let nginx follow them into the host (symlink_escapes() in index/entry.h).

@@ -26,13 +26,15 @@ PackParts split_pack(const fs::path& pack) {
   const char* pt = bt + s.block_count * kBlockEntrySize;
   for (uint64_t i = 0; i < s.page_count; i++) p.pages.push_back(get_le(pt + 8 * i, 8));
   p.index = all.substr(s.index_offset, s.index_size);
+  p.version = s.version;
   return p;
 }
 
 void write_pack(const fs::path& pack, const PackParts& parts, const Digest* stale_identity) {
   const uint64_t meta_offset = kDataStart + parts.data.size();
-  std::string meta = encode_metadata(meta_offset, parts.blocks, parts.pages, parts.index, parts.bases);
+  std::string meta = encode_metadata(meta_offset, parts.blocks, parts.pages, parts.index, parts.bases, parts.version);
   PackEnds ends;
+  ends.version = parts.version;
   ends.meta_offset = meta_offset;
   ends.identity = stale_identity ? *stale_identity : sha256(meta.data(), meta.size());
   std::string head = encode_header(ends);

@@ -23,6 +23,7 @@ struct PackParts {
   std::vector<BlockEntry> blocks;  // the block table
   std::vector<uint64_t> pages;     // raw blocks' page checksums
   std::string index;               // the SQLite database
+  uint32_t version = kFormatVersion;  // written back into header, superblock and trailer
 };
 
 PackParts split_pack(const fs::path& pack);  // throws std::runtime_error on a non-pack

@@ -23,7 +23,8 @@ class BlockPipeline {
   ~BlockPipeline();  // aborts if finish() was not called
   // Queues block `id` (raw bytes) for compression at `level`; blocks while
   // too many are in flight; rethrows a worker's or the writer's error.
-  void submit(uint32_t id, std::string raw, int level);
+  // `filter`: an executable filter to try (format v4), 0: none.
+  void submit(uint32_t id, std::string raw, int level, uint8_t filter = 0);
   // Waits for everything queued; returns the block table indexed by id and
   // fills `pages` with the raw blocks' page checksums in block order.
   std::vector<BlockEntry> finish(std::vector<uint64_t>& pages);
@@ -36,6 +37,7 @@ class BlockPipeline {
     uint32_t id;
     std::string raw;
     int level;
+    uint8_t filter;
   };
   struct Done {
     uint32_t id;
