@@ -38,6 +38,10 @@ struct SourceEntry {
   // verified download, a registry blob). The writer hashes every file anyway;
   // a mismatch (say, a cache file damaged since it was verified) fails the build.
   std::string expect_sha256;
+  // Where a download really came from when that is not the URL its `wget -x`
+  // path names (a redirect, a --mirror); empty otherwise. The pack records it
+  // (meta `source_urls`, format v4) for `kso-pack manifest`.
+  std::string origin_url;
 };
 
 // Checks a pack path: relative, '/'-separated, no empty, "." or ".." segment,

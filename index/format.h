@@ -34,7 +34,7 @@ constexpr uint32_t kOldestReadableVersion = 2;  // every version from here on is
 // What the writer writes when the pack uses nothing of v4: no filtered block
 // and no `--profile max` (whose `profile` meta key v3 readers do not know).
 constexpr uint32_t kPlainFormatVersion = 3;
-constexpr uint32_t kFirstFilterVersion = 4;  // block filters and meta `profile` exist from here on
+constexpr uint32_t kFirstFilterVersion = 4;  // block filters, meta `profile` and `source_urls` exist from here on
 constexpr size_t kHeaderSize = 64;
 constexpr size_t kTrailerSize = 64;
 constexpr size_t kSuperblockSize = 128;

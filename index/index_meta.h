@@ -21,6 +21,9 @@ constexpr const char* kMetaRawBlockSize = "raw_block_size";  // already-compress
 constexpr const char* kMetaZstdLevel = "zstd_level";
 constexpr const char* kMetaOrder = "order";               // "tree" or "similar"
 constexpr const char* kMetaProfile = "profile";           // v4 on: "fast" or "max" (absent in v2/v3: fast)
+// v4 on, optional: a JSON object {pack path: URL} of files downloaded from
+// somewhere other than the URL their path names (redirects, mirrors).
+constexpr const char* kMetaSourceUrls = "source_urls";
 constexpr const char* kMetaIntegerKeys[] = {kMetaCreated,   kMetaChunkMin,     kMetaChunkAvg,  kMetaChunkMax,
                                             kMetaBlockSize, kMetaRawBlockSize, kMetaZstdLevel};
 

@@ -455,6 +455,7 @@ void Pack::Impl::check_index_header(Pack& p) {
   const std::string* profile = value(kMetaProfile);
   if (sb.version >= kFirstFilterVersion ? !profile || (*profile != "fast" && *profile != "max") : profile != nullptr)
     throw bad("meta key 'profile' is missing or unknown");
+  if (sb.version < kFirstFilterVersion && value(kMetaSourceUrls)) throw bad("meta key 'source_urls' is a v4 key");
   rows = p.query_rows("SELECT ifnull(max(ino), 0) FROM inodes", 1);
   inode_count = std::stoull(rows.at(0).at(0));
   auto root = p.stat(kRootIno);

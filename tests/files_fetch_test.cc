@@ -6,7 +6,10 @@
 
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "index/error.h"
+#include "index/pack_reader.h"
 #include "tests/support/http_fixtures.h"
 #include "tests/support/testutil.h"
 #include "fetch/http.h"
@@ -496,4 +499,82 @@ TEST_F(FilesFetch, KsoPackBuildMatchesWgetX) {
   EXPECT_NE(r.output.find("was expected"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find(victim.string()), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(t / "out4.kso"));
+}
+
+namespace {
+
+// {path: file object} of a `kso-pack manifest --json`.
+std::map<std::string, nlohmann::json> manifest_files(const fs::path& pack) {
+  auto r = kso_pack({"manifest", "--json", pack.string()});
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  std::map<std::string, nlohmann::json> m;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  for (auto& f : j["files"]) m[f["path"].get<std::string>()] = f;
+  return m;
+}
+
+}  // namespace
+
+TEST_F(FilesFetch, PackRecordsWhereRedirectedDownloadsCameFrom) {
+  // github.com answers 302 to a signed URL on objects.githubusercontent.com.
+  write_file(t / "files-amd64.list", arch_list("amd64"));
+  auto v = fetch({t / "files-amd64.list"});
+  const std::string tgz = "containerd-1.7.22-linux-amd64.tar.gz";
+  const std::string real =
+      "https://objects.githubusercontent.com/github-production-release-asset/containerd/containerd/v1.7.22/" + tgz;
+  std::map<std::string, std::string> origin;
+  for (auto& e : v) origin[e.path] = e.origin_url;
+  EXPECT_EQ(origin.at("files/github.com/containerd/containerd/releases/download/v1.7.22/" + tgz), real);  // no query
+  EXPECT_EQ(origin.at("files/dl.k8s.io/release/v1.29.10/bin/linux/amd64/kubelet"), "");  // fetched where it says
+
+  std::string args = " --files-list " + (t / "files-amd64.list").string() + " --cache " + (t / "cache").string() +
+                     site->cli_net_args();
+  auto r = kso_pack_words("build -o " + (t / "a.kso").string() + args);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(Pack::open(t / "a.kso")->version(), 4u);  // source_urls is a v4 key
+  auto files = manifest_files(t / "a.kso");
+  auto& c = files.at("files/github.com/containerd/containerd/releases/download/v1.7.22/" + tgz);
+  EXPECT_EQ(c["url"], kContainerd + tgz);
+  EXPECT_EQ(c["downloaded_from"], real);
+  EXPECT_FALSE(files.at("files/dl.k8s.io/release/v1.29.10/bin/linux/amd64/kubelet").contains("downloaded_from"));
+  size_t redirected = 0;
+  for (auto& [path, f] : files) redirected += f.contains("downloaded_from");
+  EXPECT_EQ(redirected, 3u);  // containerd and both calicoctl files
+  auto text = kso_pack({"manifest", (t / "a.kso").string()});
+  EXPECT_NE(text.out.find(kContainerd + tgz + " from " + real + "\n"), std::string::npos) << text.out;
+  EXPECT_EQ(text.out.find("X-Amz-Signature"), std::string::npos) << "presigned secrets stay out of the pack";
+  EXPECT_EQ(read_file(t / "a.kso").find("X-Amz-Signature"), std::string::npos);
+
+  // A rebuild from the cache records the same: the same bytes.
+  r = kso_pack_words("build -o " + (t / "b.kso").string() + args);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("from cache 6"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(t / "a.kso"), read_file(t / "b.kso"));
+
+  // A pack written from it keeps what it keeps: subset to amd64 drops the arm64 calicoctl and its record.
+  r = kso_pack_words("subset --platform linux/amd64 " + (t / "a.kso").string() + " -o " + (t / "s.kso").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto sub = manifest_files(t / "s.kso");
+  EXPECT_EQ(sub.at("files/github.com/containerd/containerd/releases/download/v1.7.22/" + tgz)["downloaded_from"], real);
+  EXPECT_EQ(sub.count("files/github.com/projectcalico/calico/releases/download/v3.27.3/calicoctl-linux-arm64"), 0u);
+  EXPECT_EQ(sub.at("files/github.com/projectcalico/calico/releases/download/v3.27.3/calicoctl-linux-amd64")
+                .value("downloaded_from", ""),
+            "https://objects.githubusercontent.com/github-production-release-asset/projectcalico/calico/v3.27.3/"
+            "calicoctl-linux-amd64");
+}
+
+TEST_F(FilesFetch, PackRecordsTheMirrorADownloadCameFrom) {
+  FaultServer fs;
+  std::string body = site->content[kK8s + "arm64/kubeadm"];
+  fs.route("/k8s/release/v1.29.10/bin/linux/arm64/kubeadm", {.body = body});
+  std::string mirror = "http://127.0.0.1:" + std::to_string(fs.port()) + "/k8s/";
+  write_file(t / "m.list", kK8s + "arm64/kubeadm\n");
+  auto r = kso_pack_words("build -o " + (t / "m.kso").string() + " --files-list " + (t / "m.list").string() +
+                          " --checksums none --mirror https://dl.k8s.io/=" + mirror + " --cache " +
+                          (t / "cache").string() + " --progress plain");
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto files = manifest_files(t / "m.kso");
+  auto& f = files.at("files/dl.k8s.io/release/v1.29.10/bin/linux/arm64/kubeadm");
+  EXPECT_EQ(f["url"], kK8s + "arm64/kubeadm");
+  EXPECT_EQ(f["downloaded_from"], mirror + "release/v1.29.10/bin/linux/arm64/kubeadm");
 }

@@ -75,10 +75,11 @@ TEST(Layering, FoldersIncludeOnlyWhatIsBelowThem) {
 TEST(Layering, InternalHeadersStayInTheirLibrary) {
   for (const char* folder : {"index", "cli", "cache", "fetch", "fs", "tools"}) {
     for (auto& i : includes_under(folder)) {
-      if (starts(i.target, "index/write/internal/"))
+      if (starts(i.target, "index/write/internal/")) {
         EXPECT_TRUE(starts(i.file, "index/write/")) << i.file << " includes the writer's internal " << i.target;
-      else if (starts(i.target, "index/internal/"))
+      } else if (starts(i.target, "index/internal/")) {
         EXPECT_TRUE(starts(i.file, "index/")) << i.file << " includes the index's internal " << i.target;
+      }
     }
   }
 }

@@ -478,7 +478,7 @@ TEST(PackGolden, FormatDocMatchesTheCode) {
   // Every meta key with its type.
   std::map<std::string, std::string> keys;
   for (auto& r : doc_table(doc, "### meta")) keys[ticked(r.cells.at(0))] = r.cells.at(1);
-  std::map<std::string, std::string> want{{kMetaOrder, "text"}, {kMetaProfile, "text"}};
+  std::map<std::string, std::string> want{{kMetaOrder, "text"}, {kMetaProfile, "text"}, {kMetaSourceUrls, "JSON"}};
   for (const char* k : kMetaIntegerKeys) want[k] = "integer";
   EXPECT_EQ(keys, want);
   // The identity marks of the index.

@@ -258,6 +258,32 @@ TEST(PackHostile, MissingTablesAndFileRootsDoNotMount) {
   }
 }
 
+// Recorded download URLs are a v4 key: a v3 pack claiming them is refused at
+// open, and a v4 pack whose value is not an object of URLs is refused by the
+// tools that read it.
+TEST(PackHostile, SourceUrlsOnlyInV4AndWellFormed) {
+  HostileDir h;
+  write_file(h.src / "f", "f\n");
+  build_pack(h.pack, {{".", h.src}});
+  ASSERT_EQ(Pack::open(h.pack)->version(), 3u);
+  rewrite_index(h.pack, "INSERT INTO meta VALUES('source_urls', '{\"f\":\"https://elsewhere.example/f\"}')");
+  EXPECT_NE(open_error(h.pack).find("meta key 'source_urls' is a v4 key"), std::string::npos) << open_error(h.pack);
+
+  WriterOptions o = small_writer_options();
+  o.max_profile = true;  // a v4 pack
+  build_pack(h.tmp / "v4.kso", {{".", h.src}}, o);
+  const std::string good = read_file(h.tmp / "v4.kso");
+  for (std::string v : {"[1,2]", "{\"f\":3}", "{\"f\":\"\"}", "not json"}) {
+    SCOPED_TRACE(v);
+    write_file(h.tmp / "v4.kso", good);
+    rewrite_index(h.tmp / "v4.kso", "INSERT INTO meta VALUES('source_urls', '" + v + "')");
+    EXPECT_TRUE(open_error(h.tmp / "v4.kso").empty());  // a mount does not read it
+    auto r = kso_pack({"manifest", (h.tmp / "v4.kso").string()});
+    EXPECT_EQ(r.status, 1) << r.out << r.err;
+    EXPECT_NE(r.err.find("source_urls"), std::string::npos) << r.err;
+  }
+}
+
 // Defect 8: a fifo given as the pack does not hang anything.
 TEST(PackHostile, FifoIsRefusedWithoutBlocking) {
   HostileDir h;

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "index/error.h"
+#include "fetch/remote.h"
 #include "fetch/http.h"
 #include "tools/pack_prefix.h"
 #include "tools/progress.h"
@@ -545,6 +546,10 @@ std::vector<SourceEntry> fetch_files_lists(const FilesListOptions& opts, const f
     e.mtime_ns = it.cached.value("mtime_ns", int64_t(0));
     e.source_file = it.content;
     e.expect_sha256 = it.cached.value("sha256", std::string());  // verified when downloaded
+    // A redirect or a --mirror: the pack records where the bytes came from
+    // (without a query string: presigned URLs carry secrets there).
+    std::string from = it.cached.value("effective_url", std::string());
+    if (!from.empty() && from != it.line.url) e.origin_url = fetch::redact_url(from);
     out.push_back(std::move(e));
   }
   return out;

@@ -53,6 +53,7 @@ json pack_section(const Pack& p) {
   // Build parameters as the meta table records them, integers as numbers.
   j["build"] = json::object();
   for (auto& [k, v] : p.meta()) {
+    if (k == kMetaSourceUrls) continue;  // provenance, not a build parameter: per file in files[]
     const std::string& key = k;  // clang 14 lambdas cannot capture structured bindings
     bool integer =
         std::any_of(std::begin(kMetaIntegerKeys), std::end(kMetaIntegerKeys), [&](const char* ik) { return key == ik; });
@@ -185,9 +186,10 @@ void print_text(const json& j) {
   for (auto& [k, v] : pk["build"].items()) build += " " + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
   printf("build%s\n", build.c_str());
   for (auto& f : j["files"])
-    printf("file %s %llu %s %s%s\n", f["sha256"].get<std::string>().c_str(),
+    printf("file %s %llu %s %s%s%s\n", f["sha256"].get<std::string>().c_str(),
            (unsigned long long)f["size"].get<uint64_t>(), f["mode"].get<std::string>().c_str(),
-           f["path"].get<std::string>().c_str(), f.contains("url") ? (" " + f["url"].get<std::string>()).c_str() : "");
+           f["path"].get<std::string>().c_str(), f.contains("url") ? (" " + f["url"].get<std::string>()).c_str() : "",
+           f.contains("downloaded_from") ? (" from " + f["downloaded_from"].get<std::string>()).c_str() : "");
   for (auto& s : j["symlinks"])
     printf("symlink %s -> %s\n", s["path"].get<std::string>().c_str(), s["target"].get<std::string>().c_str());
   for (auto& i : j["images"]) {
@@ -221,6 +223,7 @@ json pack_manifest(const std::shared_ptr<Pack>& pack, const std::string& files_p
   auto paths = pack_paths(p);
   std::sort(paths.begin(), paths.end(), [](auto& a, auto& b) { return a.first < b.first; });
   auto regs = find_registries(pack, paths);
+  const auto origins = source_urls(p);
   j["files"] = json::array();
   j["symlinks"] = json::array();
   for (auto& [path, st] : paths) {
@@ -234,6 +237,7 @@ json pack_manifest(const std::shared_ptr<Pack>& pack, const std::string& files_p
                 {"mode", octal_mode(st.mode)}};
       if (path.compare(0, prefix.size(), prefix) == 0)
         if (auto url = path_to_url(path.substr(prefix.size()))) f["url"] = *url;
+      if (auto o = origins.find(path); o != origins.end()) f["downloaded_from"] = printable(o->second);
       j["files"].push_back(std::move(f));
     }
   }

@@ -1,11 +1,13 @@
 #include "tools/pack_source.h"
 
+#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <unordered_set>
 
 #include "cache/block_cache.h"
+#include "index/error.h"
 #include "index/hash.h"
 #include "index/pack_open.h"
 #include "index/write/pack_writer.h"
@@ -66,9 +68,25 @@ std::vector<std::string> pack_files(const Pack& pack) {
   return out;
 }
 
+std::map<std::string, std::string> source_urls(const Pack& pack) {
+  std::map<std::string, std::string> out;
+  for (auto& [k, v] : pack.meta()) {
+    if (k != kMetaSourceUrls) continue;
+    nlohmann::json j = nlohmann::json::parse(v, nullptr, false);
+    if (!j.is_object()) throw CorruptError(pack.name() + ": index: meta key 'source_urls' is not a JSON object");
+    for (auto& [path, url] : j.items()) {
+      if (!url.is_string() || url.get<std::string>().empty())
+        throw CorruptError(pack.name() + ": index: meta key 'source_urls' has a bad URL for " + path);
+      out[path] = url.get<std::string>();
+    }
+  }
+  return out;
+}
+
 std::vector<SourceEntry> pack_entries(std::shared_ptr<Pack> pack,
                                       const std::function<bool(const std::string&, const Stat&)>& keep) {
   auto cache = std::make_shared<BlockCache>(pack, kSourceCacheBytes, 0);
+  const auto origins = source_urls(*pack);  // kept with the files they describe
   std::vector<SourceEntry> out;
   std::unordered_set<std::string> dropped_dirs;  // what is under them goes with them
   for (auto& [path, st] : pack_paths(*pack)) {
@@ -92,6 +110,7 @@ std::vector<SourceEntry> pack_entries(std::shared_ptr<Pack> pack,
       if (st.nlink > 1) e.hardlink_key = "ino:" + std::to_string(st.ino);
       e.expect_sha256 = to_hex(pack->layout(st.ino)->sha256);
       e.reader = std::make_shared<PackFileReader>(pack, cache, st.ino);
+      if (auto o = origins.find(path); o != origins.end()) e.origin_url = o->second;
     }
     out.push_back(std::move(e));
   }

@@ -4,6 +4,7 @@
 // `subset` write new packs from, with no download and no extraction.
 #pragma once
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +17,12 @@ namespace kso {
 
 // Every path of `pack`'s tree with its Stat, depth-first, names in byte order.
 std::vector<std::pair<std::string, Stat>> pack_paths(const Pack& pack);
+
+// Where the pack's downloads really came from, by pack path (meta
+// `source_urls`, v4): only files fetched from elsewhere than the URL their
+// path names. Empty if none. Throws CorruptError naming the pack if the value
+// is not a JSON object of strings.
+std::map<std::string, std::string> source_urls(const Pack& pack);
 
 // Every pack file reading `pack` reads: its own, then its bases' through the
 // chain (what a pack written from it must not replace).

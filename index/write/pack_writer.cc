@@ -1,6 +1,7 @@
 #include "index/write/pack_writer.h"
 
 #include <fcntl.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <map>
 #include <optional>
 #include <thread>
@@ -565,9 +567,17 @@ BuildStats PackWriter::finish() {
     }
     m.pipe.reset();
     m.report(true);
+    // Downloads that came from elsewhere than their path's URL, by path.
+    std::map<std::string, std::string> origins;
+    std::function<void(const Node&)> collect = [&](const Node& n) {
+      if (!n.e.origin_url.empty()) origins[n.e.path] = n.e.origin_url;
+      for (auto& [name, c] : n.children) collect(*c);
+    };
+    collect(m.root);
     // v4 only when the pack needs it: a filtered block (its own, or a base's
-    // it names) or the max profile's meta key; otherwise v3, byte for byte.
-    uint32_t version = m.o.max_profile ? kFirstFilterVersion : kPlainFormatVersion;
+    // it names), the max profile's meta key or recorded origins; otherwise
+    // v3, byte for byte.
+    uint32_t version = m.o.max_profile || !origins.empty() ? kFirstFilterVersion : kPlainFormatVersion;
     for (auto& e : table)
       if (e.filter) version = kFirstFilterVersion;
 
@@ -653,6 +663,7 @@ BuildStats PackWriter::finish() {
       meta(kMetaZstdLevel, std::to_string(m.o.level));
       meta(kMetaOrder, m.o.similarity_order ? "similar" : "tree");
       if (version >= kFirstFilterVersion) meta(kMetaProfile, m.o.max_profile ? "max" : "fast");
+      if (!origins.empty()) meta(kMetaSourceUrls, nlohmann::json(origins).dump());
       sqlite3_finalize(ins_meta);
       db.exec("COMMIT");
       db.close();
