@@ -17,6 +17,9 @@ namespace {
 constexpr size_t kFreeBytes = 16u << 20;
 // Strings below this are not worth keeping: malloc serves them cheaply.
 constexpr size_t kMinKept = 16u << 10;
+// At most this many strings are kept, so a take (on every decode) scans a
+// short list whatever the block size.
+constexpr size_t kMaxKept = 16;
 // Transparent huge pages: a new block of at least this size asks for them,
 // so filling a 4 MiB block costs two page faults instead of 1024.
 constexpr size_t kHugePage = 2u << 20;
@@ -78,7 +81,7 @@ void give_block_buffer(std::string&& s) {
   if (s.capacity() < kMinKept) return;
   FreeList& f = free_list();
   std::lock_guard lk(f.mu);
-  if (f.bytes + s.capacity() > kFreeBytes) return;  // s frees itself
+  if (f.bytes + s.capacity() > kFreeBytes || f.free.size() >= kMaxKept) return;  // s frees itself
   f.bytes += s.capacity();
   f.free.push_back(std::move(s));
 }
