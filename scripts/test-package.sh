@@ -13,7 +13,12 @@
 #     --status, stock nginx on the host serves the mount on 127.0.0.1, and curl's bytes match;
 #     the arm64 one runs through qemu-user from binfmt_misc, with nothing
 #     arm64 in the chroot. A URL is refused with one line;
-#  4. the suite's PackKit.KitFromRealDist on this dist/.
+#  4. the suite's PackKit.KitFromRealDist on this dist/;
+#  5. docs/DEPLOY.md's from-source install, as written, in this checkout (the
+#     deps are in and the build is done, so it installs what was built into
+#     /usr/local); the installed binaries are checked against the build and
+#     removed again (build/install_manifest.txt). Skipped, with a line, if a
+#     kso is installed in /usr/local already: it is not overwritten.
 # Chroots are cached as tarballs in ${KSO_CHROOT_CACHE:-/var/cache/kso-chroots}
 # (mmdebstrap needs Debian's mirror once). As root.
 set -euo pipefail
@@ -186,5 +191,19 @@ if [ "$dist" = "$root/dist" ]; then
   out=$("$native/tests/kso_tests" --gtest_filter='PackKit.KitFromRealDist' 2>&1) || { echo "$out"; fail "PackKit.KitFromRealDist"; }
   grep -q "\[  PASSED  \] 1 test" <<< "$out" && ! grep -q "SKIPPED" <<< "$out" || { echo "$out"; fail "PackKit.KitFromRealDist did not run"; }
   echo "test-package: PackKit.KitFromRealDist passed on this dist/"
+fi
+# DEPLOY.md section 1's from-source install, as written.
+if [ -e /usr/local/bin/kso-fs ] || [ -e /usr/local/bin/kso-pack ]; then
+  echo "test-package: a kso is installed in /usr/local: not running the install-source procedure over it"
+else
+  /bin/sh -ec "$(doc_block install-source)" > "$work/install-source.log" 2>&1 \
+    || { cat "$work/install-source.log"; fail "DEPLOY.md's install-source procedure"; }
+  for b in kso-fs kso-pack; do
+    want=$("$native/$( [ $b = kso-fs ] && echo fs || echo tools)/$b" --version)
+    [ "$(/usr/local/bin/$b --version)" = "$want" ] || fail "install-source: /usr/local/bin/$b is not the build's"
+  done
+  [ -f /usr/local/share/kso/deploy/kso-fs@.service ] || fail "install-source: no deploy files under /usr/local/share/kso"
+  xargs -d '\n' rm -f < "$native/install_manifest.txt"
+  echo "test-package: DEPLOY.md's from-source install ran as written ($(wc -l < "$native/install_manifest.txt") files into /usr/local, removed again)"
 fi
 echo "test-package: passed in $(( $(date +%s) - t0 )) s"
