@@ -100,6 +100,9 @@ struct Transfer {
   const ProgressFn* progress = nullptr;  // the engine's, while it runs
 };
 
+// Where a memory body (or a file request's error body) goes.
+std::string& memory_body(Transfer& t) { return t.req.body_into && t.fd < 0 ? *t.req.body_into : t.resp.body; }
+
 // Tells the progress callback, if any, about t: `fill` sets what `kind` carries.
 template <typename Fill>
 void report(const Transfer& t, TransferEvent::Kind kind, Fill fill) {
@@ -243,12 +246,21 @@ size_t Engine::on_body(char* p, size_t sz, size_t n, void* ud) {
     t->size += len;
   } else {
     size_t limit = t->fd >= 0 ? kMaxErrorBody : t->req.max_body;
-    if (t->resp.body.size() + len > limit) {
+    std::string& body = memory_body(*t);
+    if (body.size() + len > limit) {
       if (t->fd >= 0) return len;  // error page of a file request: the start is enough
       t->resp.error = t->req.url + ": body larger than " + std::to_string(limit) + " bytes";
       return 0;
     }
-    t->resp.body.append(p, len);
+    // The whole body at once when its length is known: appends that grow
+    // the string copy it again and again into fresh pages (a third of a
+    // remote pack's cold read went there).
+    if (body.empty()) {
+      curl_off_t cl = -1;
+      curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+      if (cl > 0 && uint64_t(cl) <= limit) body.reserve(size_t(cl));
+    }
+    body.append(p, len);
   }
   report(*t, TransferEvent::Kind::Bytes, [&](TransferEvent& e) { e.bytes = int64_t(len); });
   return len;
@@ -258,6 +270,7 @@ bool Engine::start(Transfer& t) {
   t.resp.attempts++;
   t.resp.headers.clear();
   t.resp.body.clear();
+  if (t.req.body_into) t.req.body_into->clear();
   t.resp.status = 0;
   t.body_started = t.to_file = t.abort_restart = false;
   t.errbuf[0] = 0;
@@ -477,9 +490,9 @@ void Engine::finished(Transfer* t, CURLcode code) {
     }
     t->to_file = true;
   }
-  t->resp.size = t->fd >= 0 ? t->size : t->resp.body.size();
+  t->resp.size = t->fd >= 0 ? t->size : memory_body(*t).size();
   if (t->fd >= 0) t->resp.sha256 = to_hex(t->sha.finish());
-  else if (t->req.hash_body || t->req.expect_digest) t->resp.sha256 = to_hex(sha256(t->resp.body.data(), t->resp.body.size()));
+  else if (t->req.hash_body || t->req.expect_digest) t->resp.sha256 = to_hex(sha256(memory_body(*t).data(), memory_body(*t).size()));
 
   std::string bad;
   if (t->req.expect_size && *t->req.expect_size != t->resp.size)

@@ -58,6 +58,11 @@ struct Request {
   // bytes itself (a remote pack's ranges, against its block checksums): a
   // SHA-256 of every range cost more CPU than the TLS under it.
   bool hash_body = true;
+  // Memory bodies: written into *body_into (cleared first, its capacity
+  // kept) instead of Response::body, which stays empty. A caller that
+  // recycles its buffers (a remote pack's ranges) gets no fresh, zeroed
+  // pages per response. Unset: Response::body.
+  std::string* body_into = nullptr;
 };
 
 struct Response {

@@ -18,6 +18,7 @@
 
 #include "fetch/digest.h"
 #include "fetch/http.h"
+#include "index/block_buffer.h"
 #include "index/error.h"
 #include "index/hash.h"
 
@@ -182,6 +183,13 @@ std::string HttpSource::fetch_range(uint64_t from, uint64_t to, Client* own) con
   Client* cl = own ? own : pooled.get();
   const int retries = own ? 0 : o_.retries;
   std::string why;
+  std::string body = take_block_buffer(size_t(to - from));  // recycled: no fresh pages per range
+  struct Recycle {
+    std::string& b;
+    ~Recycle() {
+      if (b.capacity()) give_block_buffer(std::move(b));
+    }
+  } recycle{body};
   for (int attempt = 0; attempt <= retries; attempt++) {
     if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(200 << std::min(attempt, 5)));
     Request r;
@@ -189,9 +197,10 @@ std::string HttpSource::fetch_range(uint64_t from, uint64_t to, Client* own) con
     r.headers = headers;
     r.max_body = size_t(to - from) + 1;  // a whole object where a range was asked is refused early
     r.hash_body = false;                 // the reader checks every byte against the pack's tables
+    r.body_into = &body;
     Response resp = cl->fetch(r);
     requests_.fetch_add(1, std::memory_order_relaxed);
-    fetched_.fetch_add(resp.body.size(), std::memory_order_relaxed);
+    fetched_.fetch_add(body.size(), std::memory_order_relaxed);
     auto changed = [&](const std::string& what) {
       if (!changed_.exchange(true))
         spdlog::error("{}: {}: the object changed on the server; only cached data is served from now on", name_, what);
@@ -213,11 +222,11 @@ std::string HttpSource::fetch_range(uint64_t from, uint64_t to, Client* own) con
       throw changed("its size is now " + std::to_string(total) + " bytes, not " + std::to_string(size_));
     } else if (a != from || b != to - 1) {
       why = "Content-Range " + *cr + " where bytes " + std::to_string(from) + "-" + std::to_string(to - 1) + " were asked";
-    } else if (resp.body.size() != to - from) {
-      why = "truncated body (" + std::to_string(resp.body.size()) + " of " + std::to_string(to - from) + " bytes)";
+    } else if (body.size() != to - from) {
+      why = "truncated body (" + std::to_string(body.size()) + " of " + std::to_string(to - from) + " bytes)";
     } else {
       if (down_.exchange(false)) spdlog::info("{}: origin reachable again", name_);
-      return std::move(resp.body);
+      return std::exchange(body, std::string());
     }
     spdlog::debug("{}: {}; retrying", name_, why);
   }
@@ -228,16 +237,15 @@ uint64_t HttpSource::extent_len(uint64_t e) const { return std::min(kExtentSize,
 
 fs::path HttpSource::extent_path(uint64_t e) const { return dir_ / "x" / std::to_string(e); }
 
-void HttpSource::load_extent(uint64_t e, std::string& out) const {
+void HttpSource::read_extent(uint64_t e, uint64_t within, size_t n, char* out) const {
   auto& inflight = fetch::inflight();
-  const uint64_t n = extent_len(e);
+  const uint64_t len = extent_len(e);
+  // A cached extent gives just the asked bytes, straight into `out`.
   auto try_disk = [&]() -> bool {
     int fd = ::open(extent_path(e).c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return false;
-    out.resize(size_t(n));
-    ssize_t got = pread(fd, out.data(), out.size(), 0);
     struct stat st {};
-    bool ok = got == ssize_t(n) && fstat(fd, &st) == 0 && uint64_t(st.st_size) == n;
+    bool ok = fstat(fd, &st) == 0 && uint64_t(st.st_size) == len && pread(fd, out, n, off_t(within)) == ssize_t(n);
     ::close(fd);
     if (ok) {
       std::lock_guard lk(mu_);
@@ -254,8 +262,10 @@ void HttpSource::load_extent(uint64_t e, std::string& out) const {
   }
   Release done{{tag}};
   if (try_disk()) return;  // another reader or the read-ahead fetched it meanwhile
-  out = fetch_range(e * kExtentSize, e * kExtentSize + n);
-  cache_extent(e, out.data());
+  std::string body = fetch_range(e * kExtentSize, e * kExtentSize + len);
+  memcpy(out, body.data() + within, n);
+  cache_extent(e, body.data());
+  give_block_buffer(std::move(body));
 }
 
 bool HttpSource::cache_extent(uint64_t e, const char* data) const {
@@ -370,6 +380,7 @@ void HttpSource::readahead_run(uint64_t first, uint64_t count, Client& cl) const
       ra_bytes_.fetch_add(body.size(), std::memory_order_relaxed);
       for (size_t k = i; k < j; k++)
         if (!cache_extent(mine[k], body.data() + (mine[k] - mine[i]) * kExtentSize)) break;
+      give_block_buffer(std::move(body));
     } catch (const std::exception& ex) {
       spdlog::debug("{}: read-ahead of bytes {}..{} failed ({}); left to the reader", name_, from, to, ex.what());
     }
@@ -382,12 +393,10 @@ void HttpSource::read(uint64_t offset, size_t len, char* out) const {
     throw CorruptError(name_ + ": pack is truncated (read of " + std::to_string(len) + " bytes at " +
                        std::to_string(offset) + " past its end)");
   if (len) note_read(offset / kExtentSize, (offset + len - 1) / kExtentSize);
-  thread_local std::string buf;
   while (len) {
     uint64_t e = offset / kExtentSize, within = offset % kExtentSize;
-    load_extent(e, buf);
-    size_t n = size_t(std::min<uint64_t>(len, buf.size() - within));
-    memcpy(out, buf.data() + within, n);
+    size_t n = size_t(std::min<uint64_t>(len, extent_len(e) - within));
+    read_extent(e, within, n, out);
     out += n;
     offset += n;
     len -= n;
@@ -523,8 +532,8 @@ HttpSource::HttpSource(const std::string& url, RemoteOptions o)
   if (!offline_) {
     uint64_t meta = get_le(tail.data() + 16, 8);
     if (meta < size_) {
-      std::string b;
-      for (uint64_t e = meta / kExtentSize; e * kExtentSize < size_; e++) load_extent(e, b);
+      std::string b(size_t(kExtentSize), '\0');
+      for (uint64_t e = meta / kExtentSize; e * kExtentSize < size_; e++) read_extent(e, 0, size_t(extent_len(e)), b.data());
     }
   }
   // Read-ahead never takes more than a quarter of the cache, so what it

@@ -71,7 +71,9 @@ class HttpSource : public ByteSource {
   // as an outage; without: a pooled client and o_.retries.
   std::string fetch_range(uint64_t from, uint64_t to, Client* cl = nullptr) const;
   NetOptions net_options(int retries) const;
-  void load_extent(uint64_t e, std::string& out) const;
+  // Bytes [within, within+n) of extent e into out: from the disk cache, else
+  // fetched (once, whoever else wants it waits) and cached whole.
+  void read_extent(uint64_t e, uint64_t within, size_t n, char* out) const;
   bool cache_extent(uint64_t e, const char* data) const;  // to disk and the LRU; false if it cannot be written
   void note_read(uint64_t first, uint64_t last) const;     // extents a read touched: queues read-ahead when sequential
   void readahead_worker() const;
