@@ -227,7 +227,7 @@ TEST_F(FsRemote, HttpsWithOwnCaAndABearerToken) {
   const int port = free_port();
   const std::string t = (tmp_ / "tls").string();
   Nginx ng(tmp_ / "nginx",
-           "server { listen 127.0.0.1:" + std::to_string(port) + " ssl; server_name localhost;\n"
+           "server { listen 127.0.0.1:" + std::to_string(port) + " ssl http2; server_name localhost;\n"
            "  ssl_certificate " + t + "/server.pem; ssl_certificate_key " + t + "/server.key;\n"
            "  root " + (tmp_ / "www").string() + ";\n"
            "  location / { if ($http_authorization != \"Bearer s3cret\") { return 401; } }\n}\n",
@@ -242,6 +242,8 @@ TEST_F(FsRemote, HttpsWithOwnCaAndABearerToken) {
   Mount m = mount(u, "tc", ",cacert=" + t + "/ca.pem,header=Authorization: Bearer s3cret");
   EXPECT_TRUE(compare_trees(tp.tree, m / "data").empty());
   EXPECT_NE(ng.access_log().find(" 206 "), std::string::npos) << "range requests over TLS";
+  EXPECT_NE(ng.access_log().find("HTTP/2.0\" 206 "), std::string::npos) << "HTTP/2 where offered: " << ng.access_log();
+  EXPECT_EQ(ng.access_log().find("HTTP/1.1\" 206 "), std::string::npos) << ng.access_log();
 }
 
 // Read-ahead: a sequential read makes the daemon fetch the extents after it
@@ -309,7 +311,7 @@ TEST_F(FsRemote, RemoteMountIsByteIdenticalToTheLocalMount) {
   const int port = free_port();
   const std::string t = (tmp_ / "tls").string();
   Nginx ng(tmp_ / "nginx",
-           "server { listen 127.0.0.1:" + std::to_string(port) + " ssl; server_name localhost;\n"
+           "server { listen 127.0.0.1:" + std::to_string(port) + " ssl http2; server_name localhost;\n"
            "  ssl_certificate " + t + "/server.pem; ssl_certificate_key " + t + "/server.key;\n"
            "  root " + (tmp_ / "www").string() + ";\n}\n",
            "127.0.0.1", port);
