@@ -10,7 +10,8 @@
 #   --disk-cold   also measure a full read with the page cache dropped (pack files on disk)
 #   --keep        keep the trees and packs in $KSO_BENCH_DIR/delta (default: removed at exit)
 # env: KSO_PACK (default build/tools/kso-pack), KSO_FS (build/fs/kso-fs), KSO_PACK_FLAGS
-#      (added to every build, delta included), KSO_FS_OPTS (kso-fs -o options),
+#      (added to every build, delta included), KSO_DELTA_FLAGS (added to the delta builds
+#      only, e.g. "--base-min-use 25"), KSO_FS_OPTS (kso-fs -o options),
 #      KSO_BENCH_DIR (/var/tmp/kso-bench), KSO_BENCH_CACHE (the corpus's .deb cache,
 #      /var/cache/kso-bench: the raw pair extracts containerd and etcd-server from it).
 #
@@ -72,6 +73,7 @@ KSO_FS=$(resolve_bin KSO_FS build/fs/kso-fs)
 command -v jq >/dev/null || die "need jq"
 DEBS=${KSO_BENCH_CACHE:-/var/cache/kso-bench}
 read -r -a EXTRA <<<"${KSO_PACK_FLAGS:-}"
+read -r -a DELTA_EXTRA <<<"${KSO_DELTA_FLAGS:-}"
 read -r -a FS_EXTRA <<<"${KSO_FS_OPTS:+-o $KSO_FS_OPTS}"
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
 
@@ -211,13 +213,13 @@ run_pair() {
     log "pair $pair: builds $b/$BUILDS"
     build "$T/$pair.t.old" "$K/old.kso" "files=$p/old/files"
     build "$T/$pair.t.flat" "$F/flat.kso" "files=$p/new/files"
-    build "$T/$pair.t.delta" "$K/delta.kso" --base "$K/old.kso" "files=$p/new/files"
+    build "$T/$pair.t.delta" "$K/delta.kso" --base "$K/old.kso" "${DELTA_EXTRA[@]}" "files=$p/new/files"
     build "$T/$pair.t.changed" "$p/changed.kso" "files=$p/changed/files"
   done
   log "pair $pair: index, delta from .kidx, merge"
   rm -f "$p/old.kidx"
   timed "$T/$pair.t.index" "$KSO_PACK" index "$K/old.kso" -o "$p/old.kidx" >"$T/index.log" 2>&1 || { cat "$T/index.log"; die "kso-pack index failed"; }
-  build "$T/$pair.t.kidx" "$p/delta-kidx.kso" --base "$p/old.kidx" "files=$p/new/files"
+  build "$T/$pair.t.kidx" "$p/delta-kidx.kso" --base "$p/old.kidx" "${DELTA_EXTRA[@]}" "files=$p/new/files"
   rm -f "$p/merged.kso"
   timed "$T/$pair.t.merge" "$KSO_PACK" merge "$K/delta.kso" -o "$p/merged.kso" >"$T/merge.log" 2>&1 || { cat "$T/merge.log"; die "kso-pack merge failed"; }
   local kidx_same merge_same
@@ -270,7 +272,7 @@ run_pair() {
     echo
     echo "== delta bench, pair $pair: $(date -u +%FT%TZ), host $(hostname), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) =="
     echo "$BIN_ID"
-    echo "${KSO_PACK_FLAGS:+kso-pack flags $KSO_PACK_FLAGS; }${KSO_FS_OPTS:+kso-fs -o $KSO_FS_OPTS; }reads: $REPEATS runs each, builds: $BUILDS each"
+    echo "${KSO_PACK_FLAGS:+kso-pack flags $KSO_PACK_FLAGS; }${KSO_DELTA_FLAGS:+delta flags $KSO_DELTA_FLAGS; }${KSO_FS_OPTS:+kso-fs -o $KSO_FS_OPTS; }reads: $REPEATS runs each, builds: $BUILDS each"
     echo "OLD $(mib "$old_b"); NEW $nfiles files, $(mib "$new_b"); NEW adds $PAIR_ADDED and changes $PAIR_CHANGED files: $(mib "$chg_b") ($chg_b B)"
     echo
     printf '%-34s %14s\n' pack bytes

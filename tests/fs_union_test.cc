@@ -17,6 +17,7 @@
 
 #include "tests/support/http_fixtures.h"
 #include "tests/support/mount_fixture.h"
+#include "tests/support/nginx_conf.h"
 #include "tests/support/registry_fixture.h"
 
 namespace kso::test {
@@ -203,8 +204,12 @@ TEST_F(FsUnion, TagConflictSaysImageAndDigests) {
 // registry and packed on its own, mounted as one union under the same
 // registry prefix and served by one read-only docker-registry: skopeo pulls
 // every tag of both, by upstream digest.
-TEST_F(FsUnion, ReadOnlyRegistryServesBothPacksImages) {
+// Two kubespray-like versions (files-list trees and registry storage) in one
+// mount: nginx serves both versions' files, a read-only registry both
+// versions' images, and skopeo pulls every tag and platform of both.
+TEST_F(FsUnion, TwoVersionsServedByNginxAndTheRegistry) {
   if (!TestRegistry::available()) GTEST_SKIP() << "docker-registry and skopeo are not installed";
+  if (!have_command("nginx") || !have_command("curl")) GTEST_SKIP() << "nginx and curl are not installed";
   fs::path scratch = tmp_ / "scratch";
   fs::create_directories(scratch);
   TestLayer base = make_layer(scratch, {{"etc/os-release", "ID=kso-test\n"}, {"lib/libc.so", random_bytes(40000, 9)}});
@@ -225,6 +230,23 @@ TEST_F(FsUnion, ReadOnlyRegistryServesBothPacksImages) {
     std::vector<TestImage> images;
     std::vector<PushedImage> pushed;
   } v[2];
+  // Each version's files-list tree: its kubelet for both arches, and a crictl
+  // tarball both versions list (the same bytes in both packs).
+  const std::string release[2] = {"v1.29.10", "v1.30.0"};
+  const std::string crictl = "github.com/kubernetes-sigs/cri-tools/releases/download/v1.30.0/crictl-v1.30.0-linux-amd64.tar.gz";
+  const std::string crictl_data = random_bytes(200000, 77);
+  std::map<std::string, std::string> served;  // path under files/ -> content, both versions
+  fs::path files[2];
+  for (int i = 0; i < 2; i++) {
+    files[i] = tmp_ / ("files" + std::to_string(i));
+    for (const char* arch : {"amd64", "arm64"}) {
+      std::string path = "dl.k8s.io/release/" + release[i] + "/bin/linux/" + arch + "/kubelet";
+      served[path] = "kubelet " + release[i] + " " + arch + random_bytes(150000, 10 * i + arch[1]);
+      put(files[i] / path, served[path], 1600000000);
+    }
+    put(files[i] / crictl, crictl_data, 1600000000);
+  }
+  served[crictl] = crictl_data;
   v[0].images = {image("kube-apiserver", "v1.29.10", {"amd64", "arm64"}), image("pause", "3.9", {"amd64"})};
   v[1].images = {image("kube-apiserver", "v1.30.0", {"amd64", "arm64"}), image("pause", "3.9", {"amd64"}),
                  image("site/tools", "1.0", {"arm64"})};
@@ -234,10 +256,26 @@ TEST_F(FsUnion, ReadOnlyRegistryServesBothPacksImages) {
     TestRegistry up(tmp_ / ("up" + std::to_string(i)), TestRegistry::Options{storage});
     for (auto& img : v[i].images) v[i].pushed.push_back(push_image(img, up, scratch));
     up.stop();
-    pack_dirs(tmp_ / ("v" + std::to_string(i) + ".kso"), {"registry=" + storage.string()});
+    pack_dirs(tmp_ / ("v" + std::to_string(i) + ".kso"), {"registry=" + storage.string(), "files=" + files[i].string()});
   }
   ASSERT_EQ(v[0].pushed[1].digest, v[1].pushed[1].digest) << "pause:3.9 should be one image";
   auto m = mount_union(tmp_ / "v0.kso", {tmp_ / "v1.kso"}, "mnt", "allow_other");
+  // nginx serves files/ of the union: both versions' kubelets, the shared tarball once.
+  const int port = free_port();
+  fs::path ng = tmp_ / "nginx";
+  write_nginx_conf(ng, port, m->path() / "files");
+  {
+    Daemon nginx("nginx -p " + q(ng) + " -c " + q(ng / "nginx.conf") + " -g 'daemon off;'", ng / "nginx.log");
+    ASSERT_TRUE(wait_for_port(port)) << read_file(ng / "nginx.log");
+    for (auto& [path, data] : served) {
+      SCOPED_TRACE(path);
+      fs::path got = tmp_ / "got" / path;
+      fs::create_directories(got.parent_path());
+      auto r = run("curl -sf -o " + q(got) + " http://127.0.0.1:" + std::to_string(port) + "/" + path);
+      ASSERT_EQ(r.status, 0) << r.output << read_file(ng / "logs/error.log");
+      EXPECT_TRUE(read_file(got) == data);
+    }
+  }
   TestRegistry::Options ro{m->path() / "registry"};
   ro.readonly = true;
   TestRegistry reg(tmp_ / "ro", ro);

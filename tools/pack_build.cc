@@ -146,6 +146,13 @@ CLI::App* add_build_command(CLI::App& app, BuildCommand& cmd) {
                 "stored; repeat for several bases. Unless given, build parameters are the first base's")
       ->type_name("PACK|KIDX")
       ->allow_extra_args(false);
+  b->add_option("--base-min-use", cmd.base_min_use,
+                "Delta packs: a compressed base block the new tree uses for less than PCT % of its bytes is not "
+                "referenced; its chunks are stored again (a bigger delta that reads faster cold: every cold read "
+                "decodes a base block whole). 0 (default): every chunk a base holds is referenced")
+      ->type_name("PCT")
+      ->check(CLI::Range(0, 100))
+      ->capture_default_str();
   cmd.given = [b](const std::string& name) { return b->count(name) > 0; };
   b->add_option("sources", cmd.dirs, "Local trees as PREFIX=DIR (e.g. files=/opt/k8s/files registry=/var/lib/registry)");
   fetch::add_net_options(*b, cmd.net);
@@ -223,8 +230,11 @@ int run_build(const BuildCommand& cmd) {
       spdlog::warn("--chunk differs from the base's chunk sizes: files the base holds will be cut differently and "
                    "mostly stored again");
   }
+  if (cmd.given("--base-min-use") && bases.empty())
+    throw UsageError("--base-min-use applies to delta packs: give --base too");
   wo.bases = std::move(bases);
   wo.base_names = std::move(base_names);
+  wo.base_min_use = cmd.base_min_use;
   wo.threads = cmd.threads;
   for (uint32_t b : {wo.block_size, wo.raw_block_size})
     if (b < wo.chunk.max_size)
@@ -285,6 +295,9 @@ int run_build(const BuildCommand& cmd) {
   if (!wo.bases.empty())
     spdlog::info("delta: {} of the new tree's distinct bytes ({} chunks) come from the base(s), {} are stored here",
                  human_bytes(s.bytes_from_bases), s.chunks_from_bases, human_bytes(s.bytes_unique));
+  if (wo.base_min_use)
+    spdlog::info("delta: {} base blocks used for less than {}% left out; {} of theirs stored here again",
+                 s.base_blocks_sparse, wo.base_min_use, human_bytes(s.bytes_stored_again));
   return kExitOk;
 }
 

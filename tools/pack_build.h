@@ -29,6 +29,7 @@ struct BuildCommand {
   bool strict = false;             // a source that changes while read fails the build
   std::vector<std::string> dirs;  // PREFIX=DIR
   std::vector<std::string> bases;  // --base: packs or .kidx files a delta takes chunks from
+  unsigned base_min_use = 0;       // --base-min-use PCT: sparser compressed base blocks are stored again
   // True if option `name` (e.g. "--level") was on the command line.
   std::function<bool(const std::string&)> given = [](const std::string&) { return false; };
   // Further sources register their options here (files lists, image lists).

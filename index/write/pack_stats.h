@@ -21,6 +21,9 @@ struct PackStats {
   uint64_t chunks = 0;         // chunks of all file inodes
   uint64_t chunks_deduped = 0; // of which stored elsewhere already
   uint64_t chunks_from_bases = 0, bytes_from_bases = 0;  // delta packs: distinct chunks the bases supply
+  // Delta packs built with base_min_use: base blocks left out as too sparsely
+  // used, and the distinct bytes of theirs the new tree uses (stored again).
+  uint64_t base_blocks_sparse = 0, bytes_stored_again = 0;
   uint64_t blocks = 0, blocks_raw = 0;
   uint64_t pack_size = 0;      // the pack file
   Digest identity{};

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -238,9 +239,13 @@ struct PackWriter::Impl {
     }
   }
 
-  // Reads one file's bytes (from disk, inline or a reader), chunks, dedups
-  // and stores them; returns the content id.
-  uint32_t ingest(const SourceEntry& e) {
+  // Reads one source's bytes (from disk, inline or a reader) and cuts them
+  // into chunks: `first(p, n)` sees the first window (to pick the stream),
+  // then `chunk(p, n)` each chunk in file order. Returns the bytes read. With
+  // `check`, a file whose size or mtime changed while it was read is named
+  // (a warning, or under --strict an error).
+  template <class First, class Chunk>
+  uint64_t chunk_source(const SourceEntry& e, bool check, First first, Chunk chunk) {
     int in = -1;
     if (!e.inline_data && !e.reader) {
       in = open(e.source_file.c_str(), O_RDONLY | O_CLOEXEC);
@@ -290,11 +295,9 @@ struct PackWriter::Impl {
       return got;
     };
 
-    Content c;
-    Sha256 file_sha;
-    Stream* stream = nullptr;
+    uint64_t size = 0;
     size_t filled = 0, pos = 0;
-    bool eof = false;
+    bool eof = false, first_seen = false;
     for (;;) {
       if (!eof && (filled - pos) < o.chunk.max_size) {  // top up the window
         memmove(window.data(), window.data() + pos, filled - pos);
@@ -303,20 +306,79 @@ struct PackWriter::Impl {
         size_t n = fill(window.data() + filled, window.size() - filled);
         if (n < window.size() - filled) eof = true;
         filled += n;
-        if (!stream) {
-          const auto* p = reinterpret_cast<const uint8_t*>(window.data());
-          stream = &streams[looks_compressed(p, filled) ? 1 : 0];
-          if (o.max_profile && stream == &streams[0]) {
-            ExecFilter f = elf_exec_filter(std::string_view(window.data(), filled));
-            if (f == ExecFilter::X86) stream = &streams[2];
-            if (f == ExecFilter::Arm64) stream = &streams[3];
-          }
+        if (!first_seen) {
+          first(reinterpret_cast<const uint8_t*>(window.data()), filled);
+          first_seen = true;
         }
       }
       if (pos == filled) break;
       const auto* p = reinterpret_cast<const uint8_t*>(window.data()) + pos;
       size_t n = find_chunk_boundary(o.chunk, p, filled - pos, eof);
       if (n == 0) continue;  // need more bytes (only before eof)
+      chunk(p, n);
+      size += n;
+      pos += n;
+    }
+    if (check && in >= 0) {  // a file written to while it was read: what was packed is no snapshot of it
+      struct stat after {};
+      bool changed = fstat(in, &after) != 0 || after.st_size != before.st_size || uint64_t(before.st_size) != size ||
+                     after.st_mtim.tv_sec != before.st_mtim.tv_sec || after.st_mtim.tv_nsec != before.st_mtim.tv_nsec;
+      if (changed) {
+        std::string msg = e.source_file.string() + " changed while it was packed (" + std::to_string(before.st_size) +
+                          " bytes when opened, " + std::to_string(size) + " read, " +
+                          std::to_string(after.st_size) + " now)";
+        if (o.strict) throw Error(msg + "; --strict refuses it", EAGAIN);
+        spdlog::warn("{}; packed the {} bytes read", msg, size);
+      }
+    }
+    return size;
+  }
+
+  // Delta builds with --base-min-use: a first pass over every file counts
+  // the distinct bytes the new tree takes from each compressed base block.
+  // A block used for less than `base_min_use` % of its decoded size would be
+  // decoded whole for a small part of it on every cold read; its chunks are
+  // dropped from `base_chunks`, so ingest() stores them again here.
+  void drop_sparse_base_blocks(const std::vector<const SourceEntry*>& sources) {
+    if (o.base_min_use == 0 || base_chunks.empty()) return;
+    std::map<std::pair<uint16_t, uint32_t>, uint64_t> used;  // (base, block) -> distinct bytes
+    std::unordered_map<Digest, char, DigestHash> seen;
+    for (const SourceEntry* e : sources)
+      chunk_source(*e, false, [](const uint8_t*, size_t) {}, [&](const uint8_t* p, size_t n) {
+        Digest d = sha256(p, n);
+        auto bc = base_chunks.find(d);
+        if (bc == base_chunks.end() || bc->second.length != n || !seen.emplace(d, 0).second) return;
+        used[{bc->second.base, bc->second.block}] += n;
+      });
+    std::set<std::pair<uint16_t, uint32_t>> sparse;
+    for (auto& [key, bytes] : used) {
+      const BlockEntry& be = o.bases[key.first - 1]->block_entry(key.second);
+      // Raw blocks are read by the page, so a small use costs only what it uses.
+      if (be.codec == Codec::Raw || bytes * 100 >= uint64_t(o.base_min_use) * be.raw_size) continue;
+      sparse.insert(key);
+      stats.base_blocks_sparse++;
+      stats.bytes_stored_again += bytes;
+    }
+    if (sparse.empty()) return;
+    for (auto it = base_chunks.begin(); it != base_chunks.end();)
+      it = sparse.count({it->second.base, it->second.block}) ? base_chunks.erase(it) : std::next(it);
+  }
+
+  // Reads one file's bytes, chunks, dedups and stores them; returns the
+  // content id.
+  uint32_t ingest(const SourceEntry& e) {
+    Content c;
+    Sha256 file_sha;
+    Stream* stream = nullptr;
+    auto first = [&](const uint8_t* p, size_t n) {
+      stream = &streams[looks_compressed(p, n) ? 1 : 0];
+      if (o.max_profile && stream == &streams[0]) {
+        ExecFilter f = elf_exec_filter(std::string_view(reinterpret_cast<const char*>(p), n));
+        if (f == ExecFilter::X86) stream = &streams[2];
+        if (f == ExecFilter::Arm64) stream = &streams[3];
+      }
+    };
+    auto chunk = [&](const uint8_t* p, size_t n) {
       file_sha.update(p, n);
       Digest d = sha256(p, n);
       auto it = chunk_map.find(d);
@@ -337,23 +399,12 @@ struct PackWriter::Impl {
       stats.chunks++;
       c.chunks.push_back(loc);
       c.size += n;
-      pos += n;
       progress.bytes_done += n;
       report(false);
-    }
+    };
+    chunk_source(e, true, first, chunk);
     c.sha = file_sha.finish();
-    if (in >= 0) {  // a file written to while it was read: what was packed is no snapshot of it
-      struct stat after {};
-      bool changed = fstat(in, &after) != 0 || after.st_size != before.st_size || uint64_t(before.st_size) != c.size ||
-                     after.st_mtim.tv_sec != before.st_mtim.tv_sec || after.st_mtim.tv_nsec != before.st_mtim.tv_nsec;
-      if (changed) {
-        std::string msg = e.source_file.string() + " changed while it was packed (" + std::to_string(before.st_size) +
-                          " bytes when opened, " + std::to_string(c.size) + " read, " +
-                          std::to_string(after.st_size) + " now)";
-        if (o.strict) throw Error(msg + "; --strict refuses it", EAGAIN);
-        spdlog::warn("{}; packed the {} bytes read", msg, c.size);
-      }
-    }
+    const std::string* inl = e.inline_data ? &*e.inline_data : nullptr;
     if (!e.expect_sha256.empty() && to_hex(c.sha) != e.expect_sha256)
       throw Error("content for " + e.path + " (" +
                       (inl ? std::string("inline") : e.reader ? std::string("read from a pack") : e.source_file.string()) +
@@ -520,6 +571,11 @@ BuildStats PackWriter::finish() {
     std::string h(kDataStart, '\0');
     write_all(m.fd, h.data(), h.size(), 0);
     m.load_bases();
+    {
+      std::vector<const SourceEntry*> sources;
+      for (size_t i : order) sources.push_back(&files[i].first->e);
+      m.drop_sparse_base_blocks(sources);
+    }
     m.pipe = std::make_unique<BlockPipeline>(m.fd, kDataStart, m.o.threads, m.o.max_pending_blocks);
     for (auto& s : m.streams)
       if (s.filter == ExecFilter::None || m.o.max_profile) s.buf.reserve(s.block_size);

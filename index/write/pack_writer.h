@@ -45,6 +45,12 @@ struct WriterOptions {
   // holds a chunk supplies it.
   std::vector<std::shared_ptr<const Pack>> bases;
   std::vector<std::string> base_names;
+  // Delta packs: a compressed base block the new tree uses for less than
+  // this share (percent of its decoded bytes) is not referenced; its chunks
+  // are stored again (a first pass over the sources counts the use). A cold
+  // read decodes a base block whole, so a sparse one costs far more than it
+  // supplies. 0 (the default): every chunk a base holds is referenced.
+  unsigned base_min_use = 0;
   // Build time to record instead of SOURCE_DATE_EPOCH or now (merge writes
   // the delta's); it also bounds mtimes, as SOURCE_DATE_EPOCH does.
   std::optional<int64_t> created_unix;
