@@ -380,7 +380,7 @@ void add_kit_command(CLI::App& app, KitCommand& cmd, std::string& which) {
   s->callback([&which, s] { which = s->get_name(); });
 }
 
-int run_kit(const KitCommand& c) {
+int run_kit(const KitCommand& c, ToolIo& io) {
   for (auto& p : c.packs) {
     if (fetch::is_url(p)) throw UsageError("kit carries local pack files: " + p + " is a URL");
     if (is_index_file(p)) throw Error(p + " is an index file (.kidx), not a pack", EINVAL);
@@ -408,7 +408,7 @@ int run_kit(const KitCommand& c) {
   uint64_t bytes = 0;
   for (auto& e : fs::recursive_directory_iterator(out))
     if (e.is_regular_file()) files++, bytes += e.file_size();
-  printf("kit: %s: %zu packs, %zu images, %zu .debs, %s static kso-fs, %zu files, %llu bytes%s\n", out.c_str(),
+  say(io.out, "kit: %s: %zu packs, %zu images, %zu .debs, %s static kso-fs, %zu files, %llu bytes%s\n", out.c_str(),
          k.all_packs.size(), k.images.size(), k.debs.size(), k.have_static ? "with" : "no", files,
          (unsigned long long)bytes, k.missing.empty() ? "" : ("; MISSING " + std::to_string(k.missing.size()) +
                                                                " (README.txt lists them)")

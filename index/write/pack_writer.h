@@ -45,8 +45,9 @@ struct WriterOptions {
   // holds a chunk supplies it.
   std::vector<std::shared_ptr<const Pack>> bases;
   std::vector<std::string> base_names;
-  // Build time to record instead of SOURCE_DATE_EPOCH or now (merge writes
-  // the delta's); it also bounds mtimes, as SOURCE_DATE_EPOCH does.
+  // Build time to record instead of now: SOURCE_DATE_EPOCH, which the tool
+  // reads from its environment (the library reads none), or the delta's for
+  // merge. When set it also bounds mtimes (none later than it).
   std::optional<int64_t> created_unix;
 };
 
