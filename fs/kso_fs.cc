@@ -418,6 +418,7 @@ int kso_fs_main(const std::vector<std::string>& arg_list, ToolIo& io) {
   if (remote && !cli.cache_dir) return fail("a remote pack needs -o cache_dir=DIR (where fetched ranges are kept)", 2);
   if (cli.cache_dir) ro.cache_dir = cli.cache_dir;
   if (cli.cacert) ro.cacert = cli.cacert;
+  ro.netrc_file = io.getenv("NETRC").value_or("");  // libcurl's ~/.netrc when unset
   ro.headers = cli.headers;
   if (cli.reload_file) {
     if (packs.size() != 1 || !fetch::is_url(packs[0]))

@@ -15,7 +15,9 @@ constexpr int kExitUsage = 2;    // bad command line
 
 // Runs kso-pack with `args` (without the program name); returns the exit
 // code. Everything it prints goes to io.out / io.err, and it reads its
-// environment (SOURCE_DATE_EPOCH, registry credentials) from io.env.
+// environment from io.env: SOURCE_DATE_EPOCH (the build time), NETRC,
+// XDG_CACHE_HOME and HOME (the download cache), and the registry auth files'
+// REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR and DOCKER_CONFIG.
 int kso_pack_main(const std::vector<std::string>& args, ToolIo& io);
 
 }  // namespace kso

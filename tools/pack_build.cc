@@ -189,7 +189,7 @@ int run_build(const BuildCommand& cmd, ToolIo& io) {
     std::error_code ec;
     if (fs::equivalent(b, cmd.output, ec))
       throw UsageError("the output " + cmd.output + " is the base " + b + ": a delta never overwrites its base");
-    auto p = open_pack_file(b, tool_search().open);
+    auto p = open_pack_file(b, tool_search(io).open);
     if (compute_identity(*p) != p->identity())
       throw Error(b + ": its metadata does not hash to its identity (damaged); run 'kso-pack verify' on it", EIO);
     std::string name = fs::path(b).filename().string();
@@ -254,16 +254,18 @@ int run_build(const BuildCommand& cmd, ToolIo& io) {
     spdlog::info("{}: {} entries from {}", s.prefix, v.size(), s.dir.string());
     entries.insert(entries.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
   }
+  // The downloading sources' options, with the defaults of the tool's environment.
+  const fetch::NetOptions net = tool_net_options(cmd.net, io);
   // --- sources: files lists (tools/files_list), downloaded into the cache dir
   if (!cmd.files.lists.empty()) {
-    auto v = fetch_files_lists(cmd.files, cmd.net, io);
+    auto v = fetch_files_lists(cmd.files, net, io);
     spdlog::info("{}: {} files from {} files list(s)", cmd.files.prefix, v.size(), cmd.files.lists.size());
     entries.insert(entries.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
   }
   // --- sources: image lists (tools/images), pulled into a registry:2 layout
   if (cmd.images.enabled()) {
-    cmd.net.validate();
-    auto v = images::pull_images(cmd.images, cmd.net, nullptr, io);
+    net.validate();
+    auto v = images::pull_images(cmd.images, net, nullptr, io);
     entries.insert(entries.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
   }
   // --- (further sources append to `entries` here)

@@ -202,7 +202,7 @@ int run_check(const CheckCommand& c, ToolIo& io) {
     auto v = images::read_images_list(l);
     listed.insert(listed.end(), v.begin(), v.end());
   }
-  auto p = open_pack(c.pack, tool_search(c.bases));
+  auto p = open_pack(c.pack, tool_search(io, c.bases));
   Findings f{io.out};
   check_files(*p, lines, files_prefix, f);
   if (!c.images.lists.empty()) check_images(p, listed, registry_root, c, f);

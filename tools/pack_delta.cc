@@ -56,8 +56,8 @@ std::unordered_set<Digest, DigestHash> chunk_digests(const Pack& p) {
 }
 
 int run_diff(const DeltaCommand& c, ToolIo& io) {
-  auto old_p = open_pack_file(c.pack, tool_search().open);
-  auto new_p = open_pack_file(c.other, tool_search().open);
+  auto old_p = open_pack_file(c.pack, tool_search(io).open);
+  auto new_p = open_pack_file(c.other, tool_search(io).open);
   auto a = tree_of(*old_p), b = tree_of(*new_p);
   nlohmann::json added = nlohmann::json::array(), removed = nlohmann::json::array(),
                  changed = nlohmann::json::array();
@@ -154,7 +154,7 @@ int run_diff(const DeltaCommand& c, ToolIo& io) {
 }
 
 int run_index(const DeltaCommand& c, ToolIo& io) {
-  auto p = open_pack_file(c.pack, tool_search().open);
+  auto p = open_pack_file(c.pack, tool_search(io).open);
   if (!p->holds_data()) throw Error(c.pack + " is an index file already", EINVAL);
   if (compute_identity(*p) != p->identity())
     throw Error(c.pack + ": its metadata does not hash to its identity (damaged); run 'kso-pack verify' on it", EIO);
@@ -168,13 +168,13 @@ int run_index(const DeltaCommand& c, ToolIo& io) {
 // Every base of the chain, each once: "IDENTITY PATH" per line (scripts
 // keep these files; deploy/kso-switch.sh does).
 int run_bases(const DeltaCommand& c, ToolIo& io) {
-  auto p = open_pack(c.pack, tool_search(c.bases));
+  auto p = open_pack(c.pack, tool_search(io, c.bases));
   for (const Pack* b : base_chain(*p)) say(io.out, "%s %s\n", to_hex(b->identity()).c_str(), b->name().c_str());
   return kExitOk;
 }
 
 int run_merge(const DeltaCommand& c, ToolIo& io) {
-  auto p = open_pack(c.pack, tool_search(c.bases));
+  auto p = open_pack(c.pack, tool_search(io, c.bases));
   std::vector<std::string> inputs = pack_files(*p);  // the output may be none of them
   for (auto& in : inputs) {
     std::error_code ec;

@@ -294,7 +294,7 @@ int run_export_image(const ExportImageCommand& c, ToolIo& io) {
     } catch (const Error& e) {
       throw UsageError(std::string("--platform: ") + e.what());
     }
-  auto p = open_pack(c.pack, tool_search(c.bases));
+  auto p = open_pack(c.pack, tool_search(io, c.bases));
   auto regs = find_registries(p, pack_paths(*p));
   PackImage img = find_pack_image(regs, c.ref, c.pack);
   auto [plat, digest] = choose_image_platform(img, want.value_or(host_platform()), want.has_value());

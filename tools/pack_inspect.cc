@@ -103,11 +103,11 @@ void ls(const Pack& p, const std::string& dir, const Stat& st, const InspectComm
 }
 
 // For each base of a delta: where it was found (or why not).
-std::vector<std::string> base_status(const Pack& p, const InspectCommand& c) {
+std::vector<std::string> base_status(const Pack& p, const InspectCommand& c, ToolIo& io) {
   std::vector<std::string> out(p.bases().size());
   if (p.bases().empty()) return out;
   try {
-    auto full = open_pack(c.pack, tool_search(c.bases));
+    auto full = open_pack(c.pack, tool_search(io, c.bases));
     for (size_t k = 0; k < out.size(); k++) out[k] = "found: " + full->base(k)->name();
   } catch (const Error& e) {
     for (auto& o : out) o = std::string("not usable: ") + e.what();
@@ -117,7 +117,7 @@ std::vector<std::string> base_status(const Pack& p, const InspectCommand& c) {
 
 int info(const Pack& p, const InspectCommand& c, ToolIo& io) {
   PackReport r = pack_report(p);
-  std::vector<std::string> status = base_status(p, c);
+  std::vector<std::string> status = base_status(p, c, io);
   const PackStats& t = r.totals;
   auto ratio = [](uint64_t a, uint64_t b) { return b ? double(a) / double(b) : 0.0; };
   const Superblock& sb = p.superblock();
@@ -339,17 +339,17 @@ int run_inspect(const std::string& which, const InspectCommand& c, ToolIo& io) {
   if (which == "verify" && !c.pubkeys.empty() && fetch::is_url(c.pack) && c.signature.empty())
     throw UsageError("a pack given by URL needs --sig FILE: the signature file, a local copy");
   if (which == "verify" && !c.pubkeys.empty() &&
-      !verify_pack_signature(*open_pack_file(c.pack, tool_search().open),
+      !verify_pack_signature(*open_pack_file(c.pack, tool_search(io).open),
                              c.signature.empty() ? default_signature_path(c.pack) : c.signature, c.pubkeys, io))
     return kExitFailure;
   // ls and info need the index only; what reads file bytes needs the bases.
   std::shared_ptr<Pack> p;
   if (which == "ls" || which == "info") {
-    p = open_pack_file(c.pack, tool_search().open);
+    p = open_pack_file(c.pack, tool_search(io).open);
   } else {
     if (is_index_file(c.pack) && which != "verify")
       throw Error(c.pack + " is an index file (.kidx): it holds no file data", EINVAL);
-    p = is_index_file(c.pack) ? open_pack_file(c.pack) : open_pack(c.pack, tool_search(c.bases));
+    p = is_index_file(c.pack) ? open_pack_file(c.pack) : open_pack(c.pack, tool_search(io, c.bases));
   }
   if (which == "ls") {
     std::string path = c.paths.empty() ? "" : c.paths[0];

@@ -198,7 +198,7 @@ bool non_empty_dir(const fs::path& p) {
   return fs::exists(p, ec) && (!fs::is_directory(p, ec) || !fs::is_empty(p, ec));
 }
 
-void make_kit(const KitCommand& c, const fs::path& stage, KitState& k) {
+void make_kit(const KitCommand& c, const fs::path& stage, KitState& k, ToolIo& io) {
   for (auto* d : {"packs", "bin", "deb", "deploy", "images"}) fs::create_directories(stage / d);
 
   // Packs and their chains' bases, each once (by identity), under its own file name.
@@ -220,7 +220,7 @@ void make_kit(const KitCommand& c, const fs::path& stage, KitState& k) {
     spdlog::info("kit: packs/{}{}", name, given ? "" : " (a base)");
   };
   for (auto& path : c.packs) {
-    auto p = open_pack(path, tool_search(c.bases));
+    auto p = open_pack(path, tool_search(io, c.bases));
     opened.push_back(p);
     add_pack(*p, true);
     for (const Pack* b : base_chain(*p)) add_pack(*b, false);
@@ -397,7 +397,7 @@ int run_kit(const KitCommand& c, ToolIo& io) {
     throw Error("cannot create " + stage.string() + ": " + (ec ? ec.message() : "exists"));
   KitState k;
   try {
-    make_kit(c, stage, k);
+    make_kit(c, stage, k, io);
     if (fs::exists(out)) fs::remove_all(out);
     fs::rename(stage, out);
   } catch (...) {

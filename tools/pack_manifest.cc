@@ -266,7 +266,7 @@ void add_manifest_command(CLI::App& app, ManifestCommand& cmd, std::string& whic
 
 int run_manifest(const ManifestCommand& c, ToolIo& io) {
   if (is_index_file(c.pack)) throw Error(c.pack + " is an index file (.kidx): it holds no file data", EINVAL);
-  auto p = open_pack(c.pack, tool_search(c.bases));
+  auto p = open_pack(c.pack, tool_search(io, c.bases));
   // The identity the manifest states is the one the pack hashes to.
   if (compute_identity(*p) != p->identity())
     throw Error(c.pack + ": its metadata does not hash to its identity (damaged); run 'kso-pack verify' on it");

@@ -65,7 +65,7 @@ void add_sign_command(CLI::App& app, SignCommand& cmd, std::string& which) {
 int run_sign(const SignCommand& c, ToolIo& io) {
   if (fetch::is_url(c.pack) && c.output.empty())
     throw UsageError("a pack given by URL needs -o SIG: the signature file to write");
-  auto p = open_pack_file(c.pack, tool_search().open);
+  auto p = open_pack_file(c.pack, tool_search(io).open);
   // Never sign what does not hash to its identity: a damaged pack would carry
   // a valid signature of the pack it was.
   Digest id = compute_identity(*p);

@@ -122,7 +122,7 @@ int run_subset(const SubsetCommand& c, ToolIo& io) {
     return false;
   };
 
-  auto pack = open_pack(c.pack, tool_search(c.bases));
+  auto pack = open_pack(c.pack, tool_search(io, c.bases));
   if (!c.dry_run)  // a delta's bases are read too: replacing one would cut the delta off from it
     for (auto& in : pack_files(*pack)) {
       std::error_code ec;
