@@ -11,11 +11,13 @@
 
 #include "cli/tool_io.h"
 #include "fs/kso_fs.h"
+#include "index/error.h"
 #include "index/index_meta.h"
 #include "index/pack_reader.h"
 #include "index/time_ns.h"
 #include "tests/support/testutil.h"
 #include "tools/kso_pack.h"
+#include "tools/pack_args.h"
 
 namespace kso {
 namespace {
@@ -159,6 +161,35 @@ TEST_F(ToolIoSeam, EachRunLogsToItsOwnStreams) {
   EXPECT_NE(err2.str().find("kso-pack: \033[32minfo\033[m: wrote "), std::string::npos) << err2.str();
   EXPECT_EQ(spdlog::default_logger(), before);
   EXPECT_EQ(spdlog::get("kso"), nullptr);
+}
+
+// The download cache dir and the netrc file come from the tool's environment
+// (the fetch library reads none of it).
+TEST_F(ToolIoSeam, CacheDirAndNetrcComeFromTheToolsEnvironment) {
+  std::map<std::string, std::string> vars;
+  std::ostringstream out, err;
+  ToolIo io{out, err, false, [&](const std::string& n) -> std::optional<std::string> {
+              auto it = vars.find(n);
+              return it == vars.end() ? std::nullopt : std::optional<std::string>(it->second);
+            }};
+  vars = {{"XDG_CACHE_HOME", "/x"}, {"HOME", "/h"}, {"NETRC", "/n/netrc"}};
+  fetch::NetOptions n = tool_net_options({}, io);
+  EXPECT_EQ(n.effective_cache_dir(), fs::path("/x/kso"));
+  EXPECT_EQ(n.netrc_file, "/n/netrc");
+  vars = {{"XDG_CACHE_HOME", "relative"}, {"HOME", "/h"}};
+  n = tool_net_options({}, io);
+  EXPECT_EQ(n.effective_cache_dir(), fs::path("/h/.cache/kso"));
+  EXPECT_EQ(n.netrc_file, "");
+  fetch::NetOptions given;
+  given.cache_dir = "/given";
+  EXPECT_EQ(tool_net_options(given, io).effective_cache_dir(), fs::path("/given"));
+  vars.clear();
+  EXPECT_THROW(tool_net_options({}, io).effective_cache_dir(), Error);
+  // Through kso-pack: without HOME and XDG_CACHE_HOME in its environment
+  // (the test process keeps its own), a command has no cache dir for URLs.
+  ToolResult r = kso_pack({"info", (tmp_ / "none.kso").string()}, {{"HOME", std::nullopt}, {"XDG_CACHE_HOME", std::nullopt}});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(one_line_error(r.err, "kso-pack: error: ", {"no cache dir"}), "");
 }
 
 // A few runs of the real binaries (main() on ToolIo::process()): the same
