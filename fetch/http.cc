@@ -332,7 +332,7 @@ bool Engine::start(Transfer& t) {
   if (!net_.cacert.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, net_.cacert.c_str());
   if (net_.netrc) {
     curl_easy_setopt(e, CURLOPT_NETRC, long(CURL_NETRC_OPTIONAL));
-    if (const char* f = getenv("NETRC")) curl_easy_setopt(e, CURLOPT_NETRC_FILE, f);
+    if (!net_.netrc_file.empty()) curl_easy_setopt(e, CURLOPT_NETRC_FILE, net_.netrc_file.c_str());
   }
   if (resolve_) curl_easy_setopt(e, CURLOPT_RESOLVE, resolve_);
   if (connect_to_) curl_easy_setopt(e, CURLOPT_CONNECT_TO, connect_to_);

@@ -148,6 +148,7 @@ NetOptions HttpSource::net_options(int retries) const {
   net.stall_timeout_s = std::max(1L, o_.timeout_s);
   net.parallel = 1;
   net.netrc = o_.netrc;
+  net.netrc_file = o_.netrc_file;
   net.user_agent = "kso-fs";
   return net;
 }

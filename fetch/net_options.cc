@@ -9,9 +9,15 @@ namespace kso::fetch {
 
 std::filesystem::path NetOptions::effective_cache_dir() const {
   if (!cache_dir.empty()) return cache_dir;
-  if (const char* x = getenv("XDG_CACHE_HOME"); x && *x == '/') return std::filesystem::path(x) / "kso";
-  if (const char* h = getenv("HOME"); h && *h) return std::filesystem::path(h) / ".cache" / "kso";
   throw Error("no cache dir: set --cache, XDG_CACHE_HOME or HOME");
+}
+
+std::filesystem::path default_cache_dir(const std::optional<std::string>& xdg_cache_home,
+                                        const std::optional<std::string>& home) {
+  if (xdg_cache_home && !xdg_cache_home->empty() && (*xdg_cache_home)[0] == '/')
+    return std::filesystem::path(*xdg_cache_home) / "kso";
+  if (home && !home->empty()) return std::filesystem::path(*home) / ".cache" / "kso";
+  return {};
 }
 
 // Splits on ':' the way curl does for --resolve/--connect-to, ignoring

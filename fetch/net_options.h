@@ -4,6 +4,7 @@
 // libcurl reads itself.
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,7 @@ struct Mirror {
 };
 
 struct NetOptions {
-  std::filesystem::path cache_dir;     // empty = default_cache_dir()
+  std::filesystem::path cache_dir;     // the tool fills in default_cache_dir() when not given
   int parallel = 8;                    // transfers in flight at once
   int retries = 5;                     // extra attempts after a transient failure
   int retry_delay_ms = 1000;           // first backoff; doubles per attempt, capped at 30 s
@@ -31,14 +32,20 @@ struct NetOptions {
   long connect_timeout_s = 30;         // TCP + TLS handshake
   long stall_timeout_s = 60;           // abort (and retry) a transfer slower than 1 B/s this long
   std::string user_agent = "kso-pack";
-  bool netrc = false;                  // credentials from ~/.netrc (or $NETRC) when it has the host
+  bool netrc = false;                  // credentials from ~/.netrc (or netrc_file) when it has the host
+  std::string netrc_file;              // the tool's $NETRC: the netrc file instead of ~/.netrc
   int progress = -1;                   // -1 = bar on a TTY, plain lines otherwise; 0 = plain; 1 = bar
 
-  // The cache dir to use: cache_dir, else $XDG_CACHE_HOME/kso, else ~/.cache/kso.
+  // cache_dir; throws Error if it is empty (no --cache, XDG_CACHE_HOME or HOME).
   std::filesystem::path effective_cache_dir() const;
   // Checks resolve/connect-to/mirror syntax; throws Error naming the bad value.
   void validate() const;
 };
+
+// The default cache dir from the tool's environment: $XDG_CACHE_HOME/kso (an
+// absolute XDG_CACHE_HOME), else $HOME/.cache/kso; empty if neither is set.
+std::filesystem::path default_cache_dir(const std::optional<std::string>& xdg_cache_home,
+                                        const std::optional<std::string>& home);
 
 // Registers --cache --parallel --retries --retry-delay --mirror --cacert
 // --resolve --connect-to --progress on a (sub)command.

@@ -19,7 +19,8 @@ struct RemoteOptions {
   std::filesystem::path cacert;           // CA bundle instead of the system store
   std::vector<std::string> headers;       // extra "Name: value" (a bearer token)
   std::vector<std::string> reload_headers;  // more, the part set_endpoint() replaces
-  bool netrc = true;                      // credentials from ~/.netrc when present
+  bool netrc = true;                      // credentials from ~/.netrc (or netrc_file) when present
+  std::string netrc_file;                 // the tool's $NETRC: the netrc file instead of ~/.netrc
   long timeout_s = 30;                    // an uncached read fails after about this long
   int retries = 3;                        // after a 5xx, a reset or a truncated body
   bool allow_switch = false;              // the origin holds another pack than cached: take it

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <malloc.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spawn.h>
 #include <spdlog/spdlog.h>
@@ -17,7 +16,9 @@
 #include <climits>
 #include <cstddef>
 #include <cstdio>
+#include <cstdarg>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "fs/fuse_ops.h"
@@ -27,6 +28,7 @@
 #include "index/error.h"
 #include "index/pack_open.h"
 #include "cli/size_arg.h"
+#include "cli/tool_io.h"
 
 namespace kso {
 namespace {
@@ -141,8 +143,32 @@ int opt_proc(void* data, const char* arg, int key, fuse_args*) {
   }
 }
 
-void usage() {
-  printf(
+// What `print` writes to the process's stdout (libfuse's help), as a string.
+std::string stdout_of(void (*print)()) {
+  fflush(stdout);
+  FILE* tmp = tmpfile();
+  int saved = tmp ? dup(STDOUT_FILENO) : -1;
+  if (saved < 0) {
+    if (tmp) fclose(tmp);
+    print();
+    return {};
+  }
+  dup2(fileno(tmp), STDOUT_FILENO);
+  print();
+  fflush(stdout);
+  dup2(saved, STDOUT_FILENO);
+  close(saved);
+  std::string text;
+  rewind(tmp);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, tmp)) > 0) text.append(buf, n);
+  fclose(tmp);
+  return text;
+}
+
+void usage(ToolIo& io) {
+  io.out <<
       "usage: kso-fs PACK [PACK...] MOUNTPOINT [-o OPTION[,OPTION...]] [-f] [-d] [-s]\n"
       "       kso-fs --status MOUNTPOINT [--json] [--max-eio N] [--timeout SECS]\n"
       "\n"
@@ -205,10 +231,40 @@ void usage() {
       "    -o allow_escaping_symlinks  resolve symlinks that point outside the pack (default:\n"
       "                             EACCES, so no server can follow one into the host)\n"
       "    -o debug, -d             log every FUSE request (implies -f)\n"
-      "\n");
-  fuse_cmdline_help();
-  fuse_lowlevel_help();
+      "\n";
+  // libfuse prints its own options' help with printf.
+  if (&io.out == &ToolIo::process().out) {
+    io.out.flush();
+    fuse_cmdline_help();
+    fuse_lowlevel_help();
+  } else {
+    io.out << stdout_of(fuse_cmdline_help) << stdout_of(fuse_lowlevel_help);
+  }
 }
+
+// libfuse's own messages (an unknown -o option, a bad argument) for the
+// duration of one kso_fs_main run with other streams than the process's:
+// to that run's io.err.
+ToolIo* fuse_log_io = nullptr;
+
+void fuse_log_to_io(enum fuse_log_level, const char* fmt, va_list ap) {
+  char buf[4096];
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  if (n > 0 && fuse_log_io) fuse_log_io->err.write(buf, std::min<int>(n, int(sizeof buf) - 1));
+}
+
+struct FuseLogToIo {
+  explicit FuseLogToIo(ToolIo& io) {
+    if (&io.err == &ToolIo::process().err) return;
+    fuse_log_io = &io;
+    fuse_set_log_func(fuse_log_to_io);
+  }
+  ~FuseLogToIo() {
+    if (!fuse_log_io) return;
+    fuse_set_log_func(nullptr);  // libfuse's default: stderr
+    fuse_log_io = nullptr;
+  }
+};
 
 std::string escape_commas(const std::string& s) {
   std::string out;
@@ -278,45 +334,45 @@ std::string read_ahead_path(const char* mnt) {
   return dev.empty() ? std::string() : "/sys/class/bdi/" + dev + "/read_ahead_kb";
 }
 
-void setup_logging(bool to_syslog, bool debug) {
-  std::shared_ptr<spdlog::logger> logger;
-  if (to_syslog) logger = spdlog::syslog_logger_mt("kso-fs-syslog", "kso-fs", LOG_PID, LOG_DAEMON);
-  else if ((logger = spdlog::get("kso-fs"))) {
-    // kso_fs_main run again in one process (tests): the logger is there.
-  } else {
-    logger = spdlog::stderr_color_mt("kso-fs");
-    logger->set_pattern("kso-fs: %^%l%$: %v");
-  }
-  spdlog::set_default_logger(logger);
+// The daemon, once in the background: its log to syslog.
+void log_to_syslog(bool debug) {
+  spdlog::set_default_logger(spdlog::syslog_logger_mt("kso-fs-syslog", "kso-fs", LOG_PID, LOG_DAEMON));
   spdlog::set_level(debug ? spdlog::level::debug : spdlog::level::info);
 }
 
 }  // namespace
 
-int kso_fs_main(int argc, char** argv) {
+int kso_fs_main(const std::vector<std::string>& arg_list, ToolIo& io) {
   // Decoded blocks are large, short-lived allocations. A fixed mmap threshold
   // gives their memory back to the kernel on eviction; glibc's adaptive one
   // would keep it in per-thread arenas, and RSS would grow past cache_size.
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   mallopt(M_ARENA_MAX, 4);
   bool help_asked = false, status_asked = false;
-  for (int i = 1; i < argc; i++) {
-    help_asked |= !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
-    status_asked |= !strcmp(argv[i], "--status") || !strncmp(argv[i], "--status=", 9);
+  for (auto& a : arg_list) {
+    help_asked |= a == "-h" || a == "--help";
+    status_asked |= a == "--status" || a.rfind("--status=", 0) == 0;
   }
-  if (status_asked && !help_asked) return status_main(argc, argv);
-  fuse_args args = FUSE_ARGS_INIT(argc, argv);
+  if (status_asked && !help_asked) return status_main(arg_list, io);
+  // libfuse parses a C argv: the program name, then the arguments.
+  std::vector<std::string> words{"kso-fs"};
+  words.insert(words.end(), arg_list.begin(), arg_list.end());
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  FuseLogToIo fuse_log(io);
+  fuse_args args = FUSE_ARGS_INIT(int(words.size()), argv.data());
   Cli cli;
   if (fuse_opt_parse(&args, &cli, kOpts, opt_proc) != 0) return 2;
   if (cli.help) {
-    usage();
+    usage(io);
     fuse_opt_free_args(&args);
     return 0;
   }
   if (cli.version) {
-    printf("kso-fs %s%s (reads pack formats v%u to v%u), libfuse %s\n", KSO_VERSION,
-           fetch::remote_supported() ? "" : " static, local packs only", kOldestReadableVersion, kFormatVersion,
-           fuse_pkgversion());
+    say(io.out, "kso-fs %s%s (reads pack formats v%u to v%u), libfuse %s\n", KSO_VERSION,
+        fetch::remote_supported() ? "" : " static, local packs only", kOldestReadableVersion, kFormatVersion,
+        fuse_pkgversion());
     fuse_opt_free_args(&args);
     return 0;
   }
@@ -330,9 +386,11 @@ int kso_fs_main(int argc, char** argv) {
   packs.insert(packs.end(), cli.opt_packs.begin(), cli.opt_packs.end());
   fuse_cmdline_opts fo{};
   if (fuse_parse_cmdline(&args, &fo) != 0) return 2;
-  setup_logging(false, fo.debug);
+  std::optional<ToolLogger> logger;  // to io.err until the daemon goes to the background
+  logger.emplace(io, "kso-fs", "kso-fs: %^%l%$: %v");
+  spdlog::set_level(fo.debug ? spdlog::level::debug : spdlog::level::info);
   auto fail = [&](const std::string& msg, int code) {
-    fprintf(stderr, "kso-fs: error: %s\n", msg.c_str());
+    io.err << "kso-fs: error: " << msg << "\n";
     free(fo.mountpoint);
     fuse_opt_free_args(&args);
     return code;
@@ -360,6 +418,7 @@ int kso_fs_main(int argc, char** argv) {
   if (remote && !cli.cache_dir) return fail("a remote pack needs -o cache_dir=DIR (where fetched ranges are kept)", 2);
   if (cli.cache_dir) ro.cache_dir = cli.cache_dir;
   if (cli.cacert) ro.cacert = cli.cacert;
+  ro.netrc_file = io.getenv("NETRC").value_or("");  // libcurl's ~/.netrc when unset
   ro.headers = cli.headers;
   if (cli.reload_file) {
     if (packs.size() != 1 || !fetch::is_url(packs[0]))
@@ -438,10 +497,7 @@ int kso_fs_main(int argc, char** argv) {
   c.mount.since = std::chrono::steady_clock::now();
   if (cli.cache_dir) c.mount.cache_dir = cli.cache_dir;
   spdlog::info("mounted {} on {}", names, fo.mountpoint);
-  if (!fo.foreground) {
-    spdlog::drop_all();
-    setup_logging(true, fo.debug);
-  }
+  if (!fo.foreground) log_to_syslog(fo.debug);
   fuse_daemonize(fo.foreground);
   // Threads start only now: fuse_daemonize forks.
   c.start();

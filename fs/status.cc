@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli/human.h"
+#include "cli/tool_io.h"
 #include "fetch/remote.h"
 #include "fs/fuse_ops.h"
 #include "index/hash.h"
@@ -169,8 +170,8 @@ Fetched fetch_status(const std::string& mnt) {
   }
 }
 
-void status_usage() {
-  fprintf(stderr, "usage: kso-fs --status MOUNTPOINT [--json] [--max-eio N] [--timeout SECS]  (kso-fs --help for more)\n");
+void status_usage(ToolIo& io) {
+  say(io.err, "usage: kso-fs --status MOUNTPOINT [--json] [--max-eio N] [--timeout SECS]  (kso-fs --help for more)\n");
 }
 
 // Field `k` of `o`: a number (0 if missing), an object or array (null if missing).
@@ -185,53 +186,53 @@ const json& sub(const json& o, const char* k) {
 }
 
 // Prints `j` for people: one "key: value" line per item.
-void print_human(const json& j, const std::vector<std::string>& problems) {
+void print_human(const json& j, const std::vector<std::string>& problems, ToolIo& io) {
   auto bytes = [](uint64_t n) { return human_bytes(n) + " (" + std::to_string(n) + " bytes)"; };
-  printf("mount:          %s (kso-fs pid %llu)\n", j.value("mountpoint", "?").c_str(), (unsigned long long)num(j, "pid"));
-  printf("pack:           %s\n", j.value("pack", "?").c_str());
-  printf("identity:       %s\n", j.value("identity", "?").c_str());
-  printf("format:         v%llu, %s\n", (unsigned long long)num(j, "format_version"), bytes(num(j, "pack_bytes")).c_str());
+  say(io.out, "mount:          %s (kso-fs pid %llu)\n", j.value("mountpoint", "?").c_str(), (unsigned long long)num(j, "pid"));
+  say(io.out, "pack:           %s\n", j.value("pack", "?").c_str());
+  say(io.out, "identity:       %s\n", j.value("identity", "?").c_str());
+  say(io.out, "format:         v%llu, %s\n", (unsigned long long)num(j, "format_version"), bytes(num(j, "pack_bytes")).c_str());
   const json& bases = sub(j, "bases");
   if (bases.is_array() && !bases.empty()) {
-    printf("bases:          %zu (the delta chain, nearest first)\n", bases.size());
-    for (auto& b : bases) printf("  base:         %s %s\n", b.value("identity", "?").c_str(), b.value("pack", "?").c_str());
+    say(io.out, "bases:          %zu (the delta chain, nearest first)\n", bases.size());
+    for (auto& b : bases) say(io.out, "  base:         %s %s\n", b.value("identity", "?").c_str(), b.value("pack", "?").c_str());
   }
   const json& packs = sub(j, "packs");
   if (packs.is_array() && packs.size() > 1) {
-    printf("union of:       %zu packs (a path two hold is served from the first, unless -o prefer=last)\n", packs.size());
+    say(io.out, "union of:       %zu packs (a path two hold is served from the first, unless -o prefer=last)\n", packs.size());
     for (auto& pk : packs) {
-      printf("  pack:         %s %s\n", pk.value("identity", "?").c_str(), pk.value("pack", "?").c_str());
+      say(io.out, "  pack:         %s %s\n", pk.value("identity", "?").c_str(), pk.value("pack", "?").c_str());
       const json& pb = sub(pk, "bases");
       if (pb.is_array())
-        for (auto& b : pb) printf("    base:       %s %s\n", b.value("identity", "?").c_str(), b.value("pack", "?").c_str());
+        for (auto& b : pb) say(io.out, "    base:       %s %s\n", b.value("identity", "?").c_str(), b.value("pack", "?").c_str());
     }
   }
-  printf("mounted:        %s (up %s)\n", j.value("mounted_at", "?").c_str(), human_duration(int64_t(num(j, "uptime_s"))).c_str());
+  say(io.out, "mounted:        %s (up %s)\n", j.value("mounted_at", "?").c_str(), human_duration(int64_t(num(j, "uptime_s"))).c_str());
   const json& c = sub(j, "cache");
   char rate[32] = "n/a";
   if (sub(c, "hit_rate").is_number()) snprintf(rate, sizeof rate, "%.1f%%", 100.0 * sub(c, "hit_rate").get<double>());
-  printf("cache:          %s of %s, hit rate %s (%llu hits, %llu misses)\n", human_bytes(num(c, "bytes")).c_str(),
+  say(io.out, "cache:          %s of %s, hit rate %s (%llu hits, %llu misses)\n", human_bytes(num(c, "bytes")).c_str(),
          human_bytes(num(c, "capacity")).c_str(), rate, (unsigned long long)num(c, "hits"),
          (unsigned long long)num(c, "misses"));
-  printf("served:         %s in %llu reads\n", bytes(num(j, "bytes_served")).c_str(), (unsigned long long)num(j, "reads"));
-  printf("EIO replies:    %llu since mount\n", (unsigned long long)num(j, "eio"));
+  say(io.out, "served:         %s in %llu reads\n", bytes(num(j, "bytes_served")).c_str(), (unsigned long long)num(j, "reads"));
+  say(io.out, "EIO replies:    %llu since mount\n", (unsigned long long)num(j, "eio"));
   const json& r = sub(j, "remote");
   if (r.is_object()) {
-    printf("remote cache:   %s of %s in %s\n", human_bytes(num(r, "cache_bytes")).c_str(),
+    say(io.out, "remote cache:   %s of %s in %s\n", human_bytes(num(r, "cache_bytes")).c_str(),
            human_bytes(num(r, "cache_capacity")).c_str(), r.value("cache_dir", "?").c_str());
-    printf("remote fetched: %s in %llu range requests (%llu of them read-ahead)\n", bytes(num(r, "bytes_fetched")).c_str(),
+    say(io.out, "remote fetched: %s in %llu range requests (%llu of them read-ahead)\n", bytes(num(r, "bytes_fetched")).c_str(),
            (unsigned long long)num(r, "range_requests"), (unsigned long long)num(r, "readahead_requests"));
-    printf("origin:         %s%s%s\n", r.value("origin_down", false) ? "unreachable at the last request" : "reachable",
+    say(io.out, "origin:         %s%s%s\n", r.value("origin_down", false) ? "unreachable at the last request" : "reachable",
            r.value("offline_at_mount", false) ? ", mounted offline from the cache" : "",
            r.value("object_changed", false) ? ", the object changed (only cached data is served)" : "");
   }
   if (problems.empty()) {
-    printf("health:         healthy\n");
+    say(io.out, "health:         healthy\n");
     return;
   }
-  printf("health:         degraded:");
-  for (size_t i = 0; i < problems.size(); i++) printf("%s %s", i ? ";" : "", problems[i].c_str());
-  printf("\n");
+  say(io.out, "health:         degraded:");
+  for (size_t i = 0; i < problems.size(); i++) say(io.out, "%s %s", i ? ";" : "", problems[i].c_str());
+  say(io.out, "\n");
 }
 
 bool parse_count(const char* s, unsigned long long& out) {
@@ -244,18 +245,18 @@ bool parse_count(const char* s, unsigned long long& out) {
 
 }  // namespace
 
-int status_main(int argc, char** argv) {
+int status_main(const std::vector<std::string>& args, ToolIo& io) {
   std::string mnt;
   bool as_json = false;
   unsigned long long max_eio = 0, timeout_s = kDefaultTimeoutS;
-  for (int i = 1; i < argc; i++) {
-    std::string a = argv[i];
+  for (size_t i = 0; i < args.size(); i++) {
+    std::string a = args[i];
     auto value = [&](const char* opt, unsigned long long& out) {
       const char* v = nullptr;
-      if (a == opt) v = i + 1 < argc ? argv[++i] : nullptr;
-      else v = argv[i] + strlen(opt) + 1;  // --opt=N
+      if (a == opt) v = i + 1 < args.size() ? args[++i].c_str() : nullptr;
+      else v = args[i].c_str() + strlen(opt) + 1;  // --opt=N
       if (parse_count(v, out)) return true;
-      fprintf(stderr, "kso-fs: error: %s needs a number, got '%s'\n", opt, v ? v : "");
+      say(io.err, "kso-fs: error: %s needs a number, got '%s'\n", opt, v ? v : "");
       return false;
     };
     if (a == "--status") continue;
@@ -269,14 +270,14 @@ int status_main(int argc, char** argv) {
     } else if (!a.empty() && a[0] != '-' && mnt.empty()) {
       mnt = a;
     } else {
-      fprintf(stderr, "kso-fs: error: --status: unexpected argument '%s'\n", a.c_str());
-      status_usage();
+      say(io.err, "kso-fs: error: --status: unexpected argument '%s'\n", a.c_str());
+      status_usage(io);
       return kExitUsage;
     }
   }
   if (mnt.empty()) {
-    fprintf(stderr, "kso-fs: error: --status needs the MOUNTPOINT\n");
-    status_usage();
+    say(io.err, "kso-fs: error: --status needs the MOUNTPOINT\n");
+    status_usage(io);
     return kExitUsage;
   }
   // getxattr on a hung daemon blocks in the kernel until the daemon answers;
@@ -285,19 +286,19 @@ int status_main(int argc, char** argv) {
   std::future<Fetched> result = done.get_future();
   std::thread worker([&] { done.set_value(fetch_status(mnt)); });
   if (timeout_s && result.wait_for(std::chrono::seconds(timeout_s)) != std::future_status::ready) {
-    fprintf(stderr, "kso-fs: error: %s: the kso-fs daemon does not answer (no status after %llu s)\n", mnt.c_str(), timeout_s);
-    fflush(stderr);
-    _exit(kExitNoMount);
+    say(io.err, "kso-fs: error: %s: the kso-fs daemon does not answer (no status after %llu s)\n", mnt.c_str(), timeout_s);
+    io.err.flush();
+    _exit(kExitNoMount);  // in-process too: nothing else ends the blocked thread
   }
   worker.join();
   Fetched f = result.get();
   if (!f.error.empty()) {
-    fprintf(stderr, "kso-fs: error: %s\n", f.error.c_str());
+    say(io.err, "kso-fs: error: %s\n", f.error.c_str());
     return kExitNoMount;
   }
   json j = json::parse(f.value, nullptr, false);
   if (!j.is_object() || !j.contains("identity")) {
-    fprintf(stderr, "kso-fs: error: %s: unreadable %s from the daemon\n", mnt.c_str(), kStatusXattr);
+    say(io.err, "kso-fs: error: %s: unreadable %s from the daemon\n", mnt.c_str(), kStatusXattr);
     return kExitNoMount;
   }
   std::vector<std::string> problems;
@@ -310,9 +311,9 @@ int status_main(int argc, char** argv) {
   if (as_json) {
     j["health"] = problems.empty() ? "healthy" : "degraded";
     j["problems"] = problems;
-    printf("%s\n", j.dump(2, ' ', false, json::error_handler_t::replace).c_str());
+    say(io.out, "%s\n", j.dump(2, ' ', false, json::error_handler_t::replace).c_str());
   } else {
-    print_human(j, problems);
+    print_human(j, problems, io);
   }
   return problems.empty() ? kExitHealthy : kExitDegraded;
 }

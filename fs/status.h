@@ -6,10 +6,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace kso {
 
 struct FsContext;
+struct ToolIo;
 
 // Everything below as one JSON object (docs/DEPLOY.md, "Status and health").
 inline constexpr const char* kStatusXattr = "user.kso.status";
@@ -28,10 +30,12 @@ const std::string& status_xattr_names();
 // in order; the single-pack fields above are the first pack's).
 std::string status_json(const FsContext& c);
 
-// kso-fs --status MNT [--json] [--max-eio N] [--timeout SECS] (argv as given
-// to kso-fs). Exit status: 0 healthy, 1 MNT is not a kso-fs mount or its
+// kso-fs --status MNT [--json] [--max-eio N] [--timeout SECS] (`args`: kso-fs's
+// arguments, without the program name), printing to io.out / io.err. A daemon
+// that does not answer within the timeout ends the process (_exit 1): its
+// getxattr cannot be interrupted. Exit status: 0 healthy, 1 MNT is not a kso-fs mount or its
 // daemon does not answer, 2 usage, 3 degraded (more than N EIO replies since
 // mount, or a remote pack whose object changed).
-int status_main(int argc, char** argv);
+int status_main(const std::vector<std::string>& args, ToolIo& io);
 
 }  // namespace kso

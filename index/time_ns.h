@@ -10,17 +10,6 @@ namespace kso {
 
 constexpr int64_t kNsPerSec = 1000000000;
 
-// SOURCE_DATE_EPOCH (reproducible builds), Unix seconds, when set to a number.
-inline std::optional<int64_t> source_date_epoch() {
-  const char* s = getenv("SOURCE_DATE_EPOCH");
-  if (!s || !*s) return std::nullopt;
-  char* end = nullptr;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (*end || errno) return std::nullopt;
-  return int64_t(v);
-}
-
 // Splits ns since the epoch into a timespec; rounds seconds down so that
 // tv_nsec stays in [0, 1e9) for times before 1970 too.
 inline timespec to_timespec(int64_t ns) {

@@ -65,9 +65,9 @@ FaultRoute route_with_token(const std::string& body, const std::string& token) {
 
 // `kso-fs --status MNT --json`'s "remote" object.
 nlohmann::json remote_status(const fs::path& mnt) {
-  RunResult r = run(q(kso_fs_bin()) + " --status " + q(mnt) + " --json");
-  EXPECT_EQ(r.status, 0) << r.output;
-  auto j = nlohmann::json::parse(r.output, nullptr, false);
+  ToolResult r = kso_fs({"--status", mnt.string(), "--json"});  // in-process
+  EXPECT_EQ(r.status, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
   return j.is_object() && j.contains("remote") ? j["remote"] : nlohmann::json();
 }
 

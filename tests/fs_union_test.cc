@@ -139,9 +139,10 @@ TEST_F(FsUnion, ConflictingFileIsRefusedNamingPathAndPacks) {
                   "sha256:" + sha256_hex("version 2\n"), "prefer="});
   // The same through -o pack= (mount(8)'s form).
   expect_refused({a}, "pack=" + b.string(), {"data/etc/conf", a.string(), b.string()});
-  auto r = run("timeout 30 " + q(kso_fs_bin()) + " -f " + q(a) + " " + q(tmp_ / "refused-mnt") + " -o prefer=sometimes");
-  EXPECT_EQ(r.status, 2) << r.output;  // usage
-  EXPECT_EQ(one_line_error(r.output, "kso-fs: error: ", {"prefer=", "'sometimes'"}), "");
+  auto r = kso_fs({"-f", a.string(), (tmp_ / "refused-mnt").string(), "-o", "prefer=sometimes"});
+  EXPECT_EQ(r.status, 2) << r.err;  // usage
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(one_line_error(r.err, "kso-fs: error: ", {"prefer=", "'sometimes'"}), "");
 }
 
 TEST_F(FsUnion, PreferPicksTheFirstOrTheLastPack) {
@@ -338,7 +339,7 @@ TEST_F(FsUnion, RemoteAndLocalPack) {
   EXPECT_TRUE(read_file(*m / "data/shared/only-b.bin") == random_bytes(5 << 20, 2));
   EXPECT_TRUE(read_file(*m / "data/b-dir/text") == pseudo_text(300000, 5));
   EXPECT_EQ(read_file(*m / "data/a-dir/deep/x"), "x of a\n");
-  json j = json::parse(run(q(kso_fs_bin()) + " --status " + q(m->path()) + " --json").output);
+  json j = json::parse(kso_fs({"--status", m->path().string(), "--json"}).out);
   ASSERT_EQ(j["packs"].size(), 2u);
   EXPECT_EQ(j["packs"][1]["pack"], url);
 }
@@ -408,9 +409,9 @@ TEST_F(FsUnion, InodeNumbersAreUniqueAndStable) {
 TEST_F(FsUnion, StatusListsEveryPack) {
   make_ab();
   auto m = mount_union(tmp_ / "A.kso", {tmp_ / "B.kso"}, "mnt");
-  auto r = run(q(kso_fs_bin()) + " --status " + q(m->path()) + " --json");
-  ASSERT_EQ(r.status, 0) << r.output;
-  json j = json::parse(r.output);
+  auto r = kso_fs({"--status", m->path().string(), "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  json j = json::parse(r.out);
   auto id = [&](const fs::path& p) { return json::parse(kso_pack_ok({"info", "--json", p.string()}))["identity"]; };
   EXPECT_EQ(j["pack"], (tmp_ / "A.kso").string());  // the single-pack fields: the first pack's
   EXPECT_EQ(j["identity"], id(tmp_ / "A.kso"));
@@ -420,15 +421,15 @@ TEST_F(FsUnion, StatusListsEveryPack) {
   EXPECT_EQ(j["packs"][1]["identity"], id(tmp_ / "B.kso"));
   EXPECT_EQ(j["packs"][1]["pack_bytes"], fs::file_size(tmp_ / "B.kso"));
   EXPECT_TRUE(j["packs"][1]["bases"].empty());
-  r = run(q(kso_fs_bin()) + " --status " + q(m->path()));
-  EXPECT_NE(r.output.find("union of:       2 packs"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find((tmp_ / "B.kso").string()), std::string::npos) << r.output;
+  r = kso_fs({"--status", m->path().string()});
+  EXPECT_NE(r.out.find("union of:       2 packs"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find((tmp_ / "B.kso").string()), std::string::npos) << r.out;
   // Reads of both packs' files count in the one cache.
   EXPECT_TRUE(read_file(*m / "data/shared/only-b.bin") == random_bytes(5 << 20, 2));
   // Both packs' first zstd blocks: keyed by (pack, block), each is its own.
   EXPECT_TRUE(read_file(*m / "data/a-dir/text") == pseudo_text(300000, 4));
   EXPECT_TRUE(read_file(*m / "data/b-dir/text") == pseudo_text(300000, 5));
-  j = json::parse(run(q(kso_fs_bin()) + " --status " + q(m->path()) + " --json").output);
+  j = json::parse(kso_fs({"--status", m->path().string(), "--json"}).out);
   EXPECT_GE(j["cache"]["misses"].get<uint64_t>(), 2u) << j.dump(2);
 }
 

@@ -165,13 +165,13 @@ WriterOptions golden_options(unsigned threads, size_t pending) {
   o.chunk = small_chunks();
   o.threads = threads;
   o.max_pending_blocks = pending;
+  o.created_unix = kGoldenEpoch;  // what `kso-pack build` passes for SOURCE_DATE_EPOCH=kGoldenEpoch
   return o;
 }
 
 TEST(PackGolden, FixedTreeGivesPinnedBytes) {
   TempDir tmp("kso-golden");
   make_golden_tree(tmp / "tree");
-  SourceDateEpoch e(kGoldenEpoch);
   BuildStats s = build_pack(tmp / "p.kso", {{".", tmp / "tree"}}, golden_options(1, 1));
   const std::string sha = sha256_file_hex(tmp / "p.kso"), id = to_hex(s.identity);
   // The delta: the changed tree on the pack just built.
@@ -216,7 +216,6 @@ TEST(PackGolden, FixedTreeGivesPinnedBytes) {
 TEST(PackGolden, MaxProfileGivesPinnedBytes) {
   TempDir tmp("kso-golden-max");
   make_golden_max_tree(tmp / "tree");
-  SourceDateEpoch e(kGoldenEpoch);
   WriterOptions o = golden_options(1, 1);
   o.max_profile = true;
   BuildStats s = build_pack(tmp / "p.kso", {{".", tmp / "tree"}}, o);
@@ -252,7 +251,6 @@ TEST(PackGolden, BuildsAreReproducibleWhateverTheThreads) {
   // Bigger than the golden tree so several blocks are in flight at once.
   write_file(tmp / "tree" / "gen" / "more.bin", random_bytes(3u << 20, 8) + std::string(1u << 20, 'z'));
   set_mtime_ns(tmp / "tree" / "gen" / "more.bin", 1650000000 * kNsPerSec);
-  SourceDateEpoch e(kGoldenEpoch);
   build_pack(tmp / "a.kso", {{".", tmp / "tree"}}, golden_options(1, 1));
   build_pack(tmp / "b.kso", {{".", tmp / "tree"}}, golden_options(4, 16));
   EXPECT_TRUE(read_file(tmp / "a.kso") == read_file(tmp / "b.kso")) << "thread count changed the bytes";
@@ -373,9 +371,9 @@ TEST(PackGolden, V4FixtureIsReadForever) {
   std::set<uint8_t> filters;
   for (uint32_t i = 0; i < pk->block_count(); i++) filters.insert(pk->block_entry(i).filter);
   EXPECT_EQ(filters, (std::set<uint8_t>{0, 1, 2}));
-  auto r = run(kso_pack_bin().string() + " verify " + v4_fixture().string());
+  auto r = kso_pack_words("verify " + v4_fixture().string());
   EXPECT_EQ(r.status, 0) << r.output;
-  r = run(kso_pack_bin().string() + " extract " + v4_fixture().string() + " " + (tmp / "out").string());
+  r = kso_pack_words("extract " + v4_fixture().string() + " " + (tmp / "out").string());
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_TRUE(compare_trees(tmp / "tree", tmp / "out").empty());
 }

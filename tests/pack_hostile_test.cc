@@ -26,7 +26,6 @@ namespace {
 
 using namespace kso::test;
 
-std::string bin() { return q(kso_pack_bin()); }
 
 uint64_t ino_of(const fs::path& pack, const std::string& path) { return Pack::open(pack)->lookup_path(path)->ino; }
 
@@ -131,9 +130,9 @@ TEST(PackHostile, ExtractNeverFollowsSymlinksInTheTarget) {
 TEST(PackHostile, ExtractLeavesTheTargetDirectoryAlone) {
   HostileDir h;
   write_file(h.src / "f", "f\n");
-  setenv("SOURCE_DATE_EPOCH", "1000000000", 1);  // the pack root's mtime: 2001
-  build_pack(h.pack, {{".", h.src}});
-  unsetenv("SOURCE_DATE_EPOCH");
+  WriterOptions o = small_writer_options();
+  o.created_unix = 1000000000;  // the pack root's mtime: 2001
+  build_pack(h.pack, {{".", h.src}}, o);
   fs::create_directories(h.out);
   chmod(h.out.c_str(), 0711);
   set_mtime_ns(h.out, 1000 * kNsPerSec);
@@ -186,7 +185,7 @@ TEST(PackHostile, DirectoryCyclesAreRefused) {
   EXPECT_NE(walk_error(h.pack).find("directory 'loop' in directory 'x/y/z' would make a cycle"), std::string::npos)
       << walk_error(h.pack);
   for (std::string cmd : {"ls -R", "verify", "extract"}) {
-    auto r = run("timeout 20 " + bin() + " " + cmd + " " + q(h.pack) + (cmd == "extract" ? " " + q(h.out) : ""));
+    auto r = kso_pack_words(cmd + " " + h.pack.string() + (cmd == "extract" ? " " + h.out.string() : ""));
     EXPECT_EQ(r.status, 1) << cmd << ": " << r.output;
     EXPECT_NE(r.output.find("cycle"), std::string::npos) << cmd << ": " << r.output;
   }
@@ -289,8 +288,8 @@ TEST(PackHostile, FifoIsRefusedWithoutBlocking) {
   HostileDir h;
   fs::create_directories(h.tmp / "mnt");
   ASSERT_EQ(mkfifo((h.tmp / "fifo").c_str(), 0644), 0);
-  for (std::string cmd : {bin() + " info", bin() + " verify", bin() + " ls"}) {
-    auto r = run("timeout 10 " + cmd + " " + q(h.tmp / "fifo"));
+  for (std::string cmd : {"info", "verify", "ls"}) {
+    auto r = kso_pack_words(cmd + " " + (h.tmp / "fifo").string());  // in-process: a hang would be the test's
     EXPECT_EQ(r.status, 1) << cmd << ": " << r.output;
     EXPECT_NE(r.output.find("is not a regular file"), std::string::npos) << r.output;
   }

@@ -34,20 +34,7 @@ namespace {
 using nlohmann::json;
 using Archs = std::vector<std::string>;
 
-// kso-pack run in-process, its exit code and what it printed.
-struct PackRun {
-  int status = -1;
-  std::string out, err;
-};
-PackRun kso_pack(const std::vector<std::string>& args) {
-  testing::internal::CaptureStdout();
-  testing::internal::CaptureStderr();
-  PackRun r;
-  r.status = kso_pack_main(args);
-  r.out = testing::internal::GetCapturedStdout();
-  r.err = testing::internal::GetCapturedStderr();
-  return r;
-}
+using PackRun = ToolResult;  // kso_pack() (tests/support/testutil.h): in-process, through the I/O seam
 
 bool has_line(const std::string& text, const std::string& line) {
   return ("\n" + text).find("\n" + line + "\n") != std::string::npos;

@@ -493,7 +493,7 @@ class Fetcher {
 
 }  // namespace
 
-std::vector<SourceEntry> fetch_files_lists(const FilesListOptions& opts, const fetch::NetOptions& net) {
+std::vector<SourceEntry> fetch_files_lists(const FilesListOptions& opts, const fetch::NetOptions& net, ToolIo& io) {
   if (opts.lists.empty()) return {};
   std::string prefix;
   try {
@@ -517,7 +517,7 @@ std::vector<SourceEntry> fetch_files_lists(const FilesListOptions& opts, const f
     items[i].meta = dir / (key + ".meta");
   }
   spdlog::info("files lists: {} URLs, cache {}", items.size(), dir.string());
-  DownloadProgress progress(net.progress, "files");
+  DownloadProgress progress(io, net.progress, "files");
   progress.add_files(items.size());
   {
     Fetcher f(opts, net, progress);

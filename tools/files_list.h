@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/tool_io.h"
 #include "index/entry.h"
 #include "fetch/digest.h"
 #include "fetch/net_options.h"
@@ -58,6 +59,8 @@ void add_files_list_options(CLI::App& build, FilesListOptions& opts);
 // returns one File entry per URL whose source_file is the cached copy. Throws
 // Error when a list is malformed or any file failed; the cache keeps what
 // completed and partial downloads for the next run.
-std::vector<SourceEntry> fetch_files_lists(const FilesListOptions& opts, const fetch::NetOptions& net);
+// The progress display is on io.err.
+std::vector<SourceEntry> fetch_files_lists(const FilesListOptions& opts, const fetch::NetOptions& net,
+                                           ToolIo& io = ToolIo::process());
 
 }  // namespace kso

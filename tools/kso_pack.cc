@@ -1,6 +1,5 @@
 #include "tools/kso_pack.h"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -20,7 +19,7 @@
 
 namespace kso {
 
-int kso_pack_main(const std::vector<std::string>& args) {
+int kso_pack_main(const std::vector<std::string>& args, ToolIo& io) {
   CLI::App app{"kso-pack: build and inspect kso packs (compressed, deduplicated, checksummed trees)", "kso-pack"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("kso-pack ") + KSO_VERSION + " (writes pack format v" +
@@ -57,41 +56,37 @@ int kso_pack_main(const std::vector<std::string>& args) {
   try {
     app.parse(rev);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return app.exit(e, io.out, io.err);
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return app.exit(e, io.out, io.err);
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    return app.exit(e, io.out, io.err);
   } catch (const CLI::ParseError& e) {
-    fprintf(stderr, "kso-pack: %s\n", e.what());
-    fprintf(stderr, "Run 'kso-pack --help' for usage.\n");
+    io.err << "kso-pack: " << e.what() << "\n"
+           << "Run 'kso-pack --help' for usage.\n";
     return kExitUsage;
   }
-  if (!spdlog::get("kso")) {
-    auto logger = spdlog::stderr_color_mt("kso");
-    logger->set_pattern("kso-pack: %^%l%$: %v");
-    spdlog::set_default_logger(logger);
-  }
+  ToolLogger logger(io, "kso", "kso-pack: %^%l%$: %v");  // to io.err for this run
   spdlog::set_level(quiet ? spdlog::level::err : verbose ? spdlog::level::debug : spdlog::level::info);
   try {
-    if (build_cmd->parsed()) return run_build(c.build);
-    if (is_delta_command(which)) return run_delta(which, c.delta);
-    if (which == "subset") return run_subset(c.subset);
-    if (which == "check") return run_check(c.check);
-    if (which == "manifest") return run_manifest(c.manifest);
-    if (which == "sign") return run_sign(c.sign);
-    if (which == "export-image") return run_export_image(c.export_image);
-    if (which == "kit") return run_kit(c.kit);
-    return run_inspect(which, c.inspect);
+    if (build_cmd->parsed()) return run_build(c.build, io);
+    if (is_delta_command(which)) return run_delta(which, c.delta, io);
+    if (which == "subset") return run_subset(c.subset, io);
+    if (which == "check") return run_check(c.check, io);
+    if (which == "manifest") return run_manifest(c.manifest, io);
+    if (which == "sign") return run_sign(c.sign, io);
+    if (which == "export-image") return run_export_image(c.export_image, io);
+    if (which == "kit") return run_kit(c.kit, io);
+    return run_inspect(which, c.inspect, io);
   } catch (const UsageError& e) {
-    fprintf(stderr, "kso-pack: error: %s\n", e.what());
-    fprintf(stderr, "Run 'kso-pack --help' for usage.\n");
+    io.err << "kso-pack: error: " << e.what() << "\n"
+           << "Run 'kso-pack --help' for usage.\n";
     return kExitUsage;
   } catch (const Error& e) {
-    fprintf(stderr, "kso-pack: error: %s\n", e.what());
+    io.err << "kso-pack: error: " << e.what() << "\n";
     return kExitFailure;
   } catch (const std::exception& e) {
-    fprintf(stderr, "kso-pack: error: %s\n", e.what());
+    io.err << "kso-pack: error: " << e.what() << "\n";
     return kExitFailure;
   }
 }

@@ -7,11 +7,19 @@
 
 namespace kso {
 
-BaseSearch tool_search(const std::vector<std::string>& bases) {
+fetch::NetOptions tool_net_options(fetch::NetOptions net, const ToolIo& io) {
+  if (net.cache_dir.empty()) net.cache_dir = fetch::default_cache_dir(io.getenv("XDG_CACHE_HOME"), io.getenv("HOME"));
+  if (net.netrc_file.empty()) net.netrc_file = io.getenv("NETRC").value_or("");
+  return net;
+}
+
+BaseSearch tool_search(ToolIo& io, const std::vector<std::string>& bases) {
   BaseSearch s;
   for (auto& b : bases) s.paths.emplace_back(b);
+  const fetch::NetOptions net = tool_net_options({}, io);
   fetch::RemoteOptions ro;
-  ro.cache_dir = fetch::NetOptions().effective_cache_dir() / "remote";
+  ro.cache_dir = net.effective_cache_dir() / "remote";
+  ro.netrc_file = net.netrc_file;
   s.open = fetch::source_opener(ro);
   return s;
 }

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/tool_io.h"
+#include "fetch/net_options.h"
 #include "index/pack_open.h"
 
 namespace CLI {
@@ -13,7 +15,13 @@ class App;
 
 namespace kso {
 
-BaseSearch tool_search(const std::vector<std::string>& bases = {});
+// Remote packs (URLs) read through the cache dir of io's environment
+// ($XDG_CACHE_HOME/kso/remote or ~/.cache/kso/remote) with its $NETRC.
+BaseSearch tool_search(ToolIo& io, const std::vector<std::string>& bases = {});
+
+// `net` with what the tool's environment gives for what it leaves unset:
+// the default cache dir (fetch::default_cache_dir) and $NETRC.
+fetch::NetOptions tool_net_options(fetch::NetOptions net, const ToolIo& io);
 
 // Registers the required PACK argument (described as `what`) and --base PACK
 // (repeatable) on a subcommand that reads a pack.

@@ -188,7 +188,7 @@ WriterOptions recorded_options(const Pack& p) {
   return wo;
 }
 
-int run_build(const BuildCommand& cmd) {
+int run_build(const BuildCommand& cmd, ToolIo& io) {
   // A delta: its bases, opened for their indexes only (no data is read).
   std::vector<std::shared_ptr<const Pack>> bases;
   std::vector<std::string> base_names;
@@ -196,7 +196,7 @@ int run_build(const BuildCommand& cmd) {
     std::error_code ec;
     if (fs::equivalent(b, cmd.output, ec))
       throw UsageError("the output " + cmd.output + " is the base " + b + ": a delta never overwrites its base");
-    auto p = open_pack_file(b, tool_search().open);
+    auto p = open_pack_file(b, tool_search(io).open);
     if (compute_identity(*p) != p->identity())
       throw Error(b + ": its metadata does not hash to its identity (damaged); run 'kso-pack verify' on it", EIO);
     std::string name = fs::path(b).filename().string();
@@ -242,6 +242,7 @@ int run_build(const BuildCommand& cmd) {
                        " B); raise --block-size/--raw-block-size or lower --chunk");
   wo.allow_escaping_symlinks = cmd.allow_escaping_symlinks;
   wo.strict = cmd.strict;
+  wo.created_unix = source_date_epoch(io);  // reproducible builds: the build time, and no mtime after it
   // The output's directory must exist before any download or packing starts.
   {
     fs::path out(cmd.output);
@@ -263,16 +264,18 @@ int run_build(const BuildCommand& cmd) {
     spdlog::info("{}: {} entries from {}", s.prefix, v.size(), s.dir.string());
     entries.insert(entries.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
   }
+  // The downloading sources' options, with the defaults of the tool's environment.
+  const fetch::NetOptions net = tool_net_options(cmd.net, io);
   // --- sources: files lists (tools/files_list), downloaded into the cache dir
   if (!cmd.files.lists.empty()) {
-    auto v = fetch_files_lists(cmd.files, cmd.net);
+    auto v = fetch_files_lists(cmd.files, net, io);
     spdlog::info("{}: {} files from {} files list(s)", cmd.files.prefix, v.size(), cmd.files.lists.size());
     entries.insert(entries.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
   }
   // --- sources: image lists (tools/images), pulled into a registry:2 layout
   if (cmd.images.enabled()) {
-    cmd.net.validate();
-    auto v = images::pull_images(cmd.images, cmd.net);
+    net.validate();
+    auto v = images::pull_images(cmd.images, net, nullptr, io);
     entries.insert(entries.end(), std::make_move_iterator(v.begin()), std::make_move_iterator(v.end()));
   }
   // --- (further sources append to `entries` here)
@@ -281,7 +284,7 @@ int run_build(const BuildCommand& cmd) {
   auto t0 = std::chrono::steady_clock::now();
   PackWriter w(cmd.output, wo);
   for (auto& e : entries) w.add(std::move(e));
-  ProgressLine bar("packing");
+  ProgressLine bar(io, "packing");
   w.on_progress([&](const BuildProgress& p) { bar.update(p.bytes_done, p.bytes_total, p.files_done, p.files_total); });
   SignalGuard guard(w.temp_path().string());
   BuildStats s = w.finish();

@@ -1,6 +1,7 @@
 // `kso-pack build`: gathers every source into one PackWriter.
 #pragma once
 #include <CLI/CLI.hpp>
+#include "cli/tool_io.h"
 #include <functional>
 #include <string>
 #include <vector>
@@ -41,7 +42,7 @@ struct BuildCommand {
 // Registers the `build` subcommand and its options on `app`.
 CLI::App* add_build_command(CLI::App& app, BuildCommand& cmd);
 // Runs a parsed build command; returns the exit code.
-int run_build(const BuildCommand& cmd);
+int run_build(const BuildCommand& cmd, ToolIo& io);  // prints to io.out / io.err
 
 // The build parameters `p` records in its meta table (every one that affects
 // the bytes), as writer options: what merge rebuilds with, and what a delta

@@ -28,8 +28,9 @@ using images::Manifest;
 
 // What was missing, by kind, and the lines that say so.
 struct Findings {
+  std::ostream& out;  // where the lines go (ToolIo::out)
   size_t files = 0, files_missing = 0, images = 0, images_missing = 0, platforms_missing = 0;
-  void say(const std::string& line) { printf("%s\n", line.c_str()); }
+  void say(const std::string& line) { out << line << "\n"; }
 };
 
 std::string prefix_option(const std::string& opt, const std::string& value) {
@@ -187,7 +188,7 @@ void add_check_command(CLI::App& app, CheckCommand& cmd, std::string& which) {
   images::add_images_selection_options(*s, cmd.images);
 }
 
-int run_check(const CheckCommand& c) {
+int run_check(const CheckCommand& c, ToolIo& io) {
   if (c.files.lists.empty() && c.images.lists.empty())
     throw UsageError("check needs --files-list or --images-list (or both)");
   if (is_index_file(c.pack)) throw Error(c.pack + " is an index file (.kidx): check the pack itself", EINVAL);
@@ -201,8 +202,8 @@ int run_check(const CheckCommand& c) {
     auto v = images::read_images_list(l);
     listed.insert(listed.end(), v.begin(), v.end());
   }
-  auto p = open_pack(c.pack, tool_search(c.bases));
-  Findings f;
+  auto p = open_pack(c.pack, tool_search(io, c.bases));
+  Findings f{io.out};
   check_files(*p, lines, files_prefix, f);
   if (!c.images.lists.empty()) check_images(p, listed, registry_root, c, f);
   // The summary names what was checked: files, images, or both.
@@ -211,7 +212,7 @@ int run_check(const CheckCommand& c) {
   if (!f.files_missing && !f.images_missing && !f.platforms_missing) {
     std::string what = (files ? std::to_string(f.files) + " files" : "") + (files && imgs ? " and " : "") +
                        (imgs ? std::to_string(f.images) + " images" + plats : "");
-    printf("complete: %s holds all %s of the lists\n", c.pack.c_str(), what.c_str());
+    kso::say(io.out, "complete: %s holds all %s of the lists\n", c.pack.c_str(), what.c_str());
     return kExitOk;
   }
   std::string what = (files ? std::to_string(f.files_missing) + " of " + std::to_string(f.files) + " files" : "") +
@@ -219,7 +220,7 @@ int run_check(const CheckCommand& c) {
                      (imgs ? std::to_string(f.images_missing) + " of " + std::to_string(f.images) + " images, " +
                                  std::to_string(f.platforms_missing) + " platforms of present images" + plats
                            : "");
-  printf("INCOMPLETE: %s: missing %s\n", c.pack.c_str(), what.c_str());
+  kso::say(io.out, "INCOMPLETE: %s: missing %s\n", c.pack.c_str(), what.c_str());
   return kExitFailure;
 }
 

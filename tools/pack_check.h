@@ -5,6 +5,7 @@
 // present image's index is listed; exit 1 if anything is.
 #pragma once
 #include <CLI/CLI.hpp>
+#include "cli/tool_io.h"
 #include <string>
 #include <vector>
 
@@ -23,6 +24,6 @@ struct CheckCommand {
 // Registers `check` on `app`; it sets `which`.
 void add_check_command(CLI::App& app, CheckCommand& cmd, std::string& which);
 // Runs it; returns the exit code (1: something is missing).
-int run_check(const CheckCommand& cmd);
+int run_check(const CheckCommand& cmd, ToolIo& io);  // prints to io.out / io.err
 
 }  // namespace kso

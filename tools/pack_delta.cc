@@ -55,9 +55,9 @@ std::unordered_set<Digest, DigestHash> chunk_digests(const Pack& p) {
   return out;
 }
 
-int run_diff(const DeltaCommand& c) {
-  auto old_p = open_pack_file(c.pack, tool_search().open);
-  auto new_p = open_pack_file(c.other, tool_search().open);
+int run_diff(const DeltaCommand& c, ToolIo& io) {
+  auto old_p = open_pack_file(c.pack, tool_search(io).open);
+  auto new_p = open_pack_file(c.other, tool_search(io).open);
   auto a = tree_of(*old_p), b = tree_of(*new_p);
   nlohmann::json added = nlohmann::json::array(), removed = nlohmann::json::array(),
                  changed = nlohmann::json::array();
@@ -131,30 +131,30 @@ int run_diff(const DeltaCommand& c) {
                   {"index_bytes", index_bytes},
                   {"estimated_pack_bytes", estimate},
                   {"same_chunking", same_chunking}};
-    printf("%s\n", j.dump(2).c_str());
+    say(io.out, "%s\n", j.dump(2).c_str());
     return kExitOk;
   }
-  for (auto& e : added) printf("A %s %llu\n", e["path"].get<std::string>().c_str(), (unsigned long long)e["size"]);
-  for (auto& e : removed) printf("D %s %llu\n", e["path"].get<std::string>().c_str(), (unsigned long long)e["size"]);
+  for (auto& e : added) say(io.out, "A %s %llu\n", e["path"].get<std::string>().c_str(), (unsigned long long)e["size"]);
+  for (auto& e : removed) say(io.out, "D %s %llu\n", e["path"].get<std::string>().c_str(), (unsigned long long)e["size"]);
   for (auto& e : changed)
-    printf("M %s %llu -> %llu (%s)\n", e["path"].get<std::string>().c_str(), (unsigned long long)e["old_size"],
+    say(io.out, "M %s %llu -> %llu (%s)\n", e["path"].get<std::string>().c_str(), (unsigned long long)e["old_size"],
            (unsigned long long)e["new_size"], e["change"].get<std::string>().c_str());
-  printf("%zu added (%s), %zu removed (%s), %zu changed (%s -> %s), %llu unchanged\n", added.size(),
+  say(io.out, "%zu added (%s), %zu removed (%s), %zu changed (%s -> %s), %llu unchanged\n", added.size(),
          human_bytes(add_bytes).c_str(), removed.size(), human_bytes(rm_bytes).c_str(), changed.size(),
          human_bytes(ch_old).c_str(), human_bytes(ch_new).c_str(), (unsigned long long)same);
-  printf("a delta of %s on %s would be about %s: %s of data (%llu chunks, %s, that %s lacks) and %s of index\n",
+  say(io.out, "a delta of %s on %s would be about %s: %s of data (%llu chunks, %s, that %s lacks) and %s of index\n",
          new_p->name().c_str(), old_p->name().c_str(), human_bytes(estimate).c_str(),
          human_bytes(uint64_t(stored + 0.5)).c_str(), (unsigned long long)new_chunks, human_bytes(new_bytes).c_str(),
          old_p->name().c_str(), human_bytes(index_bytes).c_str());
   if (!same_chunking)
-    printf("note: the packs were chunked with different sizes (%s vs %s); a delta built with the base's sizes would "
+    say(io.out, "note: the packs were chunked with different sizes (%s vs %s); a delta built with the base's sizes would "
            "find more in common than this counts\n",
            params(*old_p).c_str(), params(*new_p).c_str());
   return kExitOk;
 }
 
-int run_index(const DeltaCommand& c) {
-  auto p = open_pack_file(c.pack, tool_search().open);
+int run_index(const DeltaCommand& c, ToolIo& io) {
+  auto p = open_pack_file(c.pack, tool_search(io).open);
   if (!p->holds_data()) throw Error(c.pack + " is an index file already", EINVAL);
   if (compute_identity(*p) != p->identity())
     throw Error(c.pack + ": its metadata does not hash to its identity (damaged); run 'kso-pack verify' on it", EIO);
@@ -167,20 +167,20 @@ int run_index(const DeltaCommand& c) {
 
 // Every base of the chain, each once: "IDENTITY PATH" per line (scripts
 // keep these files; deploy/kso-switch.sh does).
-int run_bases(const DeltaCommand& c) {
-  auto p = open_pack(c.pack, tool_search(c.bases));
-  for (const Pack* b : base_chain(*p)) printf("%s %s\n", to_hex(b->identity()).c_str(), b->name().c_str());
+int run_bases(const DeltaCommand& c, ToolIo& io) {
+  auto p = open_pack(c.pack, tool_search(io, c.bases));
+  for (const Pack* b : base_chain(*p)) say(io.out, "%s %s\n", to_hex(b->identity()).c_str(), b->name().c_str());
   return kExitOk;
 }
 
-int run_merge(const DeltaCommand& c) {
-  auto p = open_pack(c.pack, tool_search(c.bases));
+int run_merge(const DeltaCommand& c, ToolIo& io) {
+  auto p = open_pack(c.pack, tool_search(io, c.bases));
   std::vector<std::string> inputs = pack_files(*p);  // the output may be none of them
   for (auto& in : inputs) {
     std::error_code ec;
     if (fs::equivalent(in, c.output, ec)) throw UsageError("the output " + c.output + " is an input of the merge: " + in);
   }
-  PackStats s = rewrite_pack(*p, pack_entries(p), c.output, c.threads, "merging");
+  PackStats s = rewrite_pack(*p, pack_entries(p), c.output, c.threads, "merging", io);
   spdlog::info("wrote {}: {} files, {} stored, a standalone pack of {} ({} base pack(s) merged in), identity {}",
                c.output, s.files, human_bytes(s.bytes_stored), c.pack, inputs.size() - 1, to_hex(s.identity));
   return kExitOk;
@@ -214,11 +214,11 @@ bool is_delta_command(const std::string& which) {
   return which == "index" || which == "diff" || which == "merge" || which == "bases";
 }
 
-int run_delta(const std::string& which, const DeltaCommand& c) {
-  if (which == "index") return run_index(c);
-  if (which == "bases") return run_bases(c);
-  if (which == "diff") return run_diff(c);
-  return run_merge(c);
+int run_delta(const std::string& which, const DeltaCommand& c, ToolIo& io) {
+  if (which == "index") return run_index(c, io);
+  if (which == "bases") return run_bases(c, io);
+  if (which == "diff") return run_diff(c, io);
+  return run_merge(c, io);
 }
 
 }  // namespace kso

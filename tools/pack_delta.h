@@ -3,6 +3,7 @@
 // chain flattened into a standalone pack).
 #pragma once
 #include <CLI/CLI.hpp>
+#include "cli/tool_io.h"
 #include <string>
 #include <vector>
 
@@ -22,6 +23,6 @@ void add_delta_commands(CLI::App& app, DeltaCommand& cmd, std::string& which);
 // True if `which` is one of them.
 bool is_delta_command(const std::string& which);
 // Runs the parsed command; returns the exit code.
-int run_delta(const std::string& which, const DeltaCommand& cmd);
+int run_delta(const std::string& which, const DeltaCommand& cmd, ToolIo& io);  // prints to io.out / io.err
 
 }  // namespace kso

@@ -286,7 +286,7 @@ void add_export_image_command(CLI::App& app, ExportImageCommand& cmd, std::strin
       ->type_name("NAME:TAG");
 }
 
-int run_export_image(const ExportImageCommand& c) {
+int run_export_image(const ExportImageCommand& c, ToolIo& io) {
   if (is_index_file(c.pack)) throw Error(c.pack + " is an index file (.kidx): it holds no image data", EINVAL);
   std::optional<Platform> want;
   if (!c.platform.empty()) try {
@@ -294,7 +294,7 @@ int run_export_image(const ExportImageCommand& c) {
     } catch (const Error& e) {
       throw UsageError(std::string("--platform: ") + e.what());
     }
-  auto p = open_pack(c.pack, tool_search(c.bases));
+  auto p = open_pack(c.pack, tool_search(io, c.bases));
   auto regs = find_registries(p, pack_paths(*p));
   PackImage img = find_pack_image(regs, c.ref, c.pack);
   auto [plat, digest] = choose_image_platform(img, want.value_or(host_platform()), want.has_value());
@@ -304,7 +304,7 @@ int run_export_image(const ExportImageCommand& c) {
   std::vector<std::string> tags = c.tags;
   if (tags.empty() && !img.tag.empty()) tags.push_back(load_name(img));
   uint64_t n = write_docker_archive(img, digest, tags, c.output);
-  printf("exported: %s %s (%s) from %s to %s, %llu bytes\n", img.str().c_str(), plat.str().c_str(),
+  say(io.out, "exported: %s %s (%s) from %s to %s, %llu bytes\n", img.str().c_str(), plat.str().c_str(),
          digest.str().c_str(), c.pack.c_str(), c.output.c_str(), (unsigned long long)n);
   return kExitOk;
 }

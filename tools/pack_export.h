@@ -7,6 +7,7 @@
 // has no registry yet (docs/IMAGES.md, docs/DEPLOY.md).
 #pragma once
 #include <CLI/CLI.hpp>
+#include "cli/tool_io.h"
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -26,7 +27,7 @@ struct ExportImageCommand {
 };
 
 void add_export_image_command(CLI::App& app, ExportImageCommand& cmd, std::string& which);
-int run_export_image(const ExportImageCommand& cmd);
+int run_export_image(const ExportImageCommand& cmd, ToolIo& io);  // prints to io.out / io.err
 
 // An image of a pack's registry storage, as a reference names it.
 struct PackImage {

@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -86,7 +87,7 @@ struct Extractor {
   ExtractResult r;
   std::unordered_map<uint64_t, std::string> linked;  // file ino -> first path written, relative to root
   uint64_t tmp_seq = 0;
-  ProgressLine bar{"extracting"};
+  ProgressLine bar;
   uint64_t total_bytes = 0, total_files = 0;
 
   std::string shown(const std::string& rel) const { return out + "/" + rel; }
@@ -212,7 +213,11 @@ void raise_fd_limit() {
 
 }  // namespace
 
-void copy_file(const Pack& p, BlockSource& src, uint64_t ino, int fd, const std::string& what) {
+namespace {
+
+// copy_file's body: the bytes go to `sink` (may be empty: nowhere).
+void copy_file_to(const Pack& p, BlockSource& src, uint64_t ino, const std::string& what,
+                  const std::function<void(const char*, size_t)>& sink) {
   auto f = p.layout(ino);
   ReadBuffer buf;
   Sha256 sha;
@@ -221,20 +226,36 @@ void copy_file(const Pack& p, BlockSource& src, uint64_t ino, int fd, const std:
     if (buf.size() == 0) throw CorruptError(what + ": read ended early");
     for (auto& v : buf.iov()) {
       sha.update(v.iov_base, v.iov_len);
-      if (fd >= 0) write_out(fd, static_cast<const char*>(v.iov_base), v.iov_len, what);
+      if (sink) sink(static_cast<const char*>(v.iov_base), v.iov_len);
     }
     off += buf.size();
   }
   if (sha.finish() != f->sha256) throw CorruptError(what + ": content does not match its SHA-256");
 }
 
+}  // namespace
+
+void copy_file(const Pack& p, BlockSource& src, uint64_t ino, int fd, const std::string& what) {
+  std::function<void(const char*, size_t)> sink;
+  if (fd >= 0) sink = [&](const char* b, size_t n) { write_out(fd, b, n, what); };
+  copy_file_to(p, src, ino, what, sink);
+}
+
+void copy_file(const Pack& p, BlockSource& src, uint64_t ino, std::ostream& out, const std::string& what) {
+  copy_file_to(p, src, ino, what, [&](const char* b, size_t n) {
+    errno = 0;
+    if (!out.write(b, std::streamsize(n))) throw Error("writing " + what + ": " + strerror(errno ? errno : EIO), errno ? errno : EIO);
+  });
+  if (!out.flush()) throw Error("writing " + what + ": " + strerror(errno ? errno : EIO), errno ? errno : EIO);
+}
+
 ExtractResult extract(const Pack& p, BlockSource& src, const std::string& path, const Stat& st, const std::string& out,
-                      const ExtractOptions& o) {
+                      const ExtractOptions& o, ToolIo& io) {
   raise_fd_limit();
   if (mkdir(out.c_str(), 0755) != 0 && errno != EEXIST) throw Error(sys_error("cannot create", out), errno);
   Fd root(open(out.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (root.fd < 0) throw Error(sys_error("cannot open", out), errno);
-  Extractor x{p, src, o, root.fd, out, {}, {}};
+  Extractor x{p, src, o, root.fd, out, {}, {}, 0, ProgressLine(io, "extracting")};
   // Pre-flight: a pack can name one content many times (dedup); say what it
   // would take and refuse what does not fit.
   std::unordered_set<uint64_t> seen;

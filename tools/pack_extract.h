@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/tool_io.h"
 #include "index/pack_reader.h"
 
 namespace kso {
@@ -16,6 +17,8 @@ namespace kso {
 // read path, hashing them; throws CorruptError (naming `what`) if they miss
 // the file's SHA-256, Error if writing fails.
 void copy_file(const Pack& p, BlockSource& src, uint64_t ino, int fd, const std::string& what);
+// The same onto a stream (kso-pack cat: ToolIo::out); Error if writing fails.
+void copy_file(const Pack& p, BlockSource& src, uint64_t ino, std::ostream& out, const std::string& what);
 
 struct ExtractOptions {
   bool allow_escaping_symlinks = false;  // write symlinks that point outside the pack
@@ -34,6 +37,6 @@ struct ExtractResult {
 // and listed in `failed`; anything else (no room, a symlink or non-directory
 // in the way, I/O errors) throws Error naming the path.
 ExtractResult extract(const Pack& p, BlockSource& src, const std::string& path, const Stat& st,
-                      const std::string& out, const ExtractOptions& o);
+                      const std::string& out, const ExtractOptions& o, ToolIo& io);  // progress on io.err
 
 }  // namespace kso

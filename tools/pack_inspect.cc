@@ -81,14 +81,14 @@ std::string time_string(int64_t ns) {
 
 std::string join(const std::string& dir, const std::string& name) { return dir.empty() ? name : dir + "/" + name; }
 
-void ls(const Pack& p, const std::string& dir, const Stat& st, const InspectCommand& c) {
+void ls(const Pack& p, const std::string& dir, const Stat& st, const InspectCommand& c, ToolIo& io) {
   auto line = [&](const std::string& path, const Stat& s) {
     if (!c.long_format) {
-      printf("%s\n", printable(path).c_str());
+      say(io.out, "%s\n", printable(path).c_str());
       return;
     }
     std::string target = S_ISLNK(s.mode) ? " -> " + printable(p.readlink(s.ino)) : "";
-    printf("%s %3u %12llu %s %s%s\n", mode_string(s.mode).c_str(), s.nlink, (unsigned long long)s.size,
+    say(io.out, "%s %3u %12llu %s %s%s\n", mode_string(s.mode).c_str(), s.nlink, (unsigned long long)s.size,
            time_string(s.mtime_ns).c_str(), printable(path).c_str(), target.c_str());
   };
   if (!S_ISDIR(st.mode)) {
@@ -98,16 +98,16 @@ void ls(const Pack& p, const std::string& dir, const Stat& st, const InspectComm
   for (auto& e : p.readdir(st.ino)) {
     std::string path = join(dir, e.name);
     line(path, e.st);
-    if (c.recursive && S_ISDIR(e.st.mode)) ls(p, path, e.st, c);
+    if (c.recursive && S_ISDIR(e.st.mode)) ls(p, path, e.st, c, io);
   }
 }
 
 // For each base of a delta: where it was found (or why not).
-std::vector<std::string> base_status(const Pack& p, const InspectCommand& c) {
+std::vector<std::string> base_status(const Pack& p, const InspectCommand& c, ToolIo& io) {
   std::vector<std::string> out(p.bases().size());
   if (p.bases().empty()) return out;
   try {
-    auto full = open_pack(c.pack, tool_search(c.bases));
+    auto full = open_pack(c.pack, tool_search(io, c.bases));
     for (size_t k = 0; k < out.size(); k++) out[k] = "found: " + full->base(k)->name();
   } catch (const Error& e) {
     for (auto& o : out) o = std::string("not usable: ") + e.what();
@@ -115,9 +115,9 @@ std::vector<std::string> base_status(const Pack& p, const InspectCommand& c) {
   return out;
 }
 
-int info(const Pack& p, const InspectCommand& c) {
+int info(const Pack& p, const InspectCommand& c, ToolIo& io) {
   PackReport r = pack_report(p);
-  std::vector<std::string> status = base_status(p, c);
+  std::vector<std::string> status = base_status(p, c, io);
   const PackStats& t = r.totals;
   auto ratio = [](uint64_t a, uint64_t b) { return b ? double(a) / double(b) : 0.0; };
   const Superblock& sb = p.superblock();
@@ -149,41 +149,41 @@ int info(const Pack& p, const InspectCommand& c) {
                                   {"bytes_in", ps.bytes_in},
                                   {"bytes_unique", ps.bytes_unique},
                                   {"bytes_stored", ps.bytes_stored}};
-    printf("%s\n", j.dump(2).c_str());
+    say(io.out, "%s\n", j.dump(2).c_str());
     return kExitOk;
   }
   auto meta_rows = p.meta();
   std::map<std::string, std::string> meta(meta_rows.begin(), meta_rows.end());
-  printf("pack:          %s (format v%u)\n", p.name().c_str(), p.version());
-  printf("identity:      %s\n", to_hex(p.identity()).c_str());
-  if (!p.holds_data()) printf("kind:          index only (.kidx): no data, for building deltas on this pack\n");
+  say(io.out, "pack:          %s (format v%u)\n", p.name().c_str(), p.version());
+  say(io.out, "identity:      %s\n", to_hex(p.identity()).c_str());
+  if (!p.holds_data()) say(io.out, "kind:          index only (.kidx): no data, for building deltas on this pack\n");
   if (p.is_delta()) {
-    printf("delta of:      %zu base pack(s); of %s of distinct content, %s is stored here\n", p.bases().size(),
+    say(io.out, "delta of:      %zu base pack(s); of %s of distinct content, %s is stored here\n", p.bases().size(),
            human_bytes(t.bytes_unique).c_str(), human_bytes(r.supplied[0]).c_str());
     for (size_t k = 0; k < p.bases().size(); k++) {
       const BaseEntry& b = p.bases()[k];
-      printf("  base %zu:      %s, identity %s: supplies %s (%.1f%%); %s\n", k + 1, printable(b.name).c_str(),
+      say(io.out, "  base %zu:      %s, identity %s: supplies %s (%.1f%%); %s\n", k + 1, printable(b.name).c_str(),
              to_hex(b.identity).c_str(), human_bytes(r.supplied[k + 1]).c_str(),
              100.0 * ratio(r.supplied[k + 1], t.bytes_unique), status[k].c_str());
     }
   }
-  printf("files:         %llu (+%llu hardlinks), %llu dirs, %llu symlinks\n", (unsigned long long)t.files,
+  say(io.out, "files:         %llu (+%llu hardlinks), %llu dirs, %llu symlinks\n", (unsigned long long)t.files,
          (unsigned long long)t.hardlinks, (unsigned long long)t.dirs, (unsigned long long)t.symlinks);
-  printf("bytes in:      %s (%llu)\n", human_bytes(t.bytes_in).c_str(), (unsigned long long)t.bytes_in);
-  printf("after dedup:   %s (saved %s, %.1f%%; %llu files and %llu chunks deduplicated)\n",
+  say(io.out, "bytes in:      %s (%llu)\n", human_bytes(t.bytes_in).c_str(), (unsigned long long)t.bytes_in);
+  say(io.out, "after dedup:   %s (saved %s, %.1f%%; %llu files and %llu chunks deduplicated)\n",
          human_bytes(t.bytes_unique).c_str(), human_bytes(t.bytes_in - std::min(t.bytes_in, t.bytes_unique)).c_str(),
          100.0 * (1 - ratio(t.bytes_unique, t.bytes_in)), (unsigned long long)t.files_deduped,
          (unsigned long long)t.chunks_deduped);
-  printf("stored:        %s in %llu blocks (%llu raw), pack file %s\n", human_bytes(t.bytes_stored).c_str(),
+  say(io.out, "stored:        %s in %llu blocks (%llu raw), pack file %s\n", human_bytes(t.bytes_stored).c_str(),
          (unsigned long long)t.blocks, (unsigned long long)t.blocks_raw, human_bytes(p.file_size()).c_str());
-  printf("ratio:         %.3f (pack / bytes in)\n", ratio(p.file_size(), t.bytes_in));
-  printf("settings:      zstd level %s, blocks %s B (raw %s B), chunks %s/%s/%s B, order %s%s\n",
+  say(io.out, "ratio:         %.3f (pack / bytes in)\n", ratio(p.file_size(), t.bytes_in));
+  say(io.out, "settings:      zstd level %s, blocks %s B (raw %s B), chunks %s/%s/%s B, order %s%s\n",
          meta[kMetaZstdLevel].c_str(), meta[kMetaBlockSize].c_str(), meta[kMetaRawBlockSize].c_str(),
          meta[kMetaChunkMin].c_str(), meta[kMetaChunkAvg].c_str(), meta[kMetaChunkMax].c_str(),
          meta[kMetaOrder].c_str(), meta.count(kMetaProfile) ? (", profile " + meta[kMetaProfile]).c_str() : "");
-  printf("%-20s %10s %14s %14s %8s %14s %7s\n", "prefix", "files", "bytes in", "unique", "unique%", "stored", "ratio");
+  say(io.out, "%-20s %10s %14s %14s %8s %14s %7s\n", "prefix", "files", "bytes in", "unique", "unique%", "stored", "ratio");
   for (auto& ps : r.prefixes)
-    printf("%-20s %10llu %14s %14s %7.1f%% %14s %7.3f\n", printable(ps.prefix).c_str(), (unsigned long long)ps.files,
+    say(io.out, "%-20s %10llu %14s %14s %7.1f%% %14s %7.3f\n", printable(ps.prefix).c_str(), (unsigned long long)ps.files,
            human_bytes(ps.bytes_in).c_str(), human_bytes(ps.bytes_unique).c_str(),
            100.0 * ratio(ps.bytes_unique, ps.bytes_in), human_bytes(ps.bytes_stored).c_str(),
            ratio(ps.bytes_stored, ps.bytes_in));
@@ -193,12 +193,12 @@ int info(const Pack& p, const InspectCommand& c) {
 // The whole chain a site relies on: the identity is the SHA-256 of the
 // metadata region, which holds every block's SHA-256; then every block, every
 // index page, every chunk digest and every file's SHA-256 through the read path.
-int verify(std::shared_ptr<Pack> pk) {
+int verify(std::shared_ptr<Pack> pk, ToolIo& io) {
   Pack& p = *pk;
   uint64_t problems = 0;
   auto report = [&](const std::string& what) {
     problems++;
-    fprintf(stderr, "damaged: %s\n", what.c_str());
+    say(io.err, "damaged: %s\n", what.c_str());
   };
   if (p.holds_data()) {
     std::string pad(kDataStart - kHeaderSize, '\0');
@@ -213,10 +213,10 @@ int verify(std::shared_ptr<Pack> pk) {
   }
   if (!p.holds_data()) {  // a .kidx: its identity and index are all there is
     if (problems) {
-      printf("DAMAGED: %s (index file)\n", p.name().c_str());
+      say(io.out, "DAMAGED: %s (index file)\n", p.name().c_str());
       return kExitFailure;
     }
-    printf("ok: %s: index file of pack %s (%s), identity and index verified\n", p.name().c_str(),
+    say(io.out, "ok: %s: index file of pack %s (%s), identity and index verified\n", p.name().c_str(),
            to_hex(p.identity()).c_str(), human_bytes(p.file_size()).c_str());
     return kExitOk;
   }
@@ -227,7 +227,7 @@ int verify(std::shared_ptr<Pack> pk) {
     if (compute_identity(*b) != b->identity()) report(b->name() + ": metadata does not hash to its identity");
   std::set<uint32_t> bad_blocks;
   uint32_t n = p.block_count();
-  ProgressLine bar("verifying blocks");
+  ProgressLine bar(io, "verifying blocks");
   uint64_t stored = 0, total = 0;
   for (uint32_t i = 0; i < n; i++) total += p.block_entry(i).stored_size;
   for (uint32_t i = 0; i < n; i++) {
@@ -282,17 +282,17 @@ int verify(std::shared_ptr<Pack> pk) {
       } catch (const Error& err) {
         bad_files++;
         problems++;
-        fprintf(stderr, "damaged file: %s: %s\n", printable(path).c_str(), err.what());
+        say(io.err, "damaged file: %s: %s\n", printable(path).c_str(), err.what());
       }
     }
   }
   if (problems == 0) {
-    printf("ok: %s: %u blocks, %llu chunks and %llu files verified; identity %s\n", p.name().c_str(), n,
+    say(io.out, "ok: %s: %u blocks, %llu chunks and %llu files verified; identity %s\n", p.name().c_str(), n,
            (unsigned long long)chunks, (unsigned long long)files, to_hex(p.identity()).c_str());
-    for (const Pack* b : chain) printf("ok: base %s: identity %s\n", b->name().c_str(), to_hex(b->identity()).c_str());
+    for (const Pack* b : chain) say(io.out, "ok: base %s: identity %s\n", b->name().c_str(), to_hex(b->identity()).c_str());
     return kExitOk;
   }
-  printf("DAMAGED: %s: %zu of %u blocks, %llu of %llu chunks, %llu of %llu files\n", p.name().c_str(),
+  say(io.out, "DAMAGED: %s: %zu of %u blocks, %llu of %llu chunks, %llu of %llu files\n", p.name().c_str(),
          bad_blocks.size(), n, (unsigned long long)bad_chunks, (unsigned long long)chunks,
          (unsigned long long)bad_files, (unsigned long long)files);
   return kExitFailure;
@@ -331,7 +331,7 @@ void add_inspect_commands(CLI::App& app, InspectCommand& cmd, std::string& which
   for (auto* s : {ls, cat, info, verify, extract}) s->callback([&which, s] { which = s->get_name(); });
 }
 
-int run_inspect(const std::string& which, const InspectCommand& c) {
+int run_inspect(const std::string& which, const InspectCommand& c, ToolIo& io) {
   if (which == "verify" && !c.signature.empty() && c.pubkeys.empty())
     throw UsageError("--sig needs --pubkey: the key the signature must be by");
   // The signature before anything else: a pack nobody trusted signed is not
@@ -339,32 +339,32 @@ int run_inspect(const std::string& which, const InspectCommand& c) {
   if (which == "verify" && !c.pubkeys.empty() && fetch::is_url(c.pack) && c.signature.empty())
     throw UsageError("a pack given by URL needs --sig FILE: the signature file, a local copy");
   if (which == "verify" && !c.pubkeys.empty() &&
-      !verify_pack_signature(*open_pack_file(c.pack, tool_search().open),
-                             c.signature.empty() ? default_signature_path(c.pack) : c.signature, c.pubkeys))
+      !verify_pack_signature(*open_pack_file(c.pack, tool_search(io).open),
+                             c.signature.empty() ? default_signature_path(c.pack) : c.signature, c.pubkeys, io))
     return kExitFailure;
   // ls and info need the index only; what reads file bytes needs the bases.
   std::shared_ptr<Pack> p;
   if (which == "ls" || which == "info") {
-    p = open_pack_file(c.pack, tool_search().open);
+    p = open_pack_file(c.pack, tool_search(io).open);
   } else {
     if (is_index_file(c.pack) && which != "verify")
       throw Error(c.pack + " is an index file (.kidx): it holds no file data", EINVAL);
-    p = is_index_file(c.pack) ? open_pack_file(c.pack) : open_pack(c.pack, tool_search(c.bases));
+    p = is_index_file(c.pack) ? open_pack_file(c.pack) : open_pack(c.pack, tool_search(io, c.bases));
   }
   if (which == "ls") {
     std::string path = c.paths.empty() ? "" : c.paths[0];
-    ls(*p, path == "/" ? "" : path, must_find(*p, path), c);
+    ls(*p, path == "/" ? "" : path, must_find(*p, path), c, io);
     return kExitOk;
   }
   if (which == "cat") {
     Stat st = must_find(*p, c.paths[0]);
     if (!S_ISREG(st.mode)) throw Error(c.paths[0] + " is not a regular file", EISDIR);
     BlockCache cache(p, kToolCacheBytes, 1);
-    copy_file(*p, cache, st.ino, STDOUT_FILENO, "standard output");
+    copy_file(*p, cache, st.ino, io.out, "standard output");
     return kExitOk;
   }
-  if (which == "info") return info(*p, c);
-  if (which == "verify") return verify(p);
+  if (which == "info") return info(*p, c, io);
+  if (which == "verify") return verify(p, io);
   // extract [PATH] DIR
   std::string path = c.paths.size() == 2 ? c.paths[0] : "";
   std::string out = c.paths.back();
@@ -372,9 +372,9 @@ int run_inspect(const std::string& which, const InspectCommand& c) {
   BlockCache cache(p, kToolCacheBytes, 1);
   ExtractOptions xo;
   xo.allow_escaping_symlinks = c.allow_escaping_symlinks;
-  ExtractResult r = extract(*p, cache, path, st, out, xo);
+  ExtractResult r = extract(*p, cache, path, st, out, xo, io);
   if (!r.failed.empty()) {
-    fprintf(stderr, "kso-pack: error: %s: %zu entries not extracted (listed above); the other %llu files are in %s\n",
+    say(io.err, "kso-pack: error: %s: %zu entries not extracted (listed above); the other %llu files are in %s\n",
             p->name().c_str(), r.failed.size(), (unsigned long long)(r.files + r.hardlinks), out.c_str());
     return kExitFailure;
   }

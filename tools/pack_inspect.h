@@ -2,6 +2,7 @@
 // (verify --pubkey checks the signature of tools/pack_sign.h first).
 #pragma once
 #include <CLI/CLI.hpp>
+#include "cli/tool_io.h"
 #include <string>
 #include <vector>
 
@@ -22,6 +23,6 @@ struct InspectCommand {
 // Registers ls, cat, info, verify and extract on `app`; each sets `which`.
 void add_inspect_commands(CLI::App& app, InspectCommand& cmd, std::string& which);
 // Runs the parsed command `which`; returns the exit code.
-int run_inspect(const std::string& which, const InspectCommand& cmd);
+int run_inspect(const std::string& which, const InspectCommand& cmd, ToolIo& io);  // prints to io.out / io.err
 
 }  // namespace kso

@@ -198,7 +198,7 @@ bool non_empty_dir(const fs::path& p) {
   return fs::exists(p, ec) && (!fs::is_directory(p, ec) || !fs::is_empty(p, ec));
 }
 
-void make_kit(const KitCommand& c, const fs::path& stage, KitState& k) {
+void make_kit(const KitCommand& c, const fs::path& stage, KitState& k, ToolIo& io) {
   for (auto* d : {"packs", "bin", "deb", "deploy", "images"}) fs::create_directories(stage / d);
 
   // Packs and their chains' bases, each once (by identity), under its own file name.
@@ -220,7 +220,7 @@ void make_kit(const KitCommand& c, const fs::path& stage, KitState& k) {
     spdlog::info("kit: packs/{}{}", name, given ? "" : " (a base)");
   };
   for (auto& path : c.packs) {
-    auto p = open_pack(path, tool_search(c.bases));
+    auto p = open_pack(path, tool_search(io, c.bases));
     opened.push_back(p);
     add_pack(*p, true);
     for (const Pack* b : base_chain(*p)) add_pack(*b, false);
@@ -380,7 +380,7 @@ void add_kit_command(CLI::App& app, KitCommand& cmd, std::string& which) {
   s->callback([&which, s] { which = s->get_name(); });
 }
 
-int run_kit(const KitCommand& c) {
+int run_kit(const KitCommand& c, ToolIo& io) {
   for (auto& p : c.packs) {
     if (fetch::is_url(p)) throw UsageError("kit carries local pack files: " + p + " is a URL");
     if (is_index_file(p)) throw Error(p + " is an index file (.kidx), not a pack", EINVAL);
@@ -397,7 +397,7 @@ int run_kit(const KitCommand& c) {
     throw Error("cannot create " + stage.string() + ": " + (ec ? ec.message() : "exists"));
   KitState k;
   try {
-    make_kit(c, stage, k);
+    make_kit(c, stage, k, io);
     if (fs::exists(out)) fs::remove_all(out);
     fs::rename(stage, out);
   } catch (...) {
@@ -408,7 +408,7 @@ int run_kit(const KitCommand& c) {
   uint64_t bytes = 0;
   for (auto& e : fs::recursive_directory_iterator(out))
     if (e.is_regular_file()) files++, bytes += e.file_size();
-  printf("kit: %s: %zu packs, %zu images, %zu .debs, %s static kso-fs, %zu files, %llu bytes%s\n", out.c_str(),
+  say(io.out, "kit: %s: %zu packs, %zu images, %zu .debs, %s static kso-fs, %zu files, %llu bytes%s\n", out.c_str(),
          k.all_packs.size(), k.images.size(), k.debs.size(), k.have_static ? "with" : "no", files,
          (unsigned long long)bytes, k.missing.empty() ? "" : ("; MISSING " + std::to_string(k.missing.size()) +
                                                                " (README.txt lists them)")

@@ -7,6 +7,7 @@
 // docs/DEPLOY.md section "The offline kit" describes it.
 #pragma once
 #include <CLI/CLI.hpp>
+#include "cli/tool_io.h"
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -20,7 +21,7 @@ struct KitCommand {
 };
 
 void add_kit_command(CLI::App& app, KitCommand& cmd, std::string& which);
-int run_kit(const KitCommand& cmd);
+int run_kit(const KitCommand& cmd, ToolIo& io);  // prints to io.out / io.err
 
 // The deploy files' directory when --deploy is not given: the first that
 // exists of PREFIX/share/kso/deploy for the prefix kso-pack runs from

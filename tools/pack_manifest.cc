@@ -174,37 +174,37 @@ class RegistryManifest {
   std::map<std::string, std::set<OciDigest>> children_;  // repo -> manifests an index of it lists
 };
 
-void print_text(const json& j) {
+void print_text(const json& j, ToolIo& io) {
   const json& pk = j["pack"];
-  printf("pack %s identity %s format v%d %llu bytes\n", pk["name"].get<std::string>().c_str(),
+  say(io.out, "pack %s identity %s format v%d %llu bytes\n", pk["name"].get<std::string>().c_str(),
          pk["identity"].get<std::string>().c_str(), pk["format_version"].get<int>(),
          (unsigned long long)pk["pack_bytes"].get<uint64_t>());
   for (auto& b : pk["bases"])
-    printf("base %s %s %llu bytes\n", b["identity"].get<std::string>().c_str(), b["name"].get<std::string>().c_str(),
+    say(io.out, "base %s %s %llu bytes\n", b["identity"].get<std::string>().c_str(), b["name"].get<std::string>().c_str(),
            (unsigned long long)b["pack_bytes"].get<uint64_t>());
   std::string build;
   for (auto& [k, v] : pk["build"].items()) build += " " + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
-  printf("build%s\n", build.c_str());
+  say(io.out, "build%s\n", build.c_str());
   for (auto& f : j["files"])
-    printf("file %s %llu %s %s%s%s\n", f["sha256"].get<std::string>().c_str(),
+    say(io.out, "file %s %llu %s %s%s%s\n", f["sha256"].get<std::string>().c_str(),
            (unsigned long long)f["size"].get<uint64_t>(), f["mode"].get<std::string>().c_str(),
            f["path"].get<std::string>().c_str(), f.contains("url") ? (" " + f["url"].get<std::string>()).c_str() : "",
            f.contains("downloaded_from") ? (" from " + f["downloaded_from"].get<std::string>()).c_str() : "");
   for (auto& s : j["symlinks"])
-    printf("symlink %s -> %s\n", s["path"].get<std::string>().c_str(), s["target"].get<std::string>().c_str());
+    say(io.out, "symlink %s -> %s\n", s["path"].get<std::string>().c_str(), s["target"].get<std::string>().c_str());
   for (auto& i : j["images"]) {
-    printf("image %s %s%s\n", i["reference"].get<std::string>().c_str(), i["digest"].get<std::string>().c_str(),
+    say(io.out, "image %s %s%s\n", i["reference"].get<std::string>().c_str(), i["digest"].get<std::string>().c_str(),
            i["in_pack"].get<bool>() ? "" : " (not in pack)");
     for (auto& m : i["manifests"])
-      printf("  %s %s%s\n", m["platform"].get<std::string>().c_str(), m["digest"].get<std::string>().c_str(),
+      say(io.out, "  %s %s%s\n", m["platform"].get<std::string>().c_str(), m["digest"].get<std::string>().c_str(),
              m["in_pack"].get<bool>() ? "" : " (not in pack)");
   }
   for (auto& r : j["registries"]) {
-    printf("registry %s %llu blobs %llu bytes, %zu unreferenced\n", r["root"].get<std::string>().c_str(),
+    say(io.out, "registry %s %llu blobs %llu bytes, %zu unreferenced\n", r["root"].get<std::string>().c_str(),
            (unsigned long long)r["blobs"].get<uint64_t>(), (unsigned long long)r["blob_bytes"].get<uint64_t>(),
            r["unreferenced_blobs"].size());
     for (auto& u : r["unreferenced_blobs"])
-      printf("  unreferenced %s %llu\n", u["digest"].get<std::string>().c_str(),
+      say(io.out, "  unreferenced %s %llu\n", u["digest"].get<std::string>().c_str(),
              (unsigned long long)u["size"].get<uint64_t>());
   }
 }
@@ -264,17 +264,17 @@ void add_manifest_command(CLI::App& app, ManifestCommand& cmd, std::string& whic
       ->capture_default_str();
 }
 
-int run_manifest(const ManifestCommand& c) {
+int run_manifest(const ManifestCommand& c, ToolIo& io) {
   if (is_index_file(c.pack)) throw Error(c.pack + " is an index file (.kidx): it holds no file data", EINVAL);
-  auto p = open_pack(c.pack, tool_search(c.bases));
+  auto p = open_pack(c.pack, tool_search(io, c.bases));
   // The identity the manifest states is the one the pack hashes to.
   if (compute_identity(*p) != p->identity())
     throw Error(c.pack + ": its metadata does not hash to its identity (damaged); run 'kso-pack verify' on it");
   json j = pack_manifest(p, c.files_prefix);
   if (c.json)
-    printf("%s\n", j.dump(2).c_str());
+    say(io.out, "%s\n", j.dump(2).c_str());
   else
-    print_text(j);
+    print_text(j, io);
   return kExitOk;
 }
 

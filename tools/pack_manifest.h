@@ -5,6 +5,7 @@
 // docs/REVIEW.md's, so two packs' manifests diff line by line.
 #pragma once
 #include <CLI/CLI.hpp>
+#include "cli/tool_io.h"
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -24,7 +25,7 @@ struct ManifestCommand {
 // Registers `manifest` on `app`; it sets `which`.
 void add_manifest_command(CLI::App& app, ManifestCommand& cmd, std::string& which);
 // Runs it; returns the exit code.
-int run_manifest(const ManifestCommand& cmd);
+int run_manifest(const ManifestCommand& cmd, ToolIo& io);  // prints to io.out / io.err
 
 // The manifest of `pack` (bases attached, for a delta) as JSON.
 nlohmann::json pack_manifest(const std::shared_ptr<Pack>& pack, const std::string& files_prefix);

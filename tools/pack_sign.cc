@@ -62,10 +62,10 @@ void add_sign_command(CLI::App& app, SignCommand& cmd, std::string& which) {
   s->callback([&which, s] { which = s->get_name(); });
 }
 
-int run_sign(const SignCommand& c) {
+int run_sign(const SignCommand& c, ToolIo& io) {
   if (fetch::is_url(c.pack) && c.output.empty())
     throw UsageError("a pack given by URL needs -o SIG: the signature file to write");
-  auto p = open_pack_file(c.pack, tool_search().open);
+  auto p = open_pack_file(c.pack, tool_search(io).open);
   // Never sign what does not hash to its identity: a damaged pack would carry
   // a valid signature of the pack it was.
   Digest id = compute_identity(*p);
@@ -74,26 +74,27 @@ int run_sign(const SignCommand& c) {
   std::string sig = ed25519_sign(c.key, identity_message(id));
   std::string out = c.output.empty() ? default_signature_path(c.pack) : c.output;
   write_atomically(out, sig);
-  printf("signed: %s: identity %s, key %s; signature in %s\n", c.pack.c_str(), to_hex(id).c_str(),
+  say(io.out, "signed: %s: identity %s, key %s; signature in %s\n", c.pack.c_str(), to_hex(id).c_str(),
          key_fingerprint(c.key, false).c_str(), out.c_str());
   return kExitOk;
 }
 
-bool verify_pack_signature(const Pack& p, const std::string& sig_path, const std::vector<std::string>& pubkeys) {
+bool verify_pack_signature(const Pack& p, const std::string& sig_path, const std::vector<std::string>& pubkeys,
+                           ToolIo& io) {
   std::string sig = read_signature(sig_path);
   Digest id = compute_identity(p);
   std::string keys;
   for (auto& k : pubkeys) {
     keys += (keys.empty() ? "" : ", ") + k;
     if (sig.size() == kSignatureBytes && ed25519_verify(k, identity_message(id), sig)) {
-      printf("ok: signature %s: identity %s signed by key %s (%s)\n", sig_path.c_str(), to_hex(id).c_str(),
+      say(io.out, "ok: signature %s: identity %s signed by key %s (%s)\n", sig_path.c_str(), to_hex(id).c_str(),
              key_fingerprint(k, true).c_str(), k.c_str());
       return true;
     }
   }
   std::string why = sig.size() == kSignatureBytes ? "is not a signature of identity " + to_hex(id) + " by " + keys
                                                   : "is not an Ed25519 signature (64 bytes)";
-  printf("BAD SIGNATURE: %s: %s %s\n", p.name().c_str(), sig_path.c_str(), why.c_str());
+  say(io.out, "BAD SIGNATURE: %s: %s %s\n", p.name().c_str(), sig_path.c_str(), why.c_str());
   return false;
 }
 

@@ -4,6 +4,7 @@
 // equivalent openssl commands).
 #pragma once
 #include <CLI/CLI.hpp>
+#include "cli/tool_io.h"
 #include <string>
 #include <vector>
 
@@ -18,7 +19,7 @@ struct SignCommand {
 // Registers `sign` on `app`; it sets `which`.
 void add_sign_command(CLI::App& app, SignCommand& cmd, std::string& which);
 // Runs it; returns the exit code.
-int run_sign(const SignCommand& cmd);
+int run_sign(const SignCommand& cmd, ToolIo& io);  // prints to io.out / io.err
 
 // Where a pack's signature is unless told: "PACK.sig".
 std::string default_signature_path(const std::string& pack);
@@ -26,6 +27,6 @@ std::string default_signature_path(const std::string& pack);
 // trusted `pubkeys`: prints "ok: signature ..." and returns true when one of
 // them signed it, else prints "BAD SIGNATURE: ..." and returns false. Throws
 // Error naming the file when the signature or a key cannot be read.
-bool verify_pack_signature(const Pack& p, const std::string& sig, const std::vector<std::string>& pubkeys);
+bool verify_pack_signature(const Pack& p, const std::string& sig, const std::vector<std::string>& pubkeys, ToolIo& io);
 
 }  // namespace kso

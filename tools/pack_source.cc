@@ -118,7 +118,7 @@ std::vector<SourceEntry> pack_entries(std::shared_ptr<Pack> pack,
 }
 
 PackStats rewrite_pack(const Pack& from, std::vector<SourceEntry> entries, const std::string& out, unsigned threads,
-                       const char* label) {
+                       const char* label, ToolIo& io) {
   WriterOptions wo = recorded_options(from);
   wo.threads = threads;
   // The pack holds its symlinks already (its build allowed any escaping one):
@@ -128,7 +128,7 @@ PackStats rewrite_pack(const Pack& from, std::vector<SourceEntry> entries, const
     if (k == kMetaCreated) wo.created_unix = std::stoll(v);
   PackWriter w(out, wo);
   for (auto& e : entries) w.add(std::move(e));
-  ProgressLine bar(label);
+  ProgressLine bar(io, label);
   w.on_progress([&](const BuildProgress& pr) { bar.update(pr.bytes_done, pr.bytes_total, pr.files_done, pr.files_total); });
   PackStats s = w.finish();
   bar.finish();

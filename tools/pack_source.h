@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/tool_io.h"
 #include "index/entry.h"
 #include "index/pack_reader.h"
 #include "index/write/pack_stats.h"
@@ -38,6 +39,6 @@ std::vector<SourceEntry> pack_entries(std::shared_ptr<Pack> pack,
 // parameters and build time `from` records: merge and subset. `label` names
 // the progress line. Returns what the writer built.
 PackStats rewrite_pack(const Pack& from, std::vector<SourceEntry> entries, const std::string& out, unsigned threads,
-                       const char* label);
+                       const char* label, ToolIo& io);
 
 }  // namespace kso

@@ -99,7 +99,7 @@ void add_subset_command(CLI::App& app, SubsetCommand& cmd, std::string& which) {
   s->add_flag("--dry-run", cmd.dry_run, "Print what would be dropped; write nothing");
 }
 
-int run_subset(const SubsetCommand& c) {
+int run_subset(const SubsetCommand& c, ToolIo& io) {
   if (c.output.empty() && !c.dry_run) throw UsageError("subset needs -o OUT.kso (or --dry-run)");
   // An empty --platform is no request for the defaults (amd64 + arm64), and a
   // malformed one is a bad command line like any other.
@@ -122,7 +122,7 @@ int run_subset(const SubsetCommand& c) {
     return false;
   };
 
-  auto pack = open_pack(c.pack, tool_search(c.bases));
+  auto pack = open_pack(c.pack, tool_search(io, c.bases));
   if (!c.dry_run)  // a delta's bases are read too: replacing one would cut the delta off from it
     for (auto& in : pack_files(*pack)) {
       std::error_code ec;
@@ -243,14 +243,14 @@ int run_subset(const SubsetCommand& c) {
       dropped_file_bytes += st.size;
     }
   }
-  for (auto& line : report) printf("drop %s\n", line.c_str());
-  printf("%s: %llu files (%s) outside registry storage, %llu manifests and %llu blobs (%s) are only for other "
+  for (auto& line : report) say(io.out, "drop %s\n", line.c_str());
+  say(io.out, "%s: %llu files (%s) outside registry storage, %llu manifests and %llu blobs (%s) are only for other "
          "platforms than %s\n",
          c.dry_run ? "would drop" : "dropping", (unsigned long long)dropped_files,
          human_bytes(dropped_file_bytes).c_str(), (unsigned long long)dropped_manifests,
          (unsigned long long)dropped_blobs, human_bytes(dropped_blob_bytes).c_str(), want.str().c_str());
   if (c.dry_run) return kExitOk;
-  PackStats s = rewrite_pack(*pack, std::move(entries), c.output, c.threads, "subset");
+  PackStats s = rewrite_pack(*pack, std::move(entries), c.output, c.threads, "subset", io);
   spdlog::info("wrote {}: {} files, {} stored ({} of {}), identity {}", c.output, s.files, human_bytes(s.pack_size),
                want.str(), c.pack, to_hex(s.identity));
   return kExitOk;

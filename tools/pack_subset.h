@@ -3,6 +3,7 @@
 // in registry storage the manifests and blobs only other platforms use.
 #pragma once
 #include <CLI/CLI.hpp>
+#include "cli/tool_io.h"
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,6 @@ std::vector<std::string> archs_named(std::string_view path);
 // Registers `subset` on `app`; it sets `which`.
 void add_subset_command(CLI::App& app, SubsetCommand& cmd, std::string& which);
 // Runs it; returns the exit code.
-int run_subset(const SubsetCommand& cmd);
+int run_subset(const SubsetCommand& cmd, ToolIo& io);  // prints to io.out / io.err
 
 }  // namespace kso

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ostream>
 
 #include "fetch/http.h"
 
@@ -35,8 +36,9 @@ std::string human_duration(double s) {
 
 // --- ProgressDisplay
 
-ProgressDisplay::ProgressDisplay(int mode)
-    : live_(mode == 1 || (mode < 0 && isatty(STDERR_FILENO))),
+ProgressDisplay::ProgressDisplay(ToolIo& io, int mode)
+    : err_(io.err),
+      live_(mode == 1 || (mode < 0 && io.err_is_terminal)),
       start_(std::chrono::steady_clock::now()),
       last_(start_) {}
 
@@ -58,8 +60,7 @@ void ProgressDisplay::status(const std::string& text, double fraction, bool forc
       int fill = int(std::min(fraction, 1.0) * kBarWidth);
       bar = "[" + std::string(size_t(fill), '#') + std::string(size_t(kBarWidth - fill), ' ') + "] ";
     }
-    fprintf(stderr, "\r\033[K%s%s", bar.c_str(), text.c_str());
-    fflush(stderr);
+    err_ << "\r\033[K" << bar << text << std::flush;
     drawn_ = true;
   } else {
     if (!force && now - last_ < kPlainInterval) return;
@@ -71,21 +72,20 @@ void ProgressDisplay::status(const std::string& text, double fraction, bool forc
 void ProgressDisplay::note(const std::string& line) {
   bool redraw = drawn_;
   clear();
-  fprintf(stderr, "%s\n", line.c_str());
+  err_ << line << "\n" << std::flush;
   if (redraw) status(last_text_, last_fraction_, true);
 }
 
 void ProgressDisplay::clear() {
   if (live_ && drawn_) {
-    fputs("\r\033[K", stderr);
-    fflush(stderr);
+    err_ << "\r\033[K" << std::flush;
     drawn_ = false;
   }
 }
 
 // --- ProgressLine
 
-ProgressLine::ProgressLine(std::string what) : what_(std::move(what)) {}
+ProgressLine::ProgressLine(ToolIo& io, std::string what) : what_(std::move(what)), display_(io) {}
 
 void ProgressLine::update(uint64_t bytes_done, uint64_t bytes_total, uint64_t items_done, uint64_t items_total) {
   double r = rate(bytes_done, display_.elapsed());
@@ -101,7 +101,8 @@ void ProgressLine::finish() { display_.clear(); }
 
 // --- DownloadProgress
 
-DownloadProgress::DownloadProgress(int mode, std::string what) : what_(std::move(what)), display_(mode) {}
+DownloadProgress::DownloadProgress(ToolIo& io, int mode, std::string what)
+    : what_(std::move(what)), err_(io.err), display_(io, mode) {}
 
 DownloadProgress::~DownloadProgress() { display_.clear(); }
 
@@ -177,7 +178,7 @@ void DownloadProgress::finish() {
   display_.clear();
   finished_ = true;
   std::string skipped = skipped_ ? ", skipped " + std::to_string(skipped_) : "";
-  fprintf(stderr, "%s: downloaded %llu, from cache %llu, verified %llu, failed %llu%s; %s in %s\n", what_.c_str(),
+  say(err_, "%s: downloaded %llu, from cache %llu, verified %llu, failed %llu%s; %s in %s\n", what_.c_str(),
           (unsigned long long)downloaded_, (unsigned long long)cached_, (unsigned long long)verified_,
           (unsigned long long)failed_, skipped.c_str(), human_bytes(bytes_).c_str(),
           human_duration(display_.elapsed()).c_str());

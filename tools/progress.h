@@ -1,4 +1,4 @@
-// The progress display of kso-pack's long runs, on stderr, and what draws on
+// The progress display of kso-pack's long runs, on the tool's stderr (ToolIo::err), and what draws on
 // it. Libraries report progress through callbacks (PackWriter::on_progress,
 // fetch::Client::on_progress); only the tool turns them into lines.
 #pragma once
@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/human.h"  // human_bytes
+#include "cli/tool_io.h"
 
 namespace kso {
 
@@ -21,8 +22,9 @@ std::string human_duration(double secs);  // "42s", "3m07s", "2h05m"
 // failures, per-file lines) print above the live line.
 class ProgressDisplay {
  public:
-  // mode: -1 = live line if stderr is a terminal, 0 = plain lines, 1 = live line.
-  explicit ProgressDisplay(int mode = -1);
+  // Draws on io.err. mode: -1 = live line if io.err is a terminal, 0 = plain
+  // lines, 1 = live line.
+  explicit ProgressDisplay(ToolIo& io, int mode = -1);
   ~ProgressDisplay();  // clears the live line
   ProgressDisplay(const ProgressDisplay&) = delete;
   ProgressDisplay& operator=(const ProgressDisplay&) = delete;
@@ -36,6 +38,7 @@ class ProgressDisplay {
   void clear();                        // removes the live line until the next status()
 
  private:
+  std::ostream& err_;
   bool live_;
   bool drawn_ = false;
   std::string last_text_;
@@ -47,7 +50,7 @@ class ProgressDisplay {
 // "packing  42.0% 1.2 GiB/2.9 GiB 310.2 MiB/s ETA 6s, 1234/5000 files".
 class ProgressLine {
  public:
-  explicit ProgressLine(std::string what);
+  ProgressLine(ToolIo& io, std::string what);
   void update(uint64_t bytes_done, uint64_t bytes_total, uint64_t items_done, uint64_t items_total);
   void finish();  // clears the live line
 
@@ -62,8 +65,8 @@ class ProgressLine {
 // a one-line summary at the end. Called from one thread.
 class DownloadProgress {
  public:
-  // mode as ProgressDisplay's (NetOptions::progress).
-  explicit DownloadProgress(int mode = -1, std::string what = "files");
+  // On io.err; mode as ProgressDisplay's (NetOptions::progress).
+  explicit DownloadProgress(ToolIo& io, int mode = -1, std::string what = "files");
   ~DownloadProgress();
 
   void on_transfer(const fetch::TransferEvent& e);  // what fetch::Client::on_progress reports
@@ -88,6 +91,7 @@ class DownloadProgress {
   void redraw(bool force = false);
 
   std::string what_;
+  std::ostream& err_;
   ProgressDisplay display_;
   uint64_t files_total_ = 0, downloaded_ = 0, cached_ = 0, verified_ = 0, failed_ = 0, skipped_ = 0;
   uint64_t bytes_ = 0, bytes_expected_ = 0;

@@ -471,7 +471,7 @@ PackWriter::PackWriter(fs::path out, WriterOptions opts) : impl_(std::make_uniqu
   fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
   m.tmp = dir / ("." + out.filename().string() + ".tmp-" + std::to_string(getpid()));
   m.tmp_index = fs::path(m.tmp.string() + "-index");
-  auto sde = m.o.created_unix ? m.o.created_unix : source_date_epoch();  // reproducible builds
+  auto sde = m.o.created_unix;  // reproducible builds: the tool passes SOURCE_DATE_EPOCH here
   m.created = sde ? *sde : int64_t(time(nullptr));
   if (sde) m.clamp_ns = *sde * kNsPerSec;
   m.root.e.type = EntryType::Dir;

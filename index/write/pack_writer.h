@@ -51,8 +51,9 @@ struct WriterOptions {
   // read decodes a base block whole, so a sparse one costs far more than it
   // supplies. 0 (the default): every chunk a base holds is referenced.
   unsigned base_min_use = 0;
-  // Build time to record instead of SOURCE_DATE_EPOCH or now (merge writes
-  // the delta's); it also bounds mtimes, as SOURCE_DATE_EPOCH does.
+  // Build time to record instead of now: SOURCE_DATE_EPOCH, which the tool
+  // reads from its environment (the library reads none), or the delta's for
+  // merge. When set it also bounds mtimes (none later than it).
   std::optional<int64_t> created_unix;
 };
 

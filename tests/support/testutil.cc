@@ -186,44 +186,61 @@ std::string doc_procedure(const std::string& doc, const std::string& name) {
 
 namespace {
 
-// Runs `main` with stdout and stderr captured: its exit code and what it wrote.
+// What SourceDateEpoch scopes set: under the ToolEnv of every in-process run.
+ToolEnv& scoped_env() {
+  static ToolEnv env;
+  return env;
+}
+
+// Runs `main` on string streams and `env` over the scoped variables and the
+// process environment: its exit code and what it wrote.
 template <class Main>
-ToolResult captured(Main main) {
+ToolResult through_seam(const ToolEnv& env, Main main) {
+  std::ostringstream out, err;
+  ToolEnv over = scoped_env();
+  for (auto& [k, v] : env) over[k] = v;
+  ToolIo io{out, err, false, [over](const std::string& name) -> std::optional<std::string> {
+              if (auto it = over.find(name); it != over.end()) return it->second;
+              const char* v = getenv(name.c_str());
+              return v ? std::optional<std::string>(v) : std::nullopt;
+            }};
   ToolResult r;
-  fflush(stdout);
-  fflush(stderr);
-  ::testing::internal::CaptureStdout();
-  ::testing::internal::CaptureStderr();
-  r.status = main();
-  r.err = ::testing::internal::GetCapturedStderr();  // flushes both streams first
-  r.out = ::testing::internal::GetCapturedStdout();
+  r.status = main(io);
+  r.out = out.str();
+  r.err = err.str();
   return r;
 }
 
 }  // namespace
 
-ToolResult kso_pack(const std::vector<std::string>& args) {
-  return captured([&] { return kso_pack_main(args); });
+SourceDateEpoch::SourceDateEpoch(int64_t v) {
+  auto& env = scoped_env();
+  if (auto it = env.find("SOURCE_DATE_EPOCH"); it != env.end()) previous_ = it->second;
+  env["SOURCE_DATE_EPOCH"] = std::to_string(v);
 }
 
-ToolResult kso_fs(const std::vector<std::string>& args) {
-  std::vector<std::string> words = {"kso-fs"};
-  words.insert(words.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& w : words) argv.push_back(w.data());
-  argv.push_back(nullptr);
-  return captured([&] { return kso_fs_main(int(words.size()), argv.data()); });
+SourceDateEpoch::~SourceDateEpoch() {
+  if (previous_) scoped_env()["SOURCE_DATE_EPOCH"] = *previous_;
+  else scoped_env().erase("SOURCE_DATE_EPOCH");
 }
 
-std::string kso_pack_ok(const std::vector<std::string>& args) {
-  ToolResult r = kso_pack(args);
+ToolResult kso_pack(const std::vector<std::string>& args, const ToolEnv& env) {
+  return through_seam(env, [&](ToolIo& io) { return kso_pack_main(args, io); });
+}
+
+ToolResult kso_fs(const std::vector<std::string>& args, const ToolEnv& env) {
+  return through_seam(env, [&](ToolIo& io) { return kso_fs_main(args, io); });
+}
+
+std::string kso_pack_ok(const std::vector<std::string>& args, const ToolEnv& env) {
+  ToolResult r = kso_pack(args, env);
   if (r.status == 0) return r.out;
   std::string cmd = "kso-pack";
   for (auto& a : args) cmd += " " + a;
   throw std::runtime_error(cmd + " exited " + std::to_string(r.status) + ":\n" + r.err);
 }
 
-RunResult kso_pack_words(const std::string& words) {
+RunResult kso_pack_words(const std::string& words, const ToolEnv& env) {
   if (words.find_first_of("'\"$|<>") != std::string::npos)
     throw std::logic_error("kso_pack_words takes plain words, not a shell command: " + words);
   std::vector<std::string> args;
@@ -233,7 +250,7 @@ RunResult kso_pack_words(const std::string& words) {
     if (end > at) args.push_back(words.substr(at, end - at));
     at = end + 1;
   }
-  ToolResult t = kso_pack(args);
+  ToolResult t = kso_pack(args, env);
   return {t.status, t.out + t.err};
 }
 

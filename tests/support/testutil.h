@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,33 +79,44 @@ bool have_command(const std::string& name);
 // test runs exactly as the document gives it; "" if there is none.
 std::string doc_procedure(const std::string& doc, const std::string& name);             // on PATH (or in /usr/sbin, /sbin)
 
-// Sets SOURCE_DATE_EPOCH for one scope (reproducible builds), unsets it after.
+// The environment of a tool run in-process (ToolIo::env): the process's own,
+// with these variables over it (nullopt: unset for the tool).
+using ToolEnv = std::map<std::string, std::optional<std::string>>;
+
+// For one scope, SOURCE_DATE_EPOCH for the tools run in-process (kso_pack()
+// and the helpers on it): in their ToolEnv, not in the process environment.
+// A real binary spawned in the scope does not see it (give it on its
+// command line: "SOURCE_DATE_EPOCH=N kso-pack ...").
 struct SourceDateEpoch {
-  explicit SourceDateEpoch(int64_t v) { setenv("SOURCE_DATE_EPOCH", std::to_string(v).c_str(), 1); }
-  ~SourceDateEpoch() { unsetenv("SOURCE_DATE_EPOCH"); }
+  explicit SourceDateEpoch(int64_t v);
+  ~SourceDateEpoch();
   SourceDateEpoch(const SourceDateEpoch&) = delete;
   SourceDateEpoch& operator=(const SourceDateEpoch&) = delete;
+
+ private:
+  std::optional<std::string> previous_;
 };
 
-// kso-pack run in-process (kso_pack_main, tools/kso_pack.h) with what it
-// writes to stdout and stderr captured: the tool's own code path, no popen.
+// kso-pack run in-process (kso_pack_main, tools/kso_pack.h) through its I/O
+// seam (cli/tool_io.h): what it writes to its out and err streams, and `env`
+// over the process environment (and any SourceDateEpoch scope) as its own.
 struct ToolResult {
   int status = -1;
-  std::string out, err;  // stdout, stderr
+  std::string out, err;  // ToolIo::out, ToolIo::err
 };
-ToolResult kso_pack(const std::vector<std::string>& args);
+ToolResult kso_pack(const std::vector<std::string>& args, const ToolEnv& env = {});
 // kso-fs run in-process (kso_fs_main, fs/kso_fs.h) the same way: for what it
 // refuses or answers before it mounts (usage, --help, --version, a pack it
-// cannot open). A run that mounts must be a process (Mount, Daemon).
-ToolResult kso_fs(const std::vector<std::string>& args);
+// cannot open, --status). A run that mounts must be a process (Mount, Daemon).
+ToolResult kso_fs(const std::vector<std::string>& args, const ToolEnv& env = {});
 // The same for a run that must succeed: returns its stdout; throws
 // std::runtime_error with the command and its stderr if it exits non-zero.
-std::string kso_pack_ok(const std::vector<std::string>& args);
+std::string kso_pack_ok(const std::vector<std::string>& args, const ToolEnv& env = {});
 // kso_pack() with its arguments as one string of words split at spaces (no
 // quoting or redirection: test paths have no spaces; throws std::logic_error
 // on a quote, $, |, < or >) and its stdout then its stderr as one output: a
 // `run(kso-pack WORDS)` of a test, in-process.
-RunResult kso_pack_words(const std::string& words);
+RunResult kso_pack_words(const std::string& words, const ToolEnv& env = {});
 // What a tool that refuses must print: `output` is exactly one line, starting
 // with `prefix` ("kso-pack: error: ") and holding each of `want`. Returns ""
 // if so, else what is wrong (for EXPECT_EQ(..., "")).

@@ -93,11 +93,12 @@ void Credentials::load_auth_file(const std::filesystem::path& p) {
   }
 }
 
-std::optional<std::filesystem::path> Credentials::load_default_auth_file() {
+std::optional<std::filesystem::path> Credentials::load_default_auth_file(
+    const std::function<std::optional<std::string>(const std::string&)>& lookup) {
   std::vector<std::filesystem::path> candidates;
-  auto env = [](const char* n) -> std::string {
-    const char* v = getenv(n);
-    return v && *v ? v : "";
+  auto env = [&](const char* n) -> std::string {
+    auto v = lookup ? lookup(n) : std::nullopt;
+    return v ? *v : "";
   };
   if (auto v = env("REGISTRY_AUTH_FILE"); !v.empty()) candidates.emplace_back(v);
   if (auto v = env("XDG_RUNTIME_DIR"); !v.empty()) candidates.emplace_back(std::filesystem::path(v) / "containers/auth.json");

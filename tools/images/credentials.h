@@ -2,6 +2,7 @@
 // files (`{"auths": {"HOST": {"auth": base64("USER:PASS")}}}`).
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -22,8 +23,10 @@ class Credentials {
   void load_auth_file(const std::filesystem::path& p);
   // Loads the first existing default auth file: $REGISTRY_AUTH_FILE,
   // $XDG_RUNTIME_DIR/containers/auth.json, $DOCKER_CONFIG/config.json,
-  // ~/.docker/config.json. Returns the one loaded, if any.
-  std::optional<std::filesystem::path> load_default_auth_file();
+  // ~/.docker/config.json, the variables looked up with `env` (the tool's
+  // environment, ToolIo::env). Returns the one loaded, if any.
+  std::optional<std::filesystem::path> load_default_auth_file(
+      const std::function<std::optional<std::string>(const std::string&)>& env);
   // Credentials for a registry ("docker.io", "127.0.0.1:5000"): the
   // host-specific ones, else the catch-all --creds.
   std::optional<UserPass> find(const std::string& registry) const;

@@ -71,21 +71,21 @@ std::string trim(std::string s) {
   return s.substr(b);
 }
 
-int64_t build_mtime_ns() {
-  if (auto sde = source_date_epoch()) return *sde * kNsPerSec;
+int64_t build_mtime_ns(const ToolIo& io) {
+  if (auto sde = source_date_epoch(io)) return *sde * kNsPerSec;
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
 class Puller {
  public:
-  Puller(const ImagesOptions& o, const fetch::NetOptions& net)
-      : opts_(o), net_(net), http_(net), auth_(http_, creds_), progress_(net.progress, "blobs") {
+  Puller(const ImagesOptions& o, const fetch::NetOptions& net, ToolIo& io)
+      : opts_(o), net_(net), io_(io), http_(net), auth_(http_, creds_), progress_(io, net.progress, "blobs") {
     platforms_ = PlatformSet::parse(o.platforms);
     for (auto& c : o.creds) creds_.add_spec(c);
     if (!o.auth_file.empty()) {
       creds_.load_auth_file(o.auth_file);
-    } else if (auto f = creds_.load_default_auth_file()) {
+    } else if (auto f = creds_.load_default_auth_file(io.env)) {
       spdlog::info("images: using credentials from {}", f->string());
     }
     for (auto& h : o.insecure_registries) insecure_.push_back(Credentials::normalize_host(h));
@@ -120,6 +120,7 @@ class Puller {
 
   const ImagesOptions& opts_;
   const fetch::NetOptions& net_;
+  ToolIo& io_;
   Credentials creds_;
   fetch::Client http_;
   RegistryAuth auth_;
@@ -407,7 +408,7 @@ std::vector<SourceEntry> Puller::pull(PullStats* stats) {
   http_.run();
   progress_.finish();
 
-  RegistryLayout layout(opts_.prefix, build_mtime_ns());
+  RegistryLayout layout(opts_.prefix, build_mtime_ns(io_));
   uint64_t blob_bytes = 0;
   for (auto& img : images_) {
     for (auto& d : img.manifests) {
@@ -449,7 +450,7 @@ std::vector<SourceEntry> Puller::pull(PullStats* stats) {
 
 }  // namespace
 
-std::vector<SourceEntry> pull_images(const ImagesOptions& opts, const fetch::NetOptions& net, PullStats* stats) {
+std::vector<SourceEntry> pull_images(const ImagesOptions& opts, const fetch::NetOptions& net, PullStats* stats, ToolIo& io) {
   if (!opts.enabled()) return {};
   ImagesOptions o = opts;
   try {
@@ -457,7 +458,7 @@ std::vector<SourceEntry> pull_images(const ImagesOptions& opts, const fetch::Net
   } catch (const Error& e) {
     throw Error(std::string("--images-prefix: ") + e.what(), EINVAL);
   }
-  Puller p(o, net);
+  Puller p(o, net, io);
   return p.pull(stats);
 }
 

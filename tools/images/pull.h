@@ -5,6 +5,7 @@
 #pragma once
 #include <vector>
 
+#include "cli/tool_io.h"
 #include "index/entry.h"
 #include "fetch/net_options.h"
 #include "tools/images/images_options.h"
@@ -24,7 +25,9 @@ struct PullStats {
 // Pulls everything opts names. Returns the layout's entries (blob data from
 // the download cache, link files inline). Throws kso::Error with a one-line
 // message naming the image (or list file and line) on any failure.
+// Progress goes to io.err; the default auth files and SOURCE_DATE_EPOCH (the
+// registry entries' mtime; else now) come from io's environment.
 std::vector<SourceEntry> pull_images(const ImagesOptions& opts, const fetch::NetOptions& net,
-                                     PullStats* stats = nullptr);
+                                     PullStats* stats = nullptr, ToolIo& io = ToolIo::process());
 
 }  // namespace kso::images
