@@ -27,6 +27,9 @@ PACKAGES=(
   podman podman-compose runc
   # packages (scripts/package.sh) and their tests in other releases' chroots
   dpkg-dev help2man mmdebstrap
+  # real AArch64 code (arch: all, no foreign architecture) for the executable-filter
+  # tests (tests/exec_filter_test.cc), which the native suite runs before any --arm64 step
+  libc6-arm64-cross libstdc++6-arm64-cross
   # benchmarks
   squashfs-tools squashfuse
 )

@@ -545,7 +545,7 @@ TEST_F(ReviewImages, CheckImagesPlatformsSubsetsDeltas) {
   // --platform all: every entry of each index, so cilium's s390x is missing.
   r = kso_pack({"check", pack.string(), "--images-list", (t / "images.list").string(), "--platform", "all"});
   EXPECT_EQ(r.status, 1) << all(r);
-  EXPECT_TRUE(contains(r.out, "1 platforms of present images (all)")) << r.out;
+  EXPECT_TRUE(contains(r.out, "1 platform of present images (all)")) << r.out;
 
   // Another --images-prefix: nothing there, and a note says where registry storage is.
   r = kso_pack({"check", pack.string(), "--images-list", (t / "images.list").string(), "--images-prefix", "reg2"});

@@ -218,7 +218,8 @@ int run_check(const CheckCommand& c, ToolIo& io) {
   std::string what = (files ? std::to_string(f.files_missing) + " of " + std::to_string(f.files) + " files" : "") +
                      (files && imgs ? ", " : "") +
                      (imgs ? std::to_string(f.images_missing) + " of " + std::to_string(f.images) + " images, " +
-                                 std::to_string(f.platforms_missing) + " platforms of present images" + plats
+                                 std::to_string(f.platforms_missing) +
+                                 (f.platforms_missing == 1 ? " platform" : " platforms") + " of present images" + plats
                            : "");
   kso::say(io.out, "INCOMPLETE: %s: missing %s\n", c.pack.c_str(), what.c_str());
   return kExitFailure;
