@@ -386,8 +386,7 @@ int kso_fs_main(const std::vector<std::string>& arg_list, ToolIo& io) {
   packs.insert(packs.end(), cli.opt_packs.begin(), cli.opt_packs.end());
   fuse_cmdline_opts fo{};
   if (fuse_parse_cmdline(&args, &fo) != 0) return 2;
-  std::optional<ToolLogger> logger;  // to io.err until the daemon goes to the background
-  logger.emplace(io, "kso-fs", "kso-fs: %^%l%$: %v");
+  ToolLogger logger(io, "kso-fs", "kso-fs: %^%l%$: %v");  // to io.err until the daemon goes to the background
   spdlog::set_level(fo.debug ? spdlog::level::debug : spdlog::level::info);
   auto fail = [&](const std::string& msg, int code) {
     io.err << "kso-fs: error: " << msg << "\n";

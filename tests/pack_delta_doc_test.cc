@@ -67,5 +67,43 @@ TEST(DeltaDoc, RoundTripAsDocumented) {
   EXPECT_NE(r.output.find("supplies"), std::string::npos) << "info shows what the base supplies: " << r.output;
 }
 
+// docs/DELTA.md's --base-min-use block, run as written: OLD holds two text
+// files in zstd blocks; NEW keeps one whole and 600 KiB of the other, so the
+// base block holding the rest of that one is left out and its chunks stored
+// again; the delta verifies with its base and reads as NEW.
+TEST(DeltaDoc, BaseMinUseAsDocumented) {
+  const std::string block = doc_procedure("DELTA.md", "delta-min-use");
+  ASSERT_FALSE(block.empty()) << "docs/DELTA.md lost its --base-min-use procedure";
+  TempDir tmp("kso-delta-doc-min-use");
+  const std::string a = pseudo_text(3u << 20, 11), b = pseudo_text(3u << 20, 12);
+  write_file(tmp / "old/files/a.txt", a);
+  write_file(tmp / "old/files/b.txt", b);
+  write_file(tmp / "new/files/a.txt", a);
+  write_file(tmp / "new/files/b-part.txt", b.substr(3u << 19, 600u << 10));
+  const fs::path old_pack = tmp / "srv/k8s.kso", work = tmp / "work";
+  fs::create_directories(old_pack.parent_path());
+  fs::create_directories(work);
+  pack_dirs(old_pack, {"files=" + (tmp / "old/files").string()});
+
+  const std::string path = kso_pack_bin().parent_path().string() + ":" + getenv("PATH");
+  auto r = run("cd " + q(work) + " && OLD=" + q(old_pack) + " NEW=" + q(tmp / "new") + " PATH=" + q(path) +
+               " bash -euo pipefail -c " + q(block));
+  ASSERT_EQ(r.status, 0) << block << "\n" << r.output;
+  const std::string said = "delta: base blocks used for less than 50%: ";
+  size_t at = r.output.find(said);
+  ASSERT_NE(at, std::string::npos) << r.output;
+  EXPECT_NE(r.output[at + said.size()], '0') << "a sparse base block must be left out: " << r.output;
+
+  BaseSearch given;
+  given.paths = {old_pack};
+  auto d = open_pack(work / "k8s-new.kso", given);
+  ASSERT_TRUE(d->is_delta());
+  Listing want = tree_listing(tmp / "new/files"), got;
+  for (auto& [p, line] : pack_listing(*d))
+    if (p.rfind("files/", 0) == 0) got[p.substr(6)] = line;
+  want.erase("");
+  EXPECT_EQ(got, want);
+}
+
 }  // namespace
 }  // namespace kso::test

@@ -90,8 +90,8 @@ TEST_F(SparseBase, SparselyUsedCompressedBaseBlocksAreStoredAgain) {
   build(exact, new_, {"--base", base_.string()});
   build(sparse, new_, {"--base", base_.string(), "--base-min-use", "50"});
   auto old_p = Pack::open(base_), ex = Pack::open(exact), d = Pack::open(sparse);
-  auto old_chunks = chunk_rows(*old_p), new_chunks = chunk_rows(*d);
-  EXPECT_EQ(chunk_rows(*ex).size(), new_chunks.size());
+  auto old_chunks = chunk_rows(*old_p), new_chunks = chunk_rows(*d), exact_chunks = chunk_rows(*ex);
+  EXPECT_EQ(exact_chunks.size(), new_chunks.size());
 
   std::set<uint32_t> sparse_blocks, raw_sparse, dense;
   for (auto& [block, bytes] : base_use(*old_p, *d)) {
@@ -110,7 +110,7 @@ TEST_F(SparseBase, SparselyUsedCompressedBaseBlocksAreStoredAgain) {
   for (auto& [digest, c] : new_chunks) {
     auto o = old_chunks.find(digest);
     const BlockEntry& here = d->block_entry(c.block);
-    const BlockEntry& in_exact = ex->block_entry(chunk_rows(*ex).at(digest).block);
+    const BlockEntry& in_exact = ex->block_entry(exact_chunks.at(digest).block);
     if (o == old_chunks.end()) {
       EXPECT_EQ(here.base, 0) << "a chunk the base lacks is stored";
       EXPECT_EQ(in_exact.base, 0);

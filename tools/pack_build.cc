@@ -299,8 +299,8 @@ int run_build(const BuildCommand& cmd, ToolIo& io) {
     spdlog::info("delta: {} of the new tree's distinct bytes ({} chunks) come from the base(s), {} are stored here",
                  human_bytes(s.bytes_from_bases), s.chunks_from_bases, human_bytes(s.bytes_unique));
   if (wo.base_min_use)
-    spdlog::info("delta: {} base blocks used for less than {}% left out; {} of theirs stored here again",
-                 s.base_blocks_sparse, wo.base_min_use, human_bytes(s.bytes_stored_again));
+    spdlog::info("delta: base blocks used for less than {}%: {} left out, {} of theirs stored here again",
+                 wo.base_min_use, s.base_blocks_sparse, human_bytes(s.bytes_stored_again));
   return kExitOk;
 }
 

@@ -17,6 +17,7 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "index/write/internal/block_pipeline.h"
 #include "index/error.h"
@@ -342,12 +343,12 @@ struct PackWriter::Impl {
   void drop_sparse_base_blocks(const std::vector<const SourceEntry*>& sources) {
     if (o.base_min_use == 0 || base_chunks.empty()) return;
     std::map<std::pair<uint16_t, uint32_t>, uint64_t> used;  // (base, block) -> distinct bytes
-    std::unordered_map<Digest, char, DigestHash> seen;
+    std::unordered_set<Digest, DigestHash> seen;
     for (const SourceEntry* e : sources)
       chunk_source(*e, false, [](const uint8_t*, size_t) {}, [&](const uint8_t* p, size_t n) {
         Digest d = sha256(p, n);
         auto bc = base_chunks.find(d);
-        if (bc == base_chunks.end() || bc->second.length != n || !seen.emplace(d, 0).second) return;
+        if (bc == base_chunks.end() || bc->second.length != n || !seen.insert(d).second) return;
         used[{bc->second.base, bc->second.block}] += n;
       });
     std::set<std::pair<uint16_t, uint32_t>> sparse;
